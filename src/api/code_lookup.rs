@@ -1,0 +1,163 @@
+//! The `cpt.v1.CodeLookup` service: parse, ask the registry, convert back.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tonic::{Request, Response, Status, metadata::AsciiMetadataValue};
+
+use super::{
+    code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
+    convert::JudgedInput,
+    error::Violations,
+    page_token::{self, PageStart},
+};
+use crate::{
+    codes::{CodeRegistry, SearchQuery},
+    pb::{self, code_lookup_server::CodeLookup},
+};
+
+/// Response metadata naming the registry snapshot that answered.
+pub const REGISTRY_VERSION_HEADER: &str = "cptd-registry-version";
+
+/// Serves `CodeLookup` from whichever registry snapshot is current when a call
+/// arrives; a call keeps that snapshot to its end, so a reload never mixes two.
+#[derive(Debug, Clone)]
+pub struct CodeLookupService {
+    registry: Arc<ArcSwap<CodeRegistry>>,
+}
+
+impl CodeLookupService {
+    /// A service over the shared, swappable registry.
+    pub fn new(registry: Arc<ArcSwap<CodeRegistry>>) -> CodeLookupService {
+        CodeLookupService { registry }
+    }
+}
+
+fn respond<T>(registry: &CodeRegistry, message: T) -> Response<T> {
+    let mut response = Response::new(message);
+    if let Ok(version) = AsciiMetadataValue::try_from(&**registry.version()) {
+        response
+            .metadata_mut()
+            .insert(REGISTRY_VERSION_HEADER, version);
+    }
+    response
+}
+
+fn total_size(count: usize) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+#[tonic::async_trait]
+impl CodeLookup for CodeLookupService {
+    #[tracing::instrument(skip_all)]
+    async fn get_code(
+        &self,
+        request: Request<pb::GetCodeRequest>,
+    ) -> Result<Response<pb::Code>, Status> {
+        let request = GetCode::try_from(request.into_inner())?;
+        let registry = self.registry.load();
+        let found = registry.get(request.code, request.as_of)?;
+        Ok(respond(&registry, found.into()))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn batch_get_codes(
+        &self,
+        request: Request<pb::BatchGetCodesRequest>,
+    ) -> Result<Response<pb::BatchGetCodesResponse>, Status> {
+        let request = BatchGetCodes::try_from(request.into_inner())?;
+        let registry = self.registry.load();
+        let codes = registry
+            .get_all(&request.codes, request.as_of)
+            .map_err(|missing| {
+                let mut violations = Violations::default();
+                for (index, error) in missing {
+                    violations.add(format!("codes[{index}]"), error.to_string());
+                }
+                violations.into_status(tonic::Code::NotFound)
+            })?;
+        let codes = codes.into_iter().map(pb::Code::from).collect();
+        Ok(respond(&registry, pb::BatchGetCodesResponse { codes }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn validate_codes(
+        &self,
+        request: Request<pb::ValidateCodesRequest>,
+    ) -> Result<Response<pb::ValidateCodesResponse>, Status> {
+        let request = ValidateCodes::try_from(request.into_inner())?;
+        let registry = self.registry.load();
+        let results = request
+            .inputs
+            .into_iter()
+            .map(|input| {
+                let validation = registry.validate(&input, request.as_of);
+                JudgedInput { input, validation }.into()
+            })
+            .collect();
+        Ok(respond(&registry, pb::ValidateCodesResponse { results }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn search_codes(
+        &self,
+        request: Request<pb::SearchCodesRequest>,
+    ) -> Result<Response<pb::SearchCodesResponse>, Status> {
+        let request = SearchCodes::try_from(request.into_inner())?;
+        let registry = self.registry.load();
+        let hits = registry.search(&SearchQuery {
+            text: &request.query,
+            filter: &request.filter,
+            as_of: request.as_of,
+        });
+        let page_end = request.offset.saturating_add(request.page_size);
+        let next_page_token = if page_end < hits.len() {
+            page_token::encode(PageStart::Offset(page_end), request.fingerprint)
+        } else {
+            String::new()
+        };
+        let results = hits
+            .iter()
+            .skip(request.offset)
+            .take(request.page_size)
+            .map(|hit| pb::SearchResult {
+                code: Some(hit.found.into()),
+                score: hit.score,
+            })
+            .collect();
+        let response = pb::SearchCodesResponse {
+            results,
+            next_page_token,
+            total_size: total_size(hits.len()),
+        };
+        Ok(respond(&registry, response))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_codes(
+        &self,
+        request: Request<pb::ListCodesRequest>,
+    ) -> Result<Response<pb::ListCodesResponse>, Status> {
+        let request = ListCodes::try_from(request.into_inner())?;
+        let registry = self.registry.load();
+        let total = registry.list(&request.filter, request.as_of, None).count();
+        let mut page: Vec<_> = registry
+            .list(&request.filter, request.as_of, request.after)
+            .take(request.page_size + 1)
+            .collect();
+        let next_page_token = if page.len() > request.page_size {
+            page.truncate(request.page_size);
+            let last = page.last().map(|found| found.version.code);
+            last.map(|code| page_token::encode(PageStart::After(code), request.fingerprint))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let response = pb::ListCodesResponse {
+            codes: page.into_iter().map(pb::Code::from).collect(),
+            next_page_token,
+            total_size: total_size(total),
+        };
+        Ok(respond(&registry, response))
+    }
+}

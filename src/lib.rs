@@ -1,0 +1,26 @@
+//! cptd answers procedure-code questions for the billing and quality services of a
+//! pain-management practice, over gRPC.
+//!
+//! # Layout
+//!
+//! - [`codes`]: the code domain. [`codes::CodeValue`] is a parsed, normalised
+//!   code; [`codes::CodeRegistry`] is an immutable snapshot of every code version,
+//!   built from code-set files (the built-in set is embedded), that answers
+//!   look-ups, validation, listing and search as of any day.
+//! - [`api`]: the gRPC edge. Converts requests into domain values, asks the
+//!   registry, converts answers back, and maps errors to statuses in one place.
+//! - [`server`]: assembles the services, health and reflection, and runs them
+//!   until shutdown. [`shutdown`] is the signal, [`config`] the flags,
+//!   [`telemetry`] the log setup, [`calendar`] the date format of the API.
+//! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod calendar;
+pub mod codes;
+pub mod config;
+pub mod pb;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,114 @@
+//! Assembling and running the gRPC server.
+
+use std::{future::Future, sync::Arc, time::Instant};
+
+use arc_swap::ArcSwap;
+use tokio::{net::TcpListener, sync::watch};
+use tonic::transport::{Server, server::TcpIncoming};
+
+use crate::{
+    api::{AdmissionLayer, CodeLookupService, RequestLogLayer},
+    codes::{CodeRegistry, CodeSetError},
+    config::Config,
+    pb::{self, code_lookup_server::CodeLookupServer},
+};
+
+/// Largest request message accepted, in bytes; a larger one is refused with
+/// `RESOURCE_EXHAUSTED` before it is decoded.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The code set was refused.
+    #[error(transparent)]
+    CodeSet(#[from] CodeSetError),
+    /// A flag asks for something this version cannot do yet.
+    #[error("{0} is not supported yet; remove it to start")]
+    Unsupported(&'static str),
+    /// Reflection could not be built from the descriptor sets.
+    #[error("cannot build the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("the server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Reflection that describes every service served, both reflection versions
+/// included, whichever version a client asks through.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
+
+/// Serves every cptd service on `listener` until `shutdown` completes, then stops
+/// accepting, lets calls in flight finish for up to `config.shutdown_grace`, and
+/// returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    if !config.code_files.is_empty() {
+        return Err(ServerError::Unsupported("--codes (CPTD_CODES)"));
+    }
+    if !config.measure_files.is_empty() {
+        return Err(ServerError::Unsupported("--measures (CPTD_MEASURES)"));
+    }
+
+    let started = Instant::now();
+    let registry = CodeRegistry::built_in()?;
+    tracing::info!(
+        codes = registry.len(),
+        registry_version = %registry.version(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "code registry built"
+    );
+    let registry = Arc::new(ArcSwap::from_pointee(registry));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<CodeLookupServer<CodeLookupService>>()
+        .await;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let code_lookup = CodeLookupServer::new(CodeLookupService::new(registry))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+
+    let address = listener.local_addr().ok();
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stopping_sender, mut stopping) = watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_sender.send(true);
+    };
+    let max_concurrent_calls = usize::try_from(config.max_concurrent_calls).unwrap_or(usize::MAX);
+    let serve = Server::builder()
+        .timeout(config.request_timeout)
+        .layer(RequestLogLayer)
+        .layer(AdmissionLayer::new(max_concurrent_calls))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(code_lookup)
+        .serve_with_incoming_shutdown(incoming, signal);
+    tracing::info!(address = ?address, "serving");
+
+    let grace = config.shutdown_grace;
+    let grace_expired = async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = serve => result?,
+        () = grace_expired => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "calls still running when the shutdown grace ran out; stopping anyway");
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
