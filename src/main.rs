@@ -1,11 +1,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use cptd::{config::Config, server, shutdown, telemetry};
+use cptd::{
+    codes::CodeRegistry,
+    config::{Cli, Command},
+    server, shutdown, telemetry,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Check { files }) = cli.command {
+        return check(&files);
+    }
+    let config = cli.config;
     telemetry::init(config.log_format);
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
@@ -18,6 +26,24 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cptd check`: the server's own load, offline, reported on the terminal.
+fn check(files: &[std::path::PathBuf]) -> ExitCode {
+    match CodeRegistry::load(files) {
+        Ok(registry) => {
+            println!(
+                "ok: {} codes, registry version {}",
+                registry.len(),
+                registry.version()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(refused) => {
+            eprintln!("{refused}");
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,6 @@
 //! Assembling and running the gRPC server.
 
-use std::{future::Future, sync::Arc, time::Instant};
+use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
 
 use arc_swap::ArcSwap;
 use tokio::{net::TcpListener, sync::watch};
@@ -34,6 +34,50 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Re-reads the code-set files on each SIGHUP and swaps the new registry in whole.
+/// Calls in flight keep the snapshot they started with; a refused reload keeps the
+/// running registry and logs every problem.
+async fn reload_on_hangup(registry: Arc<ArcSwap<CodeRegistry>>, files: Vec<PathBuf>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; code-set reload is off");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            let files = files.clone();
+            let started = Instant::now();
+            match tokio::task::spawn_blocking(move || CodeRegistry::load(&files)).await {
+                Ok(Ok(reloaded)) => {
+                    tracing::info!(
+                        codes = reloaded.len(),
+                        registry_version = %reloaded.version(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "code set reloaded"
+                    );
+                    registry.store(Arc::new(reloaded));
+                }
+                Ok(Err(refused)) => {
+                    for problem in &refused.problems {
+                        tracing::error!(%problem, "code-set problem");
+                    }
+                    tracing::error!(
+                        problems = refused.problems.len(),
+                        "code set reload refused; still serving the previous code set"
+                    );
+                }
+                Err(error) => tracing::error!(%error, "code set reload failed"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (registry, files);
+}
+
 /// Reflection that describes every service served, both reflection versions
 /// included, whichever version a client asks through.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
@@ -53,15 +97,12 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    if !config.code_files.is_empty() {
-        return Err(ServerError::Unsupported("--codes (CPTD_CODES)"));
-    }
     if !config.measure_files.is_empty() {
         return Err(ServerError::Unsupported("--measures (CPTD_MEASURES)"));
     }
 
     let started = Instant::now();
-    let registry = CodeRegistry::built_in()?;
+    let registry = CodeRegistry::load(&config.code_files)?;
     tracing::info!(
         codes = registry.len(),
         registry_version = %registry.version(),
@@ -69,6 +110,10 @@ pub async fn run(
         "code registry built"
     );
     let registry = Arc::new(ArcSwap::from_pointee(registry));
+    tokio::spawn(reload_on_hangup(
+        registry.clone(),
+        config.code_files.clone(),
+    ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

@@ -49,7 +49,7 @@ fn total_size(count: usize) -> i32 {
 
 #[tonic::async_trait]
 impl CodeLookup for CodeLookupService {
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn get_code(
         &self,
         request: Request<pb::GetCodeRequest>,
@@ -60,7 +60,7 @@ impl CodeLookup for CodeLookupService {
         Ok(respond(&registry, found.into()))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn batch_get_codes(
         &self,
         request: Request<pb::BatchGetCodesRequest>,
@@ -80,7 +80,7 @@ impl CodeLookup for CodeLookupService {
         Ok(respond(&registry, pb::BatchGetCodesResponse { codes }))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn validate_codes(
         &self,
         request: Request<pb::ValidateCodesRequest>,
@@ -98,7 +98,7 @@ impl CodeLookup for CodeLookupService {
         Ok(respond(&registry, pb::ValidateCodesResponse { results }))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn search_codes(
         &self,
         request: Request<pb::SearchCodesRequest>,
@@ -133,7 +133,7 @@ impl CodeLookup for CodeLookupService {
         Ok(respond(&registry, response))
     }
 
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn list_codes(
         &self,
         request: Request<pb::ListCodesRequest>,

@@ -70,15 +70,64 @@ impl fmt::Display for LoadProblem {
     }
 }
 
-/// A row that read cleanly: one version of one code, with where it came from.
+/// A row that read cleanly: one version of one code, with where it came from and
+/// which optional columns it filled.
 #[derive(Debug, Clone)]
 pub struct CodeRow {
-    /// The version the row describes.
+    /// The version the row describes; fields it left empty are empty.
     pub version: CodeVersion,
     /// The file it came from.
     pub source: Arc<str>,
     /// Its 1-based line.
     pub line: u64,
+    // Bit `i` is set when column `COLUMNS[i]` had a value in this row.
+    filled: u32,
+}
+
+impl CodeRow {
+    fn filled(&self, column: &str) -> bool {
+        COLUMNS
+            .iter()
+            .position(|known| *known == column)
+            .is_some_and(|index| self.filled & (1 << index) != 0)
+    }
+
+    /// Lays this row over an earlier version of the same code: every field the row
+    /// left empty keeps the earlier value, so a licensed descriptor keeps the
+    /// built-in synonyms, anatomy and imaging.
+    pub fn overlay(mut self, base: &CodeVersion) -> CodeRow {
+        macro_rules! keep_unless_filled {
+            ($($column:literal => $($field:ident).+),* $(,)?) => {
+                $(if !self.filled($column) {
+                    self.version.$($field).+ = base.$($field).+.clone();
+                })*
+            };
+        }
+        keep_unless_filled!(
+            "short_name" => short_name,
+            "section" => section,
+            "subsection" => subsection,
+            "heading" => heading,
+            "anatomy" => anatomy,
+            "imaging" => imaging,
+            "add_on" => add_on,
+            "primary_codes" => primary_codes,
+            "synonyms" => synonyms,
+            "effective_date" => period.effective,
+            "deletion_date" => period.deletion,
+            "replaced_by" => replaced_by,
+            "sunset_date" => sunset,
+        );
+        self
+    }
+
+    /// Fills what a row may leave to be derived: a short name from the descriptor.
+    pub fn complete(mut self) -> CodeRow {
+        if self.version.short_name.is_empty() {
+            self.version.short_name = abbreviate(&self.version.descriptor).into();
+        }
+        self
+    }
 }
 
 /// Reads a code-set file. Returns every row, or every problem found (capped at
@@ -158,11 +207,12 @@ pub fn read_code_file(source: &str, text: &str) -> Result<Vec<CodeRow>, Vec<Load
             line,
             problems: &mut problems,
         };
-        if let Some(version) = row.read(fields) {
+        if let Some((version, filled)) = row.read(fields) {
             rows.push(CodeRow {
                 version,
                 source: source.clone(),
                 line,
+                filled,
             });
         }
     }
@@ -207,11 +257,15 @@ impl RowReader<'_> {
     fn read<'a>(
         &mut self,
         fields: impl Iterator<Item = (&'static str, &'a str)>,
-    ) -> Option<CodeVersion> {
+    ) -> Option<(CodeVersion, u32)> {
         let mut raw = RawRow::default();
+        let mut filled = 0u32;
         for (column, value) in fields {
             if let Some(index) = COLUMNS.iter().position(|known| *known == column) {
                 raw.values[index] = value;
+                if !value.is_empty() {
+                    filled |= 1 << index;
+                }
             }
         }
         let before = self.problems.len();
@@ -236,7 +290,6 @@ impl RowReader<'_> {
             );
         }
         let short_name = match raw.get("short_name") {
-            "" => abbreviate(descriptor),
             given if given.chars().count() > MAX_SHORT_NAME_CHARS => {
                 self.problem(
                     "short_name",
@@ -269,18 +322,6 @@ impl RowReader<'_> {
             }
         };
         let primary_codes = self.code_list(&raw, "primary_codes");
-        if add_on && primary_codes.is_empty() {
-            self.problem(
-                "primary_codes",
-                "an add-on code must name its primary codes".into(),
-            );
-        }
-        if !add_on && !primary_codes.is_empty() {
-            self.problem(
-                "primary_codes",
-                "only an add-on code has primary codes; set add_on to true".into(),
-            );
-        }
         let synonyms: Box<[Box<str>]> = split_list(raw.get("synonyms")).map(Box::from).collect();
         let effective = self.date(&raw, "effective_date");
         let deletion = self.date(&raw, "deletion_date");
@@ -319,7 +360,7 @@ impl RowReader<'_> {
         if self.problems.len() > before {
             return None;
         }
-        Some(CodeVersion {
+        let version = CodeVersion {
             code: code?,
             descriptor: descriptor.into(),
             short_name: short_name.into(),
@@ -338,7 +379,8 @@ impl RowReader<'_> {
             replaced_by,
             sunset,
             measure_ids: Box::default(),
-        })
+        };
+        Some((version, filled))
     }
 
     fn date(&mut self, raw: &RawRow<'_>, column: &'static str) -> Option<Date> {
@@ -405,7 +447,10 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].version.primary_codes[0].as_str(), "64493");
         assert_eq!(rows[1].line, 3);
-        assert_eq!(&*rows[0].version.short_name, "First level");
+        assert_eq!(
+            &*rows[0].clone().complete().version.short_name,
+            "First level"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The code registry: an immutable snapshot of every known code and its history.
 
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     hash::{DefaultHasher, Hash, Hasher},
+    path::PathBuf,
     sync::Arc,
 };
 
@@ -103,6 +104,17 @@ pub struct CodeSetError {
     pub problems: Vec<LoadProblem>,
 }
 
+impl CodeSetError {
+    /// The error for `problems`, ordered by file and line and capped at
+    /// [`MAX_REPORTED_PROBLEMS`].
+    fn sorted(mut problems: Vec<LoadProblem>) -> CodeSetError {
+        // Stable: problems of one line keep the order they were found in.
+        problems.sort_by(|a, b| (&a.source, a.line).cmp(&(&b.source, b.line)));
+        problems.truncate(MAX_REPORTED_PROBLEMS);
+        CodeSetError { problems }
+    }
+}
+
 fn list(problems: &[LoadProblem]) -> String {
     let lines: Vec<String> = problems
         .iter()
@@ -140,24 +152,58 @@ impl CodeRegistry {
         CodeRegistry::from_sources(&[(BUILT_IN_SOURCE, BUILT_IN_CODES)])
     }
 
+    /// The built-in set with each of `files` laid over it, in order. A file that
+    /// cannot be read is a problem like any other: the whole set is refused.
+    pub fn load(files: &[PathBuf]) -> Result<CodeRegistry, CodeSetError> {
+        let mut texts = Vec::with_capacity(files.len());
+        let mut problems = Vec::new();
+        for file in files {
+            let name = file.display().to_string();
+            match std::fs::read_to_string(file) {
+                Ok(text) => texts.push((name, text)),
+                Err(error) => problems.push(LoadProblem {
+                    source: Arc::from(name),
+                    line: 0,
+                    column: None,
+                    message: format!("cannot read the file: {error}"),
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(CodeSetError { problems });
+        }
+        let mut sources = vec![(BUILT_IN_SOURCE, BUILT_IN_CODES)];
+        sources.extend(
+            texts
+                .iter()
+                .map(|(name, text)| (name.as_str(), text.as_str())),
+        );
+        CodeRegistry::from_sources(&sources)
+    }
+
     /// Builds a registry from code-set files given as `(name, text)`, in order.
     /// Any problem in any file refuses the whole set.
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<CodeRegistry, CodeSetError> {
-        let mut rows = Vec::new();
+        let mut layers = Vec::new();
         let mut problems = Vec::new();
         let mut hasher = DefaultHasher::new();
         for (name, text) in sources {
             text.hash(&mut hasher);
             match read_code_file(name, text) {
-                Ok(read) => rows.extend(read),
+                Ok(rows) => layers.push(rows),
                 Err(found) => problems.extend(found),
             }
         }
-        if !problems.is_empty() {
-            problems.truncate(MAX_REPORTED_PROBLEMS);
-            return Err(CodeSetError { problems });
-        }
-        let histories = assemble(rows)?;
+        // Rows that read cleanly still go through the whole-set checks, so that one
+        // refusal lists every problem rather than only the first kind found.
+        let histories = match assemble(layers) {
+            Ok(histories) if problems.is_empty() => histories,
+            Ok(_) => return Err(CodeSetError::sorted(problems)),
+            Err(refused) => {
+                problems.extend(refused.problems);
+                return Err(CodeSetError::sorted(problems));
+            }
+        };
         let version = format!("{}-{:016x}", histories.len(), hasher.finish());
         let documents = histories
             .iter()
@@ -263,73 +309,112 @@ impl CodeRegistry {
     }
 }
 
-/// Groups rows into histories and runs the checks that need the whole set.
-fn assemble(mut rows: Vec<CodeRow>) -> Result<Vec<CodeHistory>, CodeSetError> {
-    rows.sort_by_key(|row| (row.version.code, row.version.period.effective));
+/// Lays each file's rows over the files before it, then runs the checks that need
+/// the whole set. A file's rows for a code replace that code's earlier versions,
+/// each keeping the fields it leaves empty from the earlier version it overlaps.
+fn assemble(layers: Vec<Vec<CodeRow>>) -> Result<Vec<CodeHistory>, CodeSetError> {
+    let mut merged: BTreeMap<CodeValue, Vec<CodeRow>> = BTreeMap::new();
+    for layer in layers {
+        let mut by_code: BTreeMap<CodeValue, Vec<CodeRow>> = BTreeMap::new();
+        for row in layer {
+            by_code.entry(row.version.code).or_default().push(row);
+        }
+        for (code, rows) in by_code {
+            let rows = match merged.get(&code) {
+                Some(earlier) => rows
+                    .into_iter()
+                    .map(|row| match earlier_version_under(&row, earlier) {
+                        Some(base) => row.overlay(base),
+                        None => row,
+                    })
+                    .collect(),
+                None => rows,
+            };
+            merged.insert(code, rows);
+        }
+    }
+
     let mut problems = Vec::new();
-    // Each version's file and line, for problems found across rows.
-    type Origins = Vec<(Arc<str>, u64)>;
-    let mut histories: Vec<(CodeHistory, Origins)> = Vec::new();
-    for row in rows {
-        match histories.last_mut() {
-            Some((history, origins)) if history.code() == row.version.code => {
-                for (earlier, (source, line)) in history.versions.iter().zip(origins.iter()) {
-                    if earlier.period.overlaps(&row.version.period) {
-                        problems.push(LoadProblem {
-                            source: row.source.clone(),
-                            line: row.line,
-                            column: Some("effective_date"),
-                            message: format!(
-                                "{} is already valid on some of these days ({source} line {line}); \
-                                 versions of a code must not overlap: end the earlier one with a deletion_date",
-                                row.version.code
-                            ),
-                        });
-                    }
+    let mut problem = |row: &CodeRow, column: &'static str, message: String| {
+        problems.push(LoadProblem {
+            source: row.source.clone(),
+            line: row.line,
+            column: Some(column),
+            message,
+        });
+    };
+    for rows in merged.values_mut() {
+        rows.sort_by_key(|row| row.version.period.effective);
+        for (index, row) in rows.iter().enumerate() {
+            for earlier in &rows[..index] {
+                if earlier.version.period.overlaps(&row.version.period) {
+                    problem(
+                        row,
+                        "effective_date",
+                        format!(
+                            "{} is already valid on some of these days ({} line {}); versions of a \
+                             code must not overlap: end the earlier one with a deletion_date",
+                            row.version.code, earlier.source, earlier.line
+                        ),
+                    );
                 }
-                history.versions.push(row.version);
-                origins.push((row.source, row.line));
             }
-            _ => histories.push((
-                CodeHistory {
-                    versions: vec![row.version],
-                },
-                vec![(row.source, row.line)],
-            )),
+            let version = &row.version;
+            if version.add_on && version.primary_codes.is_empty() {
+                problem(
+                    row,
+                    "primary_codes",
+                    "an add-on code must name its primary codes".into(),
+                );
+            }
+            if !version.add_on && !version.primary_codes.is_empty() {
+                problem(
+                    row,
+                    "primary_codes",
+                    "only an add-on code has primary codes; set add_on to true".into(),
+                );
+            }
+        }
+    }
+    let known: HashSet<CodeValue> = merged.keys().copied().collect();
+    for row in merged.values().flatten() {
+        for primary in row
+            .version
+            .primary_codes
+            .iter()
+            .filter(|code| !known.contains(code))
+        {
+            problem(
+                row,
+                "primary_codes",
+                format!(
+                    "primary code {primary} of add-on {} is not in the code set",
+                    row.version.code
+                ),
+            );
         }
     }
 
-    let known: HashSet<CodeValue> = histories
+    if !problems.is_empty() {
+        return Err(CodeSetError::sorted(problems));
+    }
+    Ok(merged
+        .into_values()
+        .map(|rows| CodeHistory {
+            versions: rows.into_iter().map(|row| row.complete().version).collect(),
+        })
+        .collect())
+}
+
+/// The earlier version a new row lays over: the latest one whose period meets the
+/// row's own dates, else the latest of all.
+fn earlier_version_under<'a>(row: &CodeRow, earlier: &'a [CodeRow]) -> Option<&'a CodeVersion> {
+    earlier
         .iter()
-        .map(|(history, _)| history.code())
-        .collect();
-    for (history, origins) in &histories {
-        for (version, (source, line)) in history.versions.iter().zip(origins) {
-            for primary in version
-                .primary_codes
-                .iter()
-                .filter(|code| !known.contains(code))
-            {
-                problems.push(LoadProblem {
-                    source: source.clone(),
-                    line: *line,
-                    column: Some("primary_codes"),
-                    message: format!(
-                        "primary code {primary} of add-on {} is not in the code set",
-                        version.code
-                    ),
-                });
-            }
-        }
-    }
-
-    if problems.is_empty() {
-        Ok(histories.into_iter().map(|(history, _)| history).collect())
-    } else {
-        problems.sort_by(|a, b| (&a.source, a.line).cmp(&(&b.source, b.line)));
-        problems.truncate(MAX_REPORTED_PROBLEMS);
-        Err(CodeSetError { problems })
-    }
+        .rev()
+        .find(|candidate| candidate.version.period.overlaps(&row.version.period))
+        .or(earlier.last())
+        .map(|candidate| &candidate.version)
 }
 
 #[cfg(test)]
@@ -392,6 +477,45 @@ mod tests {
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(lines[0].starts_with("test.csv:2: column primary_codes: primary code 64493"));
         assert!(lines[1].starts_with("test.csv:4: column effective_date: 20610 is already valid"));
+    }
+
+    #[test]
+    fn a_later_file_replaces_the_fields_it_fills_and_keeps_the_rest() {
+        let ours = "code,descriptor,short_name,anatomy,synonyms,imaging\n\
+                    64483,Our words.,Our short,lumbar spine,TFESI|ESI,fluoroscopy_or_ct\n";
+        let licensed = "code,descriptor,synonyms\n64483,Licensed words.,\n";
+        let registry =
+            CodeRegistry::from_sources(&[("ours.csv", ours), ("licensed.csv", licensed)]).unwrap();
+        let version = &registry.history(code("64483")).unwrap().versions()[0];
+        assert_eq!(&*version.descriptor, "Licensed words.");
+        assert_eq!(&*version.short_name, "Our short");
+        assert_eq!(&*version.anatomy, "lumbar spine");
+        assert_eq!(version.synonyms.len(), 2);
+    }
+
+    #[test]
+    fn a_later_file_can_end_a_code_and_keep_its_text() {
+        let ours = "code,descriptor\n62310,Old epidural code.\n62320,New one.\n";
+        let update = "code,descriptor,deletion_date,replaced_by\n62310,Old epidural code.,2017-01-01,62320\n";
+        let registry =
+            CodeRegistry::from_sources(&[("ours.csv", ours), ("update.csv", update)]).unwrap();
+        let found = registry.get(code("62310"), date(2020, 1, 1)).unwrap();
+        assert_eq!(
+            found.standing,
+            Standing::Deleted {
+                since: date(2017, 1, 1)
+            }
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_refuses_the_whole_set() {
+        let error = CodeRegistry::load(&[PathBuf::from("/nonexistent/codes.csv")]).unwrap_err();
+        assert!(
+            error.problems[0]
+                .to_string()
+                .contains("cannot read the file")
+        );
     }
 
     #[test]
