@@ -518,6 +518,65 @@ mod tests {
         );
     }
 
+    fn day(offset: i32) -> Date {
+        date(2000, 1, 1)
+            .checked_add(jiff::Span::new().days(offset))
+            .unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_revision_chain_answers_the_right_version_for_every_day(
+            mut bounds in proptest::collection::btree_set(0i32..5000, 1..6),
+            open_ended in proptest::bool::ANY,
+            probe in -10i32..5010,
+        ) {
+            let bounds: Vec<i32> = std::mem::take(&mut bounds).into_iter().collect();
+            let mut rows = String::new();
+            let versions = if open_ended { bounds.len() } else { bounds.len() - 1 };
+            for index in 0..versions {
+                let end = bounds.get(index + 1).map(|end| day(*end).to_string()).unwrap_or_default();
+                rows.push_str(&format!("20610,Version {index}.,false,,{},{end},\n", day(bounds[index])));
+            }
+            proptest::prop_assume!(versions > 0);
+            let registry = registry(&rows).unwrap();
+            let found = registry.history(code("20610")).unwrap().as_of(day(probe));
+            let covering = (0..versions).find(|index| {
+                probe >= bounds[*index] && bounds.get(index + 1).is_none_or(|end| probe < *end)
+            });
+            match covering {
+                Some(index) => {
+                    proptest::prop_assert_eq!(found.standing, Standing::Active);
+                    proptest::prop_assert_eq!(&*found.version.descriptor, format!("Version {index}."));
+                }
+                None if probe < bounds[0] => {
+                    proptest::prop_assert_eq!(found.standing, Standing::NotYetEffective { from: day(bounds[0]) });
+                }
+                None => {
+                    proptest::prop_assert_eq!(found.standing, Standing::Deleted { since: day(bounds[versions]) });
+                }
+            }
+        }
+
+        #[test]
+        fn no_day_is_covered_by_two_versions_of_an_accepted_code(
+            periods in proptest::collection::vec((proptest::option::of(0i32..400), proptest::option::of(0i32..400)), 1..5),
+            probe in 0i32..400,
+        ) {
+            let mut rows = String::new();
+            for (index, (start, end)) in periods.iter().enumerate() {
+                let start = start.map(|start| day(start).to_string()).unwrap_or_default();
+                let end = end.map(|end| day(end).to_string()).unwrap_or_default();
+                rows.push_str(&format!("20610,Version {index}.,false,,{start},{end},\n"));
+            }
+            if let Ok(registry) = registry(&rows) {
+                let history = registry.history(code("20610")).unwrap();
+                let covering = history.versions().iter().filter(|version| version.period.contains(day(probe))).count();
+                proptest::prop_assert!(covering <= 1);
+            }
+        }
+    }
+
     #[test]
     fn the_built_in_set_loads() {
         let registry = CodeRegistry::built_in().unwrap();
