@@ -1,0 +1,200 @@
+//! `BatchGetCodes`: request order, every bad code named, batch limits.
+
+use cptd::{
+    codes::CodeRegistry,
+    pb::{BatchGetCodesRequest, Status as CodeStatus},
+};
+use tonic::Code;
+
+use crate::helpers::{FORMS_HINT, assert_invalid_field, spawn_app, violated_fields, violation_of};
+
+fn request(codes: &[&str]) -> BatchGetCodesRequest {
+    BatchGetCodesRequest {
+        codes: codes.iter().map(ToString::to_string).collect(),
+        as_of: "2025-06-01".to_string(),
+    }
+}
+
+#[tokio::test]
+async fn codes_come_back_in_request_order_duplicates_included() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let asked = ["64484", "0521f", "20610", "64484", " 62310 "];
+
+    // Act
+    let codes = app
+        .code_lookup
+        .batch_get_codes(request(&asked))
+        .await
+        .expect("every code is known")
+        .into_inner()
+        .codes;
+
+    // Assert
+    let returned: Vec<&str> = codes.iter().map(|code| code.code.as_str()).collect();
+    assert_eq!(returned, ["64484", "0521F", "20610", "64484", "62310"]);
+    assert_eq!(codes[4].status(), CodeStatus::Deleted);
+    assert_eq!(codes[0], codes[3]);
+}
+
+#[tokio::test]
+async fn every_malformed_code_is_named_by_index() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(request(&["64483", "6448", "20610", "X1234", "0521FF"]))
+        .await
+        .expect_err("malformed codes fail the call");
+
+    // Assert
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        violated_fields(&status),
+        ["codes[1]", "codes[3]", "codes[4]"]
+    );
+    assert!(violation_of(&status, "codes[1]").contains(FORMS_HINT));
+}
+
+#[tokio::test]
+async fn every_unknown_code_is_named_by_index() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(request(&["99999", "64483", "J1030", "20610", "0001U"]))
+        .await
+        .expect_err("unknown codes fail the call");
+
+    // Assert
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(
+        violated_fields(&status),
+        ["codes[0]", "codes[2]", "codes[4]"]
+    );
+    assert!(violation_of(&status, "codes[0]").contains("99999"));
+    assert!(violation_of(&status, "codes[2]").contains("HCPCS Level II"));
+}
+
+#[tokio::test]
+async fn malformed_codes_are_reported_before_unknown_ones() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(request(&["99999", "6448", "64483"]))
+        .await
+        .expect_err("a malformed code fails the call");
+
+    // Assert
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(violated_fields(&status), ["codes[1]"]);
+}
+
+#[tokio::test]
+async fn a_code_not_yet_in_effect_is_named_as_not_found() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let mut batch = request(&["64483", "64466"]);
+    batch.as_of = "2024-06-01".to_string();
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(batch)
+        .await
+        .expect_err("64466 took effect in 2025");
+
+    // Assert
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(violation_of(&status, "codes[1]").contains("2025-01-01"));
+}
+
+#[tokio::test]
+async fn an_empty_batch_is_invalid_argument() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(request(&[]))
+        .await
+        .expect_err("an empty batch is refused");
+
+    // Assert
+    assert_invalid_field(&status, "codes");
+}
+
+#[tokio::test]
+async fn a_batch_over_the_limit_is_invalid_argument_naming_the_limit() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let codes = vec!["64483"; 1001];
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(request(&codes))
+        .await
+        .expect_err("1001 codes is over the limit");
+
+    // Assert
+    let description = assert_invalid_field(&status, "codes");
+    assert!(description.contains("1000"), "{description}");
+}
+
+#[tokio::test]
+async fn a_batch_of_exactly_the_limit_is_answered() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let registry = CodeRegistry::built_in().expect("the built-in set loads");
+    let known: Vec<String> = registry
+        .histories()
+        .iter()
+        .map(|history| history.code().to_string())
+        .cycle()
+        .take(1000)
+        .collect();
+    let batch = BatchGetCodesRequest {
+        codes: known.clone(),
+        as_of: "2025-06-01".to_string(),
+    };
+
+    // Act
+    let codes = app
+        .code_lookup
+        .batch_get_codes(batch)
+        .await
+        .expect("1000 known codes are within the limit")
+        .into_inner()
+        .codes;
+
+    // Assert
+    let returned: Vec<String> = codes.into_iter().map(|code| code.code).collect();
+    assert_eq!(returned, known);
+}
+
+#[tokio::test]
+async fn a_bad_as_of_is_named() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let mut batch = request(&["64483"]);
+    batch.as_of = "2025-13-01".to_string();
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(batch)
+        .await
+        .expect_err("a bad as_of is refused");
+
+    // Assert
+    assert_invalid_field(&status, "as_of");
+}

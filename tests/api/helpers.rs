@@ -1,0 +1,169 @@
+//! Starting the real server for a test and talking to it.
+
+use std::{
+    net::SocketAddr,
+    sync::Once,
+    time::{Duration, Instant},
+};
+
+use cptd::{
+    config::Config,
+    pb::code_lookup_client::CodeLookupClient,
+    server::{self, ServerError},
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+use tonic_types::StatusExt;
+
+/// How long `spawn_app` keeps trying to reach the server before giving up.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// A generous bound on anything that should finish promptly; only a guard
+/// against a hung test, never an assertion about speed.
+pub const HANG_GUARD: Duration = Duration::from_secs(20);
+
+static TRACING: Once = Once::new();
+
+/// Logs stay muted unless `TEST_LOG` is set, so failing tests are readable.
+fn init_tracing() {
+    TRACING.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .init();
+        }
+    });
+}
+
+/// A running server and clients connected to it.
+pub struct TestApp {
+    /// Where the server listens.
+    pub address: SocketAddr,
+    /// The connection the clients share.
+    pub channel: Channel,
+    /// `cpt.v1.CodeLookup`.
+    pub code_lookup: CodeLookupClient<Channel>,
+    /// `grpc.health.v1.Health`.
+    pub health: HealthClient<Channel>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl TestApp {
+    /// Completes the server's shutdown future and waits for `run` to return.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let server = self
+            .server
+            .take()
+            .expect("the server task is held until stop");
+        tokio::time::timeout(HANG_GUARD, server)
+            .await
+            .expect("server::run did not return after shutdown")
+            .expect("the server task panicked")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Starts the real server on `127.0.0.1:0` with the test configuration and
+/// connects typed clients to it.
+pub async fn spawn_app() -> TestApp {
+    init_tracing();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("cannot bind an ephemeral port");
+    let address = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let (shutdown, stop_requested) = oneshot::channel::<()>();
+    let server = tokio::spawn(server::run(listener, Config::for_tests(), async move {
+        let _ = stop_requested.await;
+    }));
+
+    let channel = connect(address).await;
+    TestApp {
+        address,
+        code_lookup: CodeLookupClient::new(channel.clone()),
+        health: HealthClient::new(channel.clone()),
+        channel,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+/// Connects to `address`, retrying until the server accepts or the patience runs
+/// out.
+pub async fn connect(address: SocketAddr) -> Channel {
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .expect("a socket address makes a valid URI")
+        .connect_timeout(Duration::from_secs(1));
+    let deadline = Instant::now() + CONNECT_PATIENCE;
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => return channel,
+            Err(error) if Instant::now() >= deadline => {
+                panic!("the server at {address} did not accept a connection: {error}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// The `google.rpc.BadRequest` field violations of `status`, as
+/// `(field, description)` pairs in order. Panics when the detail is missing.
+pub fn field_violations(status: &tonic::Status) -> Vec<(String, String)> {
+    let bad_request = status
+        .get_details_bad_request()
+        .unwrap_or_else(|| panic!("status has no google.rpc.BadRequest detail: {status:?}"));
+    bad_request
+        .field_violations
+        .into_iter()
+        .map(|violation| (violation.field, violation.description))
+        .collect()
+}
+
+/// The fields named by the `BadRequest` detail of `status`, in order.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    field_violations(status)
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect()
+}
+
+/// The description of the violation of `field`. Panics, listing what is there,
+/// when `field` is not named.
+pub fn violation_of(status: &tonic::Status, field: &str) -> String {
+    let violations = field_violations(status);
+    violations
+        .iter()
+        .find(|(named, _)| named == field)
+        .map(|(_, description)| description.clone())
+        .unwrap_or_else(|| panic!("no violation of {field:?} in {violations:?}"))
+}
+
+/// Asserts `status` is `INVALID_ARGUMENT` with a violation of `field`, and returns
+/// that violation's description.
+pub fn assert_invalid_field(status: &tonic::Status, field: &str) -> String {
+    assert_eq!(
+        status.code(),
+        tonic::Code::InvalidArgument,
+        "expected INVALID_ARGUMENT: {status:?}"
+    );
+    violation_of(status, field)
+}
+
+/// What every malformed-code message says: the accepted forms, with examples.
+pub const FORMS_HINT: &str = "Category II, e.g. 0521F";

@@ -1,0 +1,514 @@
+//! `SearchCodes`: ranking, filters, paging and bad input.
+
+use std::collections::HashSet;
+
+use cptd::pb::{
+    Category, Imaging, SearchCodesRequest, SearchCodesResponse, SearchResult, Status as CodeStatus,
+    code_lookup_client::CodeLookupClient,
+};
+use tonic::transport::Channel;
+
+use crate::helpers::{assert_invalid_field, spawn_app};
+
+fn query(text: &str) -> SearchCodesRequest {
+    SearchCodesRequest {
+        query: text.to_string(),
+        as_of: "2025-06-01".to_string(),
+        ..SearchCodesRequest::default()
+    }
+}
+
+async fn search(
+    client: &mut CodeLookupClient<Channel>,
+    request: SearchCodesRequest,
+) -> SearchCodesResponse {
+    client
+        .search_codes(request)
+        .await
+        .expect("the search is answered")
+        .into_inner()
+}
+
+fn codes(results: &[SearchResult]) -> Vec<String> {
+    results
+        .iter()
+        .map(|result| {
+            result
+                .code
+                .as_ref()
+                .expect("every result has a code")
+                .code
+                .clone()
+        })
+        .collect()
+}
+
+/// Best first; equal scores in code order.
+fn assert_ranked(results: &[SearchResult]) {
+    for pair in results.windows(2) {
+        let (first, second) = (&pair[0], &pair[1]);
+        let (first_code, second_code) = (
+            &first.code.as_ref().expect("a code").code,
+            &second.code.as_ref().expect("a code").code,
+        );
+        assert!(
+            first.score > second.score || (first.score == second.score && first_code < second_code),
+            "{first_code} ({}) ranks before {second_code} ({})",
+            first.score,
+            second.score
+        );
+    }
+}
+
+/// Every page of `request`, following `next_page_token` to the end.
+async fn every_page(
+    client: &mut CodeLookupClient<Channel>,
+    mut request: SearchCodesRequest,
+) -> Vec<SearchCodesResponse> {
+    let mut pages = Vec::new();
+    loop {
+        let page = search(client, request.clone()).await;
+        let next = page.next_page_token.clone();
+        pages.push(page);
+        assert!(pages.len() <= 100, "paging does not end");
+        if next.is_empty() {
+            return pages;
+        }
+        request.page_token = next;
+    }
+}
+
+#[tokio::test]
+async fn an_exact_code_comes_first() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let response = search(&mut app.code_lookup, query("64483")).await;
+
+    // Assert
+    assert_eq!(codes(&response.results)[0], "64483");
+    assert_ranked(&response.results);
+}
+
+#[tokio::test]
+async fn a_code_prefix_finds_those_codes_in_code_order() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let response = search(&mut app.code_lookup, query("6449")).await;
+
+    // Assert
+    let found = codes(&response.results);
+    assert!(
+        found.iter().all(|code| code.starts_with("6449")),
+        "{found:?}"
+    );
+    assert_eq!(
+        found,
+        ["64490", "64491", "64492", "64493", "64494", "64495"]
+    );
+    assert_eq!(response.total_size, 6);
+    assert!(response.next_page_token.is_empty());
+}
+
+#[tokio::test]
+async fn clinician_jargon_finds_the_codes_it_names() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let response = search(&mut app.code_lookup, query("TFESI")).await;
+
+    // Assert
+    let found = codes(&response.results);
+    assert!(
+        found[0] == "64479" || found[0] == "64483",
+        "top result for TFESI: {found:?}"
+    );
+    let transforaminal: HashSet<&str> = found.iter().take(4).map(String::as_str).collect();
+    assert_eq!(
+        transforaminal,
+        HashSet::from(["64479", "64480", "64483", "64484"])
+    );
+    assert_ranked(&response.results);
+}
+
+#[tokio::test]
+async fn the_last_word_matches_as_a_prefix() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let response = search(&mut app.code_lookup, query("kyphopl")).await;
+
+    // Assert
+    let found = codes(&response.results);
+    assert!(
+        ["22513", "22514", "22515"].contains(&found[0].as_str()),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_category_filter_keeps_only_that_category() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let request = SearchCodesRequest {
+        categories: vec![Category::Ii.into()],
+        page_size: 100,
+        ..query("pain")
+    };
+
+    // Act
+    let response = search(&mut app.code_lookup, request).await;
+
+    // Assert
+    assert!(!response.results.is_empty());
+    for result in &response.results {
+        let code = result.code.as_ref().expect("a code");
+        assert_eq!(code.category(), Category::Ii, "{}", code.code);
+    }
+}
+
+#[tokio::test]
+async fn an_add_on_filter_keeps_only_add_ons_or_only_primaries() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    for add_on in [true, false] {
+        let request = SearchCodesRequest {
+            add_on: Some(add_on),
+            page_size: 100,
+            ..query("facet")
+        };
+
+        // Act
+        let response = search(&mut app.code_lookup, request).await;
+
+        // Assert
+        assert!(!response.results.is_empty(), "add_on = {add_on}");
+        for result in &response.results {
+            let code = result.code.as_ref().expect("a code");
+            assert_eq!(code.add_on, add_on, "{}", code.code);
+        }
+    }
+}
+
+#[tokio::test]
+async fn imaging_and_anatomy_filters_narrow_the_results() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let request = SearchCodesRequest {
+        imaging: vec![Imaging::Ultrasound.into()],
+        anatomy: "JOINT".to_string(),
+        page_size: 100,
+        ..query("")
+    };
+
+    // Act
+    let response = search(&mut app.code_lookup, request).await;
+
+    // Assert
+    let found = codes(&response.results);
+    assert_eq!(found, ["20604", "20606", "20611"]);
+}
+
+#[tokio::test]
+async fn deleted_codes_are_found_only_on_request() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let with_deleted = SearchCodesRequest {
+        statuses: vec![CodeStatus::Deleted.into()],
+        ..query("62310")
+    };
+
+    // Act
+    let default_search = search(&mut app.code_lookup, query("62310")).await;
+    let deleted_search = search(&mut app.code_lookup, with_deleted).await;
+
+    // Assert
+    assert!(
+        !codes(&default_search.results).contains(&"62310".to_string()),
+        "{:?}",
+        codes(&default_search.results)
+    );
+    let first = deleted_search.results[0].code.as_ref().expect("a code");
+    assert_eq!(first.code, "62310");
+    assert_eq!(first.status(), CodeStatus::Deleted);
+}
+
+#[tokio::test]
+async fn a_code_not_yet_in_effect_is_not_found() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let before = SearchCodesRequest {
+        as_of: "2024-06-01".to_string(),
+        ..query("64466")
+    };
+
+    // Act
+    let response = search(&mut app.code_lookup, before).await;
+
+    // Assert
+    assert!(
+        !codes(&response.results).contains(&"64466".to_string()),
+        "{:?}",
+        codes(&response.results)
+    );
+}
+
+#[tokio::test]
+async fn an_empty_query_lists_the_filtered_codes_in_code_order() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let request = SearchCodesRequest {
+        categories: vec![Category::Ii.into()],
+        page_size: 100,
+        ..query("")
+    };
+
+    // Act
+    let response = search(&mut app.code_lookup, request).await;
+
+    // Assert
+    let found = codes(&response.results);
+    assert!(found.len() >= 10, "{found:?}");
+    assert!(found.windows(2).all(|pair| pair[0] < pair[1]), "{found:?}");
+    assert!(found.iter().all(|code| code.ends_with('F')), "{found:?}");
+    assert_eq!(usize::try_from(response.total_size), Ok(found.len()));
+}
+
+#[tokio::test]
+async fn walking_the_pages_finds_every_result_once_in_rank_order() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let single_page = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 100,
+            ..query("facet")
+        },
+    )
+    .await;
+    assert!(
+        single_page.total_size > 7 && single_page.total_size <= 100,
+        "pick a query with 8 to 100 results, not {}",
+        single_page.total_size
+    );
+
+    // Act
+    let pages = every_page(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 7,
+            ..query("facet")
+        },
+    )
+    .await;
+
+    // Assert
+    let walked: Vec<SearchResult> = pages.iter().flat_map(|page| page.results.clone()).collect();
+    let walked_codes = codes(&walked);
+    let distinct: HashSet<&String> = walked_codes.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        walked_codes.len(),
+        "a code repeats: {walked_codes:?}"
+    );
+    assert_eq!(usize::try_from(single_page.total_size), Ok(walked.len()));
+    assert_eq!(walked_codes, codes(&single_page.results));
+    assert_ranked(&walked);
+    for page in &pages[..pages.len() - 1] {
+        assert_eq!(page.results.len(), 7);
+    }
+    assert!(
+        pages
+            .iter()
+            .all(|page| page.total_size == single_page.total_size)
+    );
+}
+
+#[tokio::test]
+async fn a_page_token_from_another_query_is_refused() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let first_page = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 2,
+            ..query("facet")
+        },
+    )
+    .await;
+    assert!(!first_page.next_page_token.is_empty());
+
+    // Act
+    let status = app
+        .code_lookup
+        .search_codes(SearchCodesRequest {
+            page_size: 2,
+            page_token: first_page.next_page_token,
+            ..query("epidural")
+        })
+        .await
+        .expect_err("the token belongs to another query");
+
+    // Assert
+    let description = assert_invalid_field(&status, "page_token");
+    assert!(description.contains("different query"), "{description}");
+}
+
+#[tokio::test]
+async fn a_page_token_with_other_filters_is_refused() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let first_page = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 2,
+            ..query("facet")
+        },
+    )
+    .await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .search_codes(SearchCodesRequest {
+            page_size: 2,
+            page_token: first_page.next_page_token,
+            add_on: Some(true),
+            ..query("facet")
+        })
+        .await
+        .expect_err("the token belongs to other filters");
+
+    // Assert
+    assert_invalid_field(&status, "page_token");
+}
+
+#[tokio::test]
+async fn a_garbage_page_token_is_refused() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    for token in ["garbage!!", "bm90IGEgdG9rZW4", "o:5:zzzz"] {
+        // Act
+        let status = app
+            .code_lookup
+            .search_codes(SearchCodesRequest {
+                page_token: token.to_string(),
+                ..query("facet")
+            })
+            .await
+            .expect_err("the token was never issued");
+
+        // Assert
+        assert_invalid_field(&status, "page_token");
+    }
+}
+
+#[tokio::test]
+async fn a_negative_page_size_is_refused() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .search_codes(SearchCodesRequest {
+            page_size: -1,
+            ..query("facet")
+        })
+        .await
+        .expect_err("a negative page size is refused");
+
+    // Assert
+    assert_invalid_field(&status, "page_size");
+}
+
+#[tokio::test]
+async fn a_page_size_over_the_maximum_is_clamped_and_zero_means_the_default() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let huge = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 1000,
+            ..query("")
+        },
+    )
+    .await;
+    let default = search(&mut app.code_lookup, query("")).await;
+
+    // Assert
+    assert!(huge.total_size > 100, "{}", huge.total_size);
+    assert_eq!(huge.results.len(), 100);
+    assert!(!huge.next_page_token.is_empty());
+    assert_eq!(default.results.len(), 20);
+}
+
+#[tokio::test]
+async fn a_query_over_256_characters_is_refused_and_256_is_answered() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let too_long = app
+        .code_lookup
+        .search_codes(query(&"a".repeat(257)))
+        .await
+        .expect_err("257 characters is over the limit");
+    let longest = app.code_lookup.search_codes(query(&"é".repeat(256))).await;
+
+    // Assert
+    let description = assert_invalid_field(&too_long, "query");
+    assert!(description.contains("256"), "{description}");
+    assert!(longest.is_ok(), "{longest:?}");
+}
+
+#[tokio::test]
+async fn an_unspecified_category_in_a_filter_is_refused() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .search_codes(SearchCodesRequest {
+            categories: vec![Category::Unspecified.into(), Category::I.into(), 42],
+            ..query("facet")
+        })
+        .await
+        .expect_err("CATEGORY_UNSPECIFIED is no category");
+
+    // Assert
+    assert_invalid_field(&status, "categories[0]");
+    assert_invalid_field(&status, "categories[2]");
+    assert!(!crate::helpers::violated_fields(&status).contains(&"categories[1]".to_string()));
+}
+
+#[tokio::test]
+async fn an_unknown_status_in_a_filter_is_refused() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .search_codes(SearchCodesRequest {
+            statuses: vec![CodeStatus::Unspecified.into()],
+            imaging: vec![99],
+            ..query("facet")
+        })
+        .await
+        .expect_err("STATUS_UNSPECIFIED is no status");
+
+    // Assert
+    assert_invalid_field(&status, "statuses[0]");
+    assert_invalid_field(&status, "imaging[0]");
+}
