@@ -13,8 +13,8 @@ use crate::{
     pb::{self, code_lookup_server::CodeLookupServer},
 };
 
-/// Largest request message accepted, in bytes; a larger one is refused with
-/// `RESOURCE_EXHAUSTED` before it is decoded.
+/// Largest request message accepted, in bytes; tonic refuses a larger one with
+/// `OUT_OF_RANGE` before decoding it.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why the server could not start or stopped with an error.

@@ -8,7 +8,6 @@ use tonic::{Request, Response, Status, metadata::AsciiMetadataValue};
 use super::{
     code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
     convert::JudgedInput,
-    error::Violations,
     page_token::{self, PageStart},
 };
 use crate::{
@@ -67,16 +66,8 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::BatchGetCodesResponse>, Status> {
         let request = BatchGetCodes::try_from(request.into_inner())?;
         let registry = self.registry.load();
-        let codes = registry
-            .get_all(&request.codes, request.as_of)
-            .map_err(|missing| {
-                let mut violations = Violations::default();
-                for (index, error) in missing {
-                    violations.add(format!("codes[{index}]"), error.to_string());
-                }
-                violations.into_status(tonic::Code::NotFound)
-            })?;
-        let codes = codes.into_iter().map(pb::Code::from).collect();
+        let found = request.look_up(&registry)?;
+        let codes = found.into_iter().map(pb::Code::from).collect();
         Ok(respond(&registry, pb::BatchGetCodesResponse { codes }))
     }
 

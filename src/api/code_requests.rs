@@ -10,12 +10,20 @@ use super::{
 };
 use crate::{
     calendar,
-    codes::{CodeFilter, CodeValue, MAX_QUERY_CHARS},
+    codes::{
+        ACCEPTED_FORMS, CodeAsOf, CodeFilter, CodeRegistry, CodeValue, MAX_QUERY_CHARS,
+        MalformedCode,
+    },
     pb,
 };
 
 /// Most codes in one `BatchGetCodes` or `ValidateCodes` call.
 pub const MAX_BATCH_CODES: usize = 1000;
+
+/// Longest string `ValidateCodes` judges, in characters. Each input is echoed
+/// back, so the bound keeps a full batch's answer far below the 4 MiB a client
+/// accepts by default.
+pub const MAX_VALIDATE_INPUT_CHARS: usize = 64;
 
 /// Longest text filter (`section`, `anatomy`), in characters.
 pub const MAX_FILTER_CHARS: usize = 128;
@@ -29,13 +37,44 @@ pub struct GetCode {
     pub as_of: Date,
 }
 
-/// A parsed `BatchGetCodes` request.
+/// A parsed `BatchGetCodes` request. Malformed codes are kept, not refused at once,
+/// so that the error can also name the well-formed codes the registry lacks.
 #[derive(Debug)]
 pub struct BatchGetCodes {
-    /// The codes, in request order.
-    pub codes: Vec<CodeValue>,
+    /// Each code in request order, or why it is not a code.
+    pub codes: Vec<Result<CodeValue, MalformedCode>>,
     /// The day to answer for.
     pub as_of: Date,
+}
+
+impl BatchGetCodes {
+    /// Every code as it stood on `as_of`; or one error naming every malformed code
+    /// (`INVALID_ARGUMENT`, with the unknown ones named too), else every unknown
+    /// one (`NOT_FOUND`).
+    pub fn look_up<'a>(&self, registry: &'a CodeRegistry) -> Result<Vec<CodeAsOf<'a>>, Status> {
+        let mut violations = Violations::default();
+        let mut any_malformed = false;
+        let mut found = Vec::with_capacity(self.codes.len());
+        for (index, code) in self.codes.iter().enumerate() {
+            let field = || format!("codes[{index}]");
+            match code {
+                Ok(code) => match registry.get(*code, self.as_of) {
+                    Ok(code) => found.push(code),
+                    Err(missing) => violations.add(field(), missing.to_string()),
+                },
+                Err(malformed) => {
+                    any_malformed = true;
+                    violations.add(field(), malformed.brief());
+                    violations.note(ACCEPTED_FORMS);
+                }
+            }
+        }
+        match (violations.is_empty(), any_malformed) {
+            (true, _) => Ok(found),
+            (false, true) => Err(violations.into_status(tonic::Code::InvalidArgument)),
+            (false, false) => Err(violations.into_status(tonic::Code::NotFound)),
+        }
+    }
 }
 
 /// A parsed `ValidateCodes` request: inputs stay raw, since judging them is the
@@ -175,10 +214,7 @@ impl TryFrom<pb::BatchGetCodesRequest> for BatchGetCodes {
             .codes
             .iter()
             .take(MAX_BATCH_CODES)
-            .enumerate()
-            .filter_map(|(index, code)| {
-                code_field(code, &format!("codes[{index}]"), &mut violations)
-            })
+            .map(|code| CodeValue::parse(code))
             .collect();
         let as_of = as_of(&request.as_of, &mut violations);
         violations.into_result(BatchGetCodes { codes, as_of })
@@ -191,6 +227,16 @@ impl TryFrom<pb::ValidateCodesRequest> for ValidateCodes {
     fn try_from(request: pb::ValidateCodesRequest) -> Result<Self, Status> {
         let mut violations = Violations::default();
         batch_size(request.codes.len(), &mut violations);
+        for (index, input) in request.codes.iter().enumerate() {
+            if input.chars().count() > MAX_VALIDATE_INPUT_CHARS {
+                violations.add(
+                    format!("codes[{index}]"),
+                    format!(
+                        "longer than {MAX_VALIDATE_INPUT_CHARS} characters; no code comes close"
+                    ),
+                );
+            }
+        }
         let as_of = as_of(&request.as_of, &mut violations);
         violations.into_result(ValidateCodes {
             inputs: request.codes,

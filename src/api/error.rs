@@ -5,23 +5,42 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 use crate::codes::LookupError;
 
-/// Most field violations one error lists; a batch of bad codes names them all up
-/// to this many.
-const MAX_LISTED_VIOLATIONS: usize = 1000;
+/// Most field violations one error lists. Error details travel in a response
+/// header, and clients refuse headers past a few KiB (tonic at 16 KiB, grpc-java
+/// at 8 KiB), so a batch of a thousand bad codes names the first ones and counts
+/// the rest.
+pub const MAX_LISTED_VIOLATIONS: usize = 50;
 
 /// The problems found in a request, each tied to the field path that has it
 /// (`codes[2]`, `as_of`).
 #[derive(Debug, Default)]
 pub struct Violations {
     found: Vec<FieldViolation>,
+    total: usize,
+    // Sentences that explain many violations at once (such as the accepted code
+    // forms), said once in the message instead of in every violation.
+    notes: Vec<&'static str>,
 }
 
 impl Violations {
     /// Records a problem with `field`.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.total += 1;
         if self.found.len() < MAX_LISTED_VIOLATIONS {
             self.found.push(FieldViolation::new(field, description));
         }
+    }
+
+    /// Adds a sentence to the error message, once however often it is added.
+    pub fn note(&mut self, note: &'static str) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
     }
 
     /// `Ok(value)` when nothing was recorded, else the `INVALID_ARGUMENT` status.
@@ -38,13 +57,24 @@ impl Violations {
         let summary: Vec<String> = self
             .found
             .iter()
-            .take(5)
+            .take(3)
             .map(|violation| format!("{}: {}", violation.field, violation.description))
             .collect();
-        let more = self.found.len().saturating_sub(summary.len());
+        let more = self.total.saturating_sub(summary.len());
         let mut message = summary.join("; ");
         if more > 0 {
             message.push_str(&format!("; and {more} more"));
+        }
+        if self.total > self.found.len() {
+            message.push_str(&format!(
+                " (the details list the first {} of {})",
+                self.found.len(),
+                self.total
+            ));
+        }
+        for note in &self.notes {
+            message.push_str("; ");
+            message.push_str(note);
         }
         Status::with_error_details(code, message, ErrorDetails::with_bad_request(self.found))
     }

@@ -263,28 +263,6 @@ impl CodeRegistry {
         }
     }
 
-    /// Every code of `codes` as it stood on `as_of`, in order; or, when any is
-    /// unknown or not yet in effect, each failure with its index.
-    pub fn get_all(
-        &self,
-        codes: &[CodeValue],
-        as_of: Date,
-    ) -> Result<Vec<CodeAsOf<'_>>, Vec<(usize, LookupError)>> {
-        let mut found = Vec::with_capacity(codes.len());
-        let mut missing = Vec::new();
-        for (index, code) in codes.iter().enumerate() {
-            match self.get(*code, as_of) {
-                Ok(code) => found.push(code),
-                Err(error) => missing.push((index, error)),
-            }
-        }
-        if missing.is_empty() {
-            Ok(found)
-        } else {
-            Err(missing)
-        }
-    }
-
     /// The codes that pass `filter` on `as_of`, in code order, starting after
     /// `after` when given.
     pub fn list<'a>(

@@ -81,6 +81,20 @@ pub enum MalformedCode {
     },
 }
 
+impl MalformedCode {
+    /// The problem without the list of accepted forms, for errors that name many
+    /// codes and state the forms once.
+    pub fn brief(&self) -> String {
+        match self {
+            MalformedCode::Empty => "code is empty".to_string(),
+            MalformedCode::TooLong => {
+                format!("code is longer than {MAX_CODE_INPUT_CHARS} characters")
+            }
+            MalformedCode::WrongForm { shown } => format!("{shown:?} is not a code"),
+        }
+    }
+}
+
 /// A normalised, well-formed code such as `64483` or `0521F`.
 ///
 /// The only way to make one is [`CodeValue::parse`], so a `CodeValue` never needs

@@ -55,7 +55,34 @@ async fn every_malformed_code_is_named_by_index() {
         violated_fields(&status),
         ["codes[1]", "codes[3]", "codes[4]"]
     );
-    assert!(violation_of(&status, "codes[1]").contains(FORMS_HINT));
+    assert!(violation_of(&status, "codes[1]").contains("\"6448\" is not a code"));
+    assert!(
+        status.message().contains(FORMS_HINT),
+        "the accepted forms are stated once in the message: {status:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_bad_codes_give_a_readable_error_that_counts_them_all() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let codes: Vec<String> = (0..1000).map(|index| format!("bad{index}")).collect();
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(request(&codes))
+        .await
+        .expect_err("malformed codes fail the call");
+
+    // Assert
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let fields = violated_fields(&status);
+    assert_eq!(fields.len(), 50);
+    assert_eq!(fields[0], "codes[0]");
+    assert!(status.message().contains("and 997 more"), "{status:?}");
+    assert!(status.message().contains("first 50 of 1000"), "{status:?}");
 }
 
 #[tokio::test]
@@ -81,7 +108,7 @@ async fn every_unknown_code_is_named_by_index() {
 }
 
 #[tokio::test]
-async fn malformed_codes_are_reported_before_unknown_ones() {
+async fn malformed_and_unknown_codes_are_named_together() {
     // Arrange
     let mut app = spawn_app().await;
 
@@ -94,7 +121,8 @@ async fn malformed_codes_are_reported_before_unknown_ones() {
 
     // Assert
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert_eq!(violated_fields(&status), ["codes[1]"]);
+    assert_eq!(violated_fields(&status), ["codes[0]", "codes[1]"]);
+    assert!(violation_of(&status, "codes[0]").contains("not in the code set"));
 }
 
 #[tokio::test]
