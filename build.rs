@@ -6,6 +6,7 @@ use std::{env, fs, io, path::PathBuf};
 const PROTOS: &[&str] = &[
     "cpt/v1/code.proto",
     "cpt/v1/code_lookup.proto",
+    "cpt/v1/quality_measures.proto",
     // Only for reflection: clients decode error details with it. The server
     // builds these messages through `tonic-types`.
     "google/rpc/error_details.proto",

@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::store::PatientIdKey;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -12,6 +14,15 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+/// How each commit of the encounter store reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyncMode {
+    /// Sync every commit before answering (SQLite synchronous=FULL).
+    Full,
+    /// Sync only at checkpoints (synchronous=NORMAL); see `--sync`.
+    Normal,
 }
 
 /// cptd: procedure-code lookup, validation and search over gRPC. With no
@@ -47,23 +58,45 @@ pub struct Config {
     #[arg(long, env = "CPTD_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
 
-    /// Directory for the encounter store. Not used yet: encounter storage arrives
-    /// with the QualityMeasures service.
+    /// Directory for the encounter store (SQLite) and the patient-id key file;
+    /// created, readable by its owner only, if missing.
     #[arg(long, env = "CPTD_DATA_DIR", default_value = "./cptd-data")]
     pub data_dir: PathBuf,
 
-    /// Keep nothing on disk. Not used yet: encounter storage arrives with the
-    /// QualityMeasures service.
+    /// Keep nothing on disk: encounters live in memory and are lost at exit.
     #[arg(long, env = "CPTD_IN_MEMORY")]
     pub in_memory: bool,
+
+    /// How hard each commit of the encounter store tries to reach the disk.
+    /// `full`: every answer waits until its write is on disk, so nothing answered
+    /// is lost to a crash or a power cut. `normal`: faster; nothing answered is
+    /// lost to a crash or kill of the process, but a power failure or operating
+    /// system crash may lose the most recently answered encounters (the database
+    /// itself stays intact).
+    #[arg(long = "sync", env = "CPTD_SYNC", value_enum, default_value = "full")]
+    pub sync: SyncMode,
+
+    /// Refuse encounters that report a well-formed code the code set does not
+    /// hold, instead of accepting them with a warning; for practices that load
+    /// their full code set.
+    #[arg(long, env = "CPTD_STRICT_CODES")]
+    pub strict_codes: bool,
+
+    /// Key of the patient-id hash, 64 hex digits. Prefer the environment
+    /// variable: a flag shows in the process list. Without it, the key file in
+    /// the data directory is used, and created on first start.
+    #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = PatientIdKey::from_hex)]
+    pub patient_id_key: Option<PatientIdKey>,
 
     /// Code-set file to lay over the built-in set (repeatable; later files over
     /// earlier ones). SIGHUP re-reads them all and swaps the registry atomically.
     #[arg(long = "codes", env = "CPTD_CODES", value_delimiter = ',')]
     pub code_files: Vec<PathBuf>,
 
-    /// Extra measure-definition file to load (repeatable). Not supported yet:
-    /// given, the server refuses to start rather than ignore it.
+    /// Measure-definition file to load besides the built-in measures
+    /// (repeatable), in CMS's claims single-source JSON shape; CMS's yearly file
+    /// loads unchanged. A file with any problem is refused whole, and the server
+    /// does not start.
     #[arg(long = "measures", env = "CPTD_MEASURES", value_delimiter = ',')]
     pub measure_files: Vec<PathBuf>,
 
@@ -88,9 +121,9 @@ pub struct Config {
 
 impl Config {
     /// The settings for a server started from code: defaults throughout, listening
-    /// on an ephemeral loopback port.
+    /// on an ephemeral loopback port and keeping nothing on disk.
     pub fn for_tests() -> Config {
-        Cli::parse_from(["cptd", "--listen", "127.0.0.1:0"]).config
+        Cli::parse_from(["cptd", "--listen", "127.0.0.1:0", "--in-memory"]).config
     }
 }
 

@@ -7,6 +7,12 @@
 //!   code; [`codes::CodeRegistry`] is an immutable snapshot of every code version,
 //!   built from code-set files (the built-in set is embedded), that answers
 //!   look-ups, validation, listing and search as of any day.
+//! - [`measures`]: the quality-measure domain. [`measures::MeasureSet`] holds the
+//!   measures in force (CMS single-source definitions, two built in); the engine
+//!   sorts an [`measures::Encounter`] into one outcome per measure and option
+//!   group; [`measures::PerformanceTotals`] keeps the running counts reports read.
+//! - [`store`]: the durable encounter store (embedded SQLite behind one writer
+//!   thread that commits in groups), which keeps patient ids only as keyed hashes.
 //! - [`api`]: the gRPC edge. Converts requests into domain values, asks the
 //!   registry, converts answers back, and maps errors to statuses in one place.
 //! - [`server`]: assembles the services, health and reflection, and runs them
@@ -20,7 +26,9 @@ pub mod api;
 pub mod calendar;
 pub mod codes;
 pub mod config;
+pub mod measures;
 pub mod pb;
 pub mod server;
 pub mod shutdown;
+pub mod store;
 pub mod telemetry;

@@ -1,17 +1,24 @@
 //! Assembling and running the gRPC server.
 
-use std::{future::Future, path::PathBuf, sync::Arc, time::Instant};
+use std::{collections::HashMap, future::Future, path::PathBuf, sync::Arc, time::Instant};
 
 use arc_swap::ArcSwap;
 use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::{Server, server::TcpIncoming};
 
 use crate::{
-    api::{AdmissionLayer, CodeLookupService, RequestLogLayer},
-    codes::{CodeRegistry, CodeSetError},
-    config::Config,
-    pb::{self, code_lookup_server::CodeLookupServer},
+    api::{AdmissionLayer, CodeLookupService, QualityMeasuresService, RequestLogLayer},
+    codes::{CodeRegistry, CodeSetError, CodeValue},
+    config::{Config, SyncMode},
+    measures::{MeasureSet, MeasureSetError},
+    pb::{
+        self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
+    },
+    store::{Durability, EncounterStore, Location, StoreError, StoreOptions},
 };
+
+/// Which measures use each quality code, laid into every registry snapshot.
+type MeasureIdsByCode = Arc<HashMap<CodeValue, Vec<String>>>;
 
 /// Largest request message accepted, in bytes; tonic refuses a larger one with
 /// `OUT_OF_RANGE` before decoding it.
@@ -23,6 +30,12 @@ pub enum ServerError {
     /// The code set was refused.
     #[error(transparent)]
     CodeSet(#[from] CodeSetError),
+    /// The measure files were refused.
+    #[error(transparent)]
+    Measures(#[from] MeasureSetError),
+    /// The encounter store could not be opened.
+    #[error("cannot open the encounter store: {0}")]
+    Store(#[from] StoreError),
     /// A flag asks for something this version cannot do yet.
     #[error("{0} is not supported yet; remove it to start")]
     Unsupported(&'static str),
@@ -37,45 +50,41 @@ pub enum ServerError {
 /// Re-reads the code-set files on each SIGHUP and swaps the new registry in whole.
 /// Calls in flight keep the snapshot they started with; a refused reload keeps the
 /// running registry and logs every problem.
-async fn reload_on_hangup(registry: Arc<ArcSwap<CodeRegistry>>, files: Vec<PathBuf>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGHUP; code-set reload is off");
-                return;
+#[cfg(unix)]
+async fn reload_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    registry: Arc<ArcSwap<CodeRegistry>>,
+    files: Vec<PathBuf>,
+    measure_ids: MeasureIdsByCode,
+) {
+    while hangups.recv().await.is_some() {
+        let files = files.clone();
+        let measure_ids = measure_ids.clone();
+        let started = Instant::now();
+        let load =
+            move || CodeRegistry::load(&files).map(|loaded| loaded.with_measure_ids(&measure_ids));
+        match tokio::task::spawn_blocking(load).await {
+            Ok(Ok(reloaded)) => {
+                tracing::info!(
+                    codes = reloaded.len(),
+                    registry_version = %reloaded.version(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "code set reloaded"
+                );
+                registry.store(Arc::new(reloaded));
             }
-        };
-        while hangups.recv().await.is_some() {
-            let files = files.clone();
-            let started = Instant::now();
-            match tokio::task::spawn_blocking(move || CodeRegistry::load(&files)).await {
-                Ok(Ok(reloaded)) => {
-                    tracing::info!(
-                        codes = reloaded.len(),
-                        registry_version = %reloaded.version(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "code set reloaded"
-                    );
-                    registry.store(Arc::new(reloaded));
+            Ok(Err(refused)) => {
+                for problem in &refused.problems {
+                    tracing::error!(%problem, "code-set problem");
                 }
-                Ok(Err(refused)) => {
-                    for problem in &refused.problems {
-                        tracing::error!(%problem, "code-set problem");
-                    }
-                    tracing::error!(
-                        problems = refused.problems.len(),
-                        "code set reload refused; still serving the previous code set"
-                    );
-                }
-                Err(error) => tracing::error!(%error, "code set reload failed"),
+                tracing::error!(
+                    problems = refused.problems.len(),
+                    "code set reload refused; still serving the previous code set"
+                );
             }
+            Err(error) => tracing::error!(%error, "code set reload failed"),
         }
     }
-    #[cfg(not(unix))]
-    let _ = (registry, files);
 }
 
 /// Reflection that describes every service served, both reflection versions
@@ -97,12 +106,17 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    if !config.measure_files.is_empty() {
-        return Err(ServerError::Unsupported("--measures (CPTD_MEASURES)"));
-    }
+    let started = Instant::now();
+    let measures = Arc::new(MeasureSet::load(&config.measure_files)?);
+    tracing::info!(
+        measures = measures.measures().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "measures loaded"
+    );
+    let measure_ids: MeasureIdsByCode = Arc::new(measures.measure_ids_by_code());
 
     let started = Instant::now();
-    let registry = CodeRegistry::load(&config.code_files)?;
+    let registry = CodeRegistry::load(&config.code_files)?.with_measure_ids(&measure_ids);
     tracing::info!(
         codes = registry.len(),
         registry_version = %registry.version(),
@@ -110,10 +124,21 @@ pub async fn run(
         "code registry built"
     );
     let registry = Arc::new(ArcSwap::from_pointee(registry));
-    tokio::spawn(reload_on_hangup(
-        registry.clone(),
-        config.code_files.clone(),
-    ));
+    // Installed before serving: SIGHUP's default action ends the process, so the
+    // handler must exist before anyone can be told the server is up.
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => {
+            tokio::spawn(reload_on_hangup(
+                hangups,
+                registry.clone(),
+                config.code_files.clone(),
+                measure_ids,
+            ));
+        }
+        Err(error) => tracing::error!(%error, "cannot listen for SIGHUP; code-set reload is off"),
+    }
+    let store = Arc::new(open_store(&config, measures.clone()).await?);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -121,6 +146,16 @@ pub async fn run(
         .await;
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    health_reporter
+        .set_serving::<QualityMeasuresServer<QualityMeasuresService>>()
+        .await;
+    let quality_measures = QualityMeasuresServer::new(QualityMeasuresService::new(
+        registry.clone(),
+        measures,
+        store.clone(),
+        config.strict_codes,
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let code_lookup = CodeLookupServer::new(CodeLookupService::new(registry))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
@@ -140,8 +175,11 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(code_lookup)
+        .add_service(quality_measures)
         .serve_with_incoming_shutdown(incoming, signal);
-    tracing::info!(address = ?address, "serving");
+    if let Some(address) = address {
+        tracing::info!(%address, "serving");
+    }
 
     let grace = config.shutdown_grace;
     let grace_expired = async move {
@@ -154,6 +192,36 @@ pub async fn run(
             tracing::warn!(grace_ms = grace.as_millis() as u64, "calls still running when the shutdown grace ran out; stopping anyway");
         }
     }
+    // Every answered write is already durable; closing lets queued ones finish
+    // and checkpoints the log.
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the encounter store off the async runtime: opening rebuilds the totals
+/// from every stored encounter, which reads the whole database.
+async fn open_store(
+    config: &Config,
+    measures: Arc<MeasureSet>,
+) -> Result<EncounterStore, ServerError> {
+    let options = StoreOptions {
+        location: if config.in_memory {
+            Location::InMemory
+        } else {
+            Location::Directory(config.data_dir.clone())
+        },
+        durability: match config.sync {
+            SyncMode::Full => Durability::Full,
+            SyncMode::Normal => Durability::Normal,
+        },
+        key: config.patient_id_key.clone(),
+    };
+    tokio::task::spawn_blocking(move || EncounterStore::open(options, measures))
+        .await
+        .map_err(|error| StoreError::Io {
+            path: config.data_dir.clone(),
+            error: std::io::Error::other(error),
+        })?
+        .map_err(ServerError::from)
 }

@@ -3,7 +3,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::codes::LookupError;
+use crate::{codes::LookupError, store::StoreError};
 
 /// Most field violations one error lists. Error details travel in a response
 /// header, and clients refuse headers past a few KiB (tonic at 16 KiB, grpc-java
@@ -83,5 +83,17 @@ impl Violations {
 impl From<LookupError> for Status {
     fn from(error: LookupError) -> Status {
         Status::not_found(error.to_string())
+    }
+}
+
+impl From<StoreError> for Status {
+    fn from(error: StoreError) -> Status {
+        // The details are for operators; a caller learns only that it failed
+        // and that retrying is safe (recording is idempotent).
+        tracing::error!(%error, "encounter store failed");
+        match error {
+            StoreError::Closed => Status::unavailable("the server is shutting down; retry"),
+            _ => Status::internal("the encounter could not be stored; retrying is safe"),
+        }
     }
 }

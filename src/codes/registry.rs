@@ -216,6 +216,30 @@ impl CodeRegistry {
         })
     }
 
+    /// This registry with the quality measures that use each code added to its
+    /// `measure_ids` (on every version), so that looking up a Category II code
+    /// names the measures it reports. Codes `ids` does not name are unchanged.
+    pub fn with_measure_ids(
+        mut self,
+        ids: &std::collections::HashMap<CodeValue, Vec<String>>,
+    ) -> CodeRegistry {
+        for history in &mut self.histories {
+            let Some(measures) = ids.get(&history.code()) else {
+                continue;
+            };
+            for version in &mut history.versions {
+                let mut merged: Vec<Box<str>> = version.measure_ids.to_vec();
+                for id in measures {
+                    if !merged.iter().any(|known| **known == **id) {
+                        merged.push(id.as_str().into());
+                    }
+                }
+                version.measure_ids = merged.into();
+            }
+        }
+        self
+    }
+
     /// Identifies this snapshot; changes whenever the loaded files change.
     pub fn version(&self) -> &Arc<str> {
         &self.version

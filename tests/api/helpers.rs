@@ -8,7 +8,7 @@ use std::{
 
 use cptd::{
     config::Config,
-    pb::code_lookup_client::CodeLookupClient,
+    pb::{code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient},
     server::{self, ServerError},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -49,6 +49,8 @@ pub struct TestApp {
     pub code_lookup: CodeLookupClient<Channel>,
     /// `grpc.health.v1.Health`.
     pub health: HealthClient<Channel>,
+    /// `cpt.v1.QualityMeasures`.
+    pub quality_measures: QualityMeasuresClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -81,6 +83,12 @@ impl Drop for TestApp {
 /// Starts the real server on `127.0.0.1:0` with the test configuration and
 /// connects typed clients to it.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Config::for_tests()).await
+}
+
+/// Starts the real server with `config` (its listen address is ignored: the
+/// server takes an ephemeral loopback port) and connects typed clients to it.
+pub async fn spawn_app_with(config: Config) -> TestApp {
     init_tracing();
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -89,7 +97,7 @@ pub async fn spawn_app() -> TestApp {
         .local_addr()
         .expect("a bound listener has an address");
     let (shutdown, stop_requested) = oneshot::channel::<()>();
-    let server = tokio::spawn(server::run(listener, Config::for_tests(), async move {
+    let server = tokio::spawn(server::run(listener, config, async move {
         let _ = stop_requested.await;
     }));
 
@@ -98,6 +106,7 @@ pub async fn spawn_app() -> TestApp {
         address,
         code_lookup: CodeLookupClient::new(channel.clone()),
         health: HealthClient::new(channel.clone()),
+        quality_measures: QualityMeasuresClient::new(channel.clone()),
         channel,
         shutdown: Some(shutdown),
         server: Some(server),

@@ -3,11 +3,17 @@
 
 mod batch_get_codes;
 mod built_in_data;
+mod durability;
 mod get_code;
 mod health_and_reflection;
 mod helpers;
 mod limits;
 mod list_codes;
+mod quality_fixtures;
+mod quality_import;
+mod quality_measures;
+mod quality_performance;
+mod quality_recording;
 mod search_codes;
 mod shutdown;
 mod validate_codes;

@@ -1,0 +1,192 @@
+//! The `cpt.v1.QualityMeasures` service: parse, judge under the measures, store,
+//! convert back.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{
+    error::Violations,
+    page_token::{self, PageStart},
+    quality_import::Import,
+    quality_requests::{
+        EncounterRules, GetMeasure, GetPerformance, LIST_MEASURES_FINGERPRINT, ListMeasures,
+        ParsedEncounter, parse_encounter,
+    },
+};
+use crate::{
+    calendar,
+    codes::CodeRegistry,
+    measures::MeasureSet,
+    pb::{self, quality_measures_server::QualityMeasures},
+    store::{EncounterStore, Recorded, Submission},
+};
+
+/// Serves `QualityMeasures` over the measures in force, the current code
+/// registry (for the recording rules) and the encounter store.
+#[derive(Debug, Clone)]
+pub struct QualityMeasuresService {
+    registry: Arc<ArcSwap<CodeRegistry>>,
+    measures: Arc<MeasureSet>,
+    store: Arc<EncounterStore>,
+    strict_codes: bool,
+}
+
+impl QualityMeasuresService {
+    /// A service over the shared registry, measures and store. With
+    /// `strict_codes`, a well-formed code the registry does not hold is an error
+    /// rather than a warning.
+    pub fn new(
+        registry: Arc<ArcSwap<CodeRegistry>>,
+        measures: Arc<MeasureSet>,
+        store: Arc<EncounterStore>,
+        strict_codes: bool,
+    ) -> QualityMeasuresService {
+        QualityMeasuresService {
+            registry,
+            measures,
+            store,
+            strict_codes,
+        }
+    }
+
+    /// Parses one encounter against the registry as it stands now.
+    pub(super) fn parse(
+        &self,
+        encounter: Option<pb::Encounter>,
+        replace: bool,
+    ) -> Result<ParsedEncounter, Violations> {
+        let registry = self.registry.load();
+        let rules = EncounterRules {
+            registry: &registry,
+            strict_codes: self.strict_codes,
+            today: calendar::today(),
+        };
+        parse_encounter(encounter, replace, &rules)
+    }
+
+    /// Judges a parsed encounter under every measure, ready to store.
+    pub(super) fn submission(&self, parsed: ParsedEncounter) -> (Submission, Vec<String>) {
+        let verdicts = self.measures.evaluate(&parsed.encounter.claim);
+        let submission = Submission {
+            encounter: parsed.encounter,
+            replace: parsed.replace,
+            verdicts,
+        };
+        (submission, parsed.warnings)
+    }
+
+    pub(super) fn store(&self) -> &EncounterStore {
+        &self.store
+    }
+}
+
+/// What a caller is told when an encounter id is taken by different content.
+pub(super) fn conflict_message(encounter_id: &str) -> String {
+    format!(
+        "encounter {encounter_id:?} is already recorded with different content; \
+         set replace to record this version in its place"
+    )
+}
+
+#[tonic::async_trait]
+impl QualityMeasures for QualityMeasuresService {
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_measures(
+        &self,
+        request: Request<pb::ListMeasuresRequest>,
+    ) -> Result<Response<pb::ListMeasuresResponse>, Status> {
+        let request = ListMeasures::try_from(request.into_inner())?;
+        let all = self.measures.measures();
+        let end = request
+            .offset
+            .saturating_add(request.page_size)
+            .min(all.len());
+        let page = all.get(request.offset..end).unwrap_or_default();
+        let next_page_token = if end < all.len() {
+            page_token::encode(PageStart::Offset(end), LIST_MEASURES_FINGERPRINT)
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListMeasuresResponse {
+            measures: page
+                .iter()
+                .map(|measure| pb::Measure::from(&**measure))
+                .collect(),
+            next_page_token,
+            total_size: i32::try_from(all.len()).unwrap_or(i32::MAX),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn get_measure(
+        &self,
+        request: Request<pb::GetMeasureRequest>,
+    ) -> Result<Response<pb::Measure>, Status> {
+        let request = GetMeasure::try_from(request.into_inner())?;
+        let measure = self.measures.get(&request.measure_id).ok_or_else(|| {
+            Status::not_found(format!("no measure {:?} is in force", request.measure_id))
+        })?;
+        Ok(Response::new(pb::Measure::from(&**measure)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn record_encounter(
+        &self,
+        request: Request<pb::RecordEncounterRequest>,
+    ) -> Result<Response<pb::RecordEncounterResponse>, Status> {
+        let request = request.into_inner();
+        let parsed = self
+            .parse(request.encounter, request.replace)
+            .map_err(|violations| violations.into_status(tonic::Code::InvalidArgument))?;
+        let (submission, warnings) = self.submission(parsed);
+        let encounter_id = submission.encounter.encounter_id.clone();
+        let outcomes = submission
+            .verdicts
+            .iter()
+            .map(pb::MeasureOutcome::from)
+            .collect();
+        let recorded = self.store.record(vec![submission]).await?;
+        let duplicate = match recorded.first() {
+            Some(Recorded::Stored | Recorded::Replaced) => false,
+            Some(Recorded::Duplicate) => true,
+            Some(Recorded::Conflict) | None => {
+                return Err(Status::already_exists(conflict_message(&encounter_id)));
+            }
+        };
+        Ok(Response::new(pb::RecordEncounterResponse {
+            encounter_id,
+            outcomes,
+            duplicate,
+            warnings,
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn import_encounters(
+        &self,
+        request: Request<Streaming<pb::ImportEncountersRequest>>,
+    ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
+        let summary = Import::new(self).run(request.into_inner()).await?;
+        Ok(Response::new(summary))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn get_performance(
+        &self,
+        request: Request<pb::GetPerformanceRequest>,
+    ) -> Result<Response<pb::PerformanceReport>, Status> {
+        let request = GetPerformance::try_from(request.into_inner())?;
+        let measure = self.measures.get(&request.measure_id).ok_or_else(|| {
+            Status::not_found(format!("no measure {:?} is in force", request.measure_id))
+        })?;
+        let report = self.store.report(
+            measure,
+            request.provider_id.as_deref(),
+            request.period_start,
+            request.period_end,
+        );
+        Ok(Response::new(pb::PerformanceReport::from(&report)))
+    }
+}

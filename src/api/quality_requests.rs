@@ -1,0 +1,386 @@
+//! QualityMeasures requests parsed into domain values, every problem named by its
+//! field path (`encounter.codes[2].modifiers[0]`).
+//!
+//! Recording rules that need the code registry (a code deleted or not yet in
+//! effect on the service date, an unknown code under `--strict-codes`) are judged
+//! in the same pass, so one `INVALID_ARGUMENT` names every problem at once.
+
+use jiff::civil::Date;
+
+use super::{
+    error::Violations,
+    page_token::{self, PageStart},
+};
+use crate::{
+    calendar,
+    codes::{CodeRegistry, CodeValue},
+    measures::{
+        Claim, CodeFinding, Diagnosis, Encounter, MAX_CODE_MODIFIERS, MAX_ENCOUNTER_CODES,
+        MAX_ENCOUNTER_DIAGNOSES, MAX_PATIENT_AGE, MAX_UNITS, Modifier, PatientId, PlaceOfService,
+        ReportedCode, Sex, judge_code, modifier_problem, parse_id,
+    },
+    pb,
+};
+
+/// What recording rules depend on besides the encounter itself.
+#[derive(Debug, Clone, Copy)]
+pub struct EncounterRules<'a> {
+    /// The code set as it stands now.
+    pub registry: &'a CodeRegistry,
+    /// Unknown codes are errors rather than warnings.
+    pub strict_codes: bool,
+    /// Service dates after this day are refused.
+    pub today: Date,
+}
+
+/// A parsed encounter with the warnings recording it will carry.
+#[derive(Debug)]
+pub struct ParsedEncounter {
+    /// The encounter.
+    pub encounter: Encounter,
+    /// Replace a stored encounter with different content.
+    pub replace: bool,
+    /// Well-formed codes the registry does not hold, and the like.
+    pub warnings: Vec<String>,
+}
+
+fn id_field(text: &str, what: &str, field: &str, violations: &mut Violations) -> Option<String> {
+    parse_id(text, what)
+        .map_err(|error| violations.add(field, error.to_string()))
+        .ok()
+}
+
+fn service_date(text: &str, today: Date, violations: &mut Violations) -> Option<Date> {
+    const FIELD: &str = "encounter.service_date";
+    if text.trim().is_empty() {
+        violations.add(FIELD, "service_date is required (YYYY-MM-DD)");
+        return None;
+    }
+    match calendar::parse_date(text) {
+        Err(error) => {
+            violations.add(FIELD, error.to_string());
+            None
+        }
+        Ok(date) if date > today => {
+            violations.add(
+                FIELD,
+                format!("{date} lies in the future; the server's today is {today}"),
+            );
+            None
+        }
+        Ok(date) => Some(date),
+    }
+}
+
+fn reported_code(
+    index: usize,
+    code: &pb::EncounterCode,
+    date: Option<Date>,
+    rules: &EncounterRules<'_>,
+    warnings: &mut Vec<String>,
+    violations: &mut Violations,
+) -> Option<ReportedCode> {
+    let path = format!("encounter.codes[{index}]");
+    let parsed = CodeValue::parse(&code.code)
+        .map_err(|error| violations.add(format!("{path}.code"), error.to_string()))
+        .ok();
+    if code.modifiers.len() > MAX_CODE_MODIFIERS {
+        violations.add(
+            format!("{path}.modifiers"),
+            format!("at most {MAX_CODE_MODIFIERS} modifiers per code"),
+        );
+    }
+    let modifiers: Vec<Option<Modifier>> = code
+        .modifiers
+        .iter()
+        .take(MAX_CODE_MODIFIERS)
+        .enumerate()
+        .map(|(position, text)| {
+            Modifier::parse(text)
+                .map_err(|error| {
+                    violations.add(format!("{path}.modifiers[{position}]"), error.to_string())
+                })
+                .ok()
+        })
+        .collect();
+    let units = u16::try_from(code.units)
+        .ok()
+        .filter(|units| *units <= MAX_UNITS);
+    if units.is_none() {
+        violations.add(
+            format!("{path}.units"),
+            format!("units must be 0 to {MAX_UNITS}"),
+        );
+    }
+    let parsed = parsed?;
+    let modifiers: Vec<Modifier> = modifiers.into_iter().collect::<Option<_>>()?;
+    for position in 0..modifiers.len() {
+        if let Some(problem) = modifier_problem(parsed, &modifiers, position) {
+            violations.add(format!("{path}.modifiers[{position}]"), problem);
+        }
+    }
+    if let Some(date) = date {
+        match judge_code(rules.registry, parsed, date) {
+            CodeFinding::Known => {}
+            CodeFinding::Unknown(message) if rules.strict_codes => violations.add(
+                format!("{path}.code"),
+                format!("{message}; unknown codes are refused under --strict-codes"),
+            ),
+            CodeFinding::Unknown(message) => warnings.push(format!("{path}.code: {message}")),
+            CodeFinding::NotReportable(message) => violations.add(format!("{path}.code"), message),
+        }
+    }
+    Some(ReportedCode {
+        code: parsed,
+        modifiers,
+        units: units?,
+    })
+}
+
+/// Parses one encounter (or names every problem in `violations`).
+pub fn parse_encounter(
+    encounter: Option<pb::Encounter>,
+    replace: bool,
+    rules: &EncounterRules<'_>,
+) -> Result<ParsedEncounter, Violations> {
+    let mut violations = Violations::default();
+    let Some(encounter) = encounter else {
+        violations.add("encounter", "encounter is required");
+        return Err(violations);
+    };
+    let encounter_id = id_field(
+        &encounter.encounter_id,
+        "encounter_id",
+        "encounter.encounter_id",
+        &mut violations,
+    );
+    let patient_id = PatientId::parse(&encounter.patient_id)
+        .map_err(|error| violations.add("encounter.patient_id", error.to_string()))
+        .ok();
+    let provider_id = id_field(
+        &encounter.provider_id,
+        "provider_id",
+        "encounter.provider_id",
+        &mut violations,
+    );
+    let date = service_date(&encounter.service_date, rules.today, &mut violations);
+    let place_of_service = (!encounter.place_of_service.trim().is_empty())
+        .then(|| {
+            PlaceOfService::parse(&encounter.place_of_service)
+                .map_err(|error| violations.add("encounter.place_of_service", error.to_string()))
+                .ok()
+        })
+        .flatten();
+    let patient_age = encounter.patient_age.and_then(|age| {
+        let parsed = u8::try_from(age).ok().filter(|age| *age <= MAX_PATIENT_AGE);
+        if parsed.is_none() {
+            violations.add(
+                "encounter.patient_age",
+                format!("patient_age must be 0 to {MAX_PATIENT_AGE} whole years, or unset"),
+            );
+        }
+        parsed
+    });
+    let patient_sex = (!encounter.patient_sex.trim().is_empty())
+        .then(|| {
+            Sex::parse(&encounter.patient_sex)
+                .map_err(|error| violations.add("encounter.patient_sex", error.to_string()))
+                .ok()
+        })
+        .flatten();
+    if encounter.codes.len() > MAX_ENCOUNTER_CODES {
+        violations.add(
+            "encounter.codes",
+            format!(
+                "{} codes is more than the limit of {MAX_ENCOUNTER_CODES} per encounter",
+                encounter.codes.len()
+            ),
+        );
+    }
+    let mut warnings = Vec::new();
+    let codes: Vec<Option<ReportedCode>> = encounter
+        .codes
+        .iter()
+        .take(MAX_ENCOUNTER_CODES)
+        .enumerate()
+        .map(|(index, code)| {
+            reported_code(index, code, date, rules, &mut warnings, &mut violations)
+        })
+        .collect();
+    if encounter.diagnoses.len() > MAX_ENCOUNTER_DIAGNOSES {
+        violations.add(
+            "encounter.diagnoses",
+            format!(
+                "{} diagnoses is more than the limit of {MAX_ENCOUNTER_DIAGNOSES} per encounter",
+                encounter.diagnoses.len()
+            ),
+        );
+    }
+    let diagnoses: Vec<Option<Diagnosis>> = encounter
+        .diagnoses
+        .iter()
+        .take(MAX_ENCOUNTER_DIAGNOSES)
+        .enumerate()
+        .map(|(index, text)| {
+            Diagnosis::parse(text)
+                .map_err(|error| {
+                    violations.add(format!("encounter.diagnoses[{index}]"), error.to_string())
+                })
+                .ok()
+        })
+        .collect();
+
+    let complete = violations.is_empty();
+    match (encounter_id, patient_id, provider_id, date) {
+        (Some(encounter_id), Some(patient_id), Some(provider_id), Some(service_date))
+            if complete =>
+        {
+            Ok(ParsedEncounter {
+                encounter: Encounter {
+                    encounter_id,
+                    patient_id,
+                    claim: Claim {
+                        provider_id,
+                        service_date,
+                        place_of_service,
+                        patient_age,
+                        patient_sex,
+                        codes: codes.into_iter().flatten().collect(),
+                        diagnoses: diagnoses.into_iter().flatten().collect(),
+                    },
+                },
+                replace,
+                warnings,
+            })
+        }
+        _ => Err(violations),
+    }
+}
+
+/// A parsed `ListMeasures` request.
+#[derive(Debug)]
+pub struct ListMeasures {
+    /// Measures per page.
+    pub page_size: usize,
+    /// Measures to skip.
+    pub offset: usize,
+}
+
+/// The fingerprint of `ListMeasures` page tokens; the listing has no filters.
+pub const LIST_MEASURES_FINGERPRINT: u64 = 0x6d65_6173_7572_6573;
+
+impl TryFrom<pb::ListMeasuresRequest> for ListMeasures {
+    type Error = tonic::Status;
+
+    fn try_from(request: pb::ListMeasuresRequest) -> Result<Self, tonic::Status> {
+        let mut violations = Violations::default();
+        let page_size = page_token::page_size(request.page_size).unwrap_or_else(|error| {
+            violations.add("page_size", error);
+            page_token::DEFAULT_PAGE_SIZE
+        });
+        let offset = match page_token::decode(&request.page_token, LIST_MEASURES_FINGERPRINT) {
+            Ok(Some(PageStart::Offset(offset))) => offset,
+            Ok(None) => 0,
+            Ok(Some(PageStart::After(_))) | Err(_) => {
+                violations.add(
+                    "page_token",
+                    "page token is not one ListMeasures issued; pass next_page_token unchanged",
+                );
+                0
+            }
+        };
+        violations.into_result(ListMeasures { page_size, offset })
+    }
+}
+
+/// A parsed `GetMeasure` request.
+#[derive(Debug)]
+pub struct GetMeasure {
+    /// The measure asked about.
+    pub measure_id: String,
+}
+
+impl TryFrom<pb::GetMeasureRequest> for GetMeasure {
+    type Error = tonic::Status;
+
+    fn try_from(request: pb::GetMeasureRequest) -> Result<Self, tonic::Status> {
+        let mut violations = Violations::default();
+        let measure_id = id_field(
+            &request.measure_id,
+            "measure_id",
+            "measure_id",
+            &mut violations,
+        );
+        violations.into_result(GetMeasure {
+            measure_id: measure_id.unwrap_or_default(),
+        })
+    }
+}
+
+/// A parsed `GetPerformance` request.
+#[derive(Debug)]
+pub struct GetPerformance {
+    /// The measure.
+    pub measure_id: String,
+    /// One provider, or all.
+    pub provider_id: Option<String>,
+    /// First day counted.
+    pub period_start: Date,
+    /// Last day counted.
+    pub period_end: Date,
+}
+
+fn required_date(text: &str, field: &str, violations: &mut Violations) -> Option<Date> {
+    if text.trim().is_empty() {
+        violations.add(field, format!("{field} is required (YYYY-MM-DD)"));
+        return None;
+    }
+    calendar::parse_date(text)
+        .map_err(|error| violations.add(field, error.to_string()))
+        .ok()
+}
+
+impl TryFrom<pb::GetPerformanceRequest> for GetPerformance {
+    type Error = tonic::Status;
+
+    fn try_from(request: pb::GetPerformanceRequest) -> Result<Self, tonic::Status> {
+        let mut violations = Violations::default();
+        let measure_id = id_field(
+            &request.measure_id,
+            "measure_id",
+            "measure_id",
+            &mut violations,
+        );
+        let provider_id = (!request.provider_id.trim().is_empty())
+            .then(|| {
+                id_field(
+                    &request.provider_id,
+                    "provider_id",
+                    "provider_id",
+                    &mut violations,
+                )
+            })
+            .flatten();
+        let start = required_date(&request.period_start, "period_start", &mut violations);
+        let end = required_date(&request.period_end, "period_end", &mut violations);
+        if let (Some(start), Some(end)) = (start, end)
+            && end < start
+        {
+            violations.add(
+                "period_end",
+                format!("{end} is before period_start {start}"),
+            );
+        }
+        match (measure_id, start, end) {
+            (Some(measure_id), Some(period_start), Some(period_end)) => {
+                violations.into_result(GetPerformance {
+                    measure_id,
+                    provider_id,
+                    period_start,
+                    period_end,
+                })
+            }
+            _ => Err(violations.into_status(tonic::Code::InvalidArgument)),
+        }
+    }
+}

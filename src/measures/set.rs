@@ -1,0 +1,169 @@
+//! The measures in force: the built-in ones and any loaded from files.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    sync::Arc,
+};
+
+use super::{
+    definition::{Measure, MeasureProblem, read_measure_file},
+    encounter::Claim,
+    engine::{Verdict, evaluate},
+};
+use crate::codes::CodeValue;
+
+/// The built-in measures, embedded so that the binary needs no files.
+const BUILT_IN_MEASURES: &str = include_str!("../../data/measures.json");
+
+/// The name the built-in measure file goes by in messages.
+pub const BUILT_IN_MEASURE_SOURCE: &str = "built-in measures.json";
+
+/// Most problems one refusal lists.
+const MAX_LISTED_PROBLEMS: usize = 200;
+
+/// A measure set that could not be loaded, with every problem found.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the measure files were refused with {} problem(s); fix them and start again:\n{}",
+    .problems.len(),
+    list(.problems)
+)]
+pub struct MeasureSetError {
+    /// The problems, file by file, at most 200.
+    pub problems: Vec<MeasureProblem>,
+}
+
+fn list(problems: &[MeasureProblem]) -> String {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| format!("  {problem}"))
+        .collect();
+    lines.join("\n")
+}
+
+/// Every measure in force, in id order. Built once and shared; never changed.
+///
+/// ```
+/// use cptd::measures::MeasureSet;
+///
+/// let measures = MeasureSet::built_in().unwrap();
+/// assert!(measures.get("pain-plan-of-care").is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct MeasureSet {
+    measures: Vec<Arc<Measure>>,
+}
+
+impl MeasureSet {
+    /// The two built-in measures.
+    pub fn built_in() -> Result<MeasureSet, MeasureSetError> {
+        MeasureSet::from_sources(&[(BUILT_IN_MEASURE_SOURCE, BUILT_IN_MEASURES)])
+    }
+
+    /// The built-in measures and those of `files`. Any problem in any file (an
+    /// unreadable file, a bad definition, an id defined twice) refuses them all.
+    pub fn load(files: &[PathBuf]) -> Result<MeasureSet, MeasureSetError> {
+        let mut texts = Vec::with_capacity(files.len());
+        let mut problems = Vec::new();
+        for file in files {
+            let name = file.display().to_string();
+            match std::fs::read_to_string(file) {
+                Ok(text) => texts.push((name, text)),
+                Err(error) => problems.push(MeasureProblem {
+                    source: name.into(),
+                    measure: None,
+                    path: String::new(),
+                    message: format!("cannot read the file: {error}"),
+                }),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(MeasureSetError { problems });
+        }
+        let mut sources = vec![(BUILT_IN_MEASURE_SOURCE, BUILT_IN_MEASURES)];
+        sources.extend(
+            texts
+                .iter()
+                .map(|(name, text)| (name.as_str(), text.as_str())),
+        );
+        MeasureSet::from_sources(&sources)
+    }
+
+    /// Builds the set from measure files given as `(name, text)`.
+    pub fn from_sources(sources: &[(&str, &str)]) -> Result<MeasureSet, MeasureSetError> {
+        let mut problems = Vec::new();
+        let mut by_id: BTreeMap<Arc<str>, (Arc<Measure>, &str)> = BTreeMap::new();
+        for (name, text) in sources {
+            match read_measure_file(name, text) {
+                Ok(measures) => {
+                    for measure in measures {
+                        if let Some((_, first)) = by_id.get(&measure.id) {
+                            problems.push(MeasureProblem {
+                                source: (*name).into(),
+                                measure: Some(measure.id.to_string()),
+                                path: String::new(),
+                                message: format!(
+                                    "this measure id is already defined in {first}; each id may be defined once"
+                                ),
+                            });
+                            continue;
+                        }
+                        by_id.insert(measure.id.clone(), (Arc::new(measure), name));
+                    }
+                }
+                Err(found) => problems.extend(found),
+            }
+        }
+        if !problems.is_empty() {
+            problems.truncate(MAX_LISTED_PROBLEMS);
+            return Err(MeasureSetError { problems });
+        }
+        Ok(MeasureSet {
+            measures: by_id.into_values().map(|(measure, _)| measure).collect(),
+        })
+    }
+
+    /// Every measure, in id order.
+    pub fn measures(&self) -> &[Arc<Measure>] {
+        &self.measures
+    }
+
+    /// The measure with `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<Measure>> {
+        self.measures
+            .binary_search_by(|measure| (*measure.id).cmp(id))
+            .ok()
+            .map(|index| &self.measures[index])
+    }
+
+    /// The verdicts of `encounter` under every measure: one per option group, in
+    /// measure id order.
+    pub fn evaluate(&self, encounter: &Claim) -> Vec<Verdict> {
+        self.measures
+            .iter()
+            .flat_map(|measure| evaluate(measure, encounter))
+            .collect()
+    }
+
+    /// For each quality code, the ids of the measures that name it, in id order;
+    /// what the code registry lists as a code's `measure_ids`.
+    pub fn measure_ids_by_code(&self) -> HashMap<CodeValue, Vec<String>> {
+        let mut by_code: HashMap<CodeValue, Vec<String>> = HashMap::new();
+        for measure in &self.measures {
+            let codes = measure
+                .groups
+                .iter()
+                .flat_map(|group| &group.performance)
+                .flat_map(|option| &option.codes)
+                .map(|quality| quality.code);
+            for code in codes {
+                let ids = by_code.entry(code).or_default();
+                if ids.last().map(String::as_str) != Some(&*measure.id) {
+                    ids.push(measure.id.to_string());
+                }
+            }
+        }
+        by_code
+    }
+}

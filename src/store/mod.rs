@@ -1,0 +1,388 @@
+//! The encounter store: SQLite under the data directory (or in memory), written
+//! by one thread that commits in groups, with the running performance totals
+//! kept beside it.
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode. With [`Durability::Full`] (the default) every
+//! commit is synced to disk before any caller it contains is answered, so an
+//! answered encounter survives a process crash and a power cut. With
+//! [`Durability::Normal`] the log is synced only at checkpoints: an answered
+//! encounter still survives a crash or `kill -9` of the process (the operating
+//! system has the data), but a power failure or kernel crash may lose the most
+//! recent answered writes, never corrupting the database.
+//!
+//! # Patient data
+//!
+//! A patient id is stored only as its HMAC-SHA256 under the key of
+//! [`PatientIdKey`]. The key's own check value is stored too, so opening a data
+//! directory with a different key is refused instead of silently splitting each
+//! patient in two.
+
+mod patient_key;
+mod row;
+mod schema;
+mod writer;
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+    thread::JoinHandle,
+    time::Instant,
+};
+
+use jiff::civil::Date;
+use rusqlite::{Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+pub use patient_key::{KEY_BYTES, KEY_FILE, PatientHasher, PatientIdKey};
+pub use schema::SCHEMA_VERSION;
+
+use crate::measures::{
+    Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals, Verdict,
+};
+use writer::{Job, PendingRow, Writer};
+
+/// The database file in the data directory.
+pub const DATABASE_FILE: &str = "encounters.sqlite3";
+
+/// Most write jobs waiting for the writer; callers beyond it wait their turn.
+const QUEUED_JOBS: usize = 1024;
+
+/// What the meta table keeps to recognise the patient-id key.
+const KEY_CHECK_NAME: &str = "patient_id_key_check";
+const KEY_CHECK_INPUT: &[u8] = b"cptd patient-id key check";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused an operation.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A file or directory could not be used.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        error: std::io::Error,
+    },
+    /// The patient-id key could not be read or made.
+    #[error("patient-id key: {0}")]
+    Key(String),
+    /// The key given differs from the one the data directory was written with.
+    #[error(
+        "the patient-id key differs from the one this data directory was written with; \
+         give the original key (CPTD_PATIENT_ID_KEY or the key file) or use a new data directory"
+    )]
+    KeyMismatch,
+    /// The database was written by a newer cptd.
+    #[error(
+        "the database has schema version {found}, newer than {known} that this cptd knows; upgrade cptd"
+    )]
+    NewerSchema {
+        /// The database's version.
+        found: i64,
+        /// This build's version.
+        known: i64,
+    },
+    /// A stored row could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A commit failed; nothing of it was stored. The writer logged why.
+    #[error("the write could not be committed")]
+    CommitFailed,
+    /// The writer thread is gone (the server is stopping).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A directory, created if missing.
+    Directory(PathBuf),
+    /// Memory only: nothing reaches the disk, everything is lost at exit.
+    InMemory,
+}
+
+/// How hard a commit tries to reach the disk; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Sync every commit (SQLite `synchronous=FULL`).
+    #[default]
+    Full,
+    /// Sync at checkpoints only (`synchronous=NORMAL`).
+    Normal,
+}
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Where.
+    pub location: Location,
+    /// How durable each commit is.
+    pub durability: Durability,
+    /// The patient-id key; `None` reads or creates the data directory's key
+    /// file (or, in memory, makes a throwaway key).
+    pub key: Option<PatientIdKey>,
+}
+
+/// One encounter to record, with its verdicts under the measures in force.
+#[derive(Debug)]
+pub struct Submission {
+    /// The encounter.
+    pub encounter: Encounter,
+    /// Replace a stored encounter with the same id and different content.
+    pub replace: bool,
+    /// Its verdicts, as the caller will answer them.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// What recording one encounter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored for the first time.
+    Stored,
+    /// Stored in place of a different version, which no longer counts.
+    Replaced,
+    /// Already stored with the same content; nothing changed.
+    Duplicate,
+    /// Stored with different content, and replacing was not asked for.
+    Conflict,
+}
+
+/// A write the writer has queued; [`PendingWrite::finish`] waits for its commit.
+#[derive(Debug)]
+pub struct PendingWrite(oneshot::Receiver<Result<Vec<Recorded>, StoreError>>);
+
+impl PendingWrite {
+    /// One result per submission, in order, once the commit is durable.
+    pub async fn finish(self) -> Result<Vec<Recorded>, StoreError> {
+        self.0.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The durable store of encounters and the running totals built from it.
+pub struct EncounterStore {
+    jobs: mpsc::Sender<Job>,
+    totals: Arc<RwLock<PerformanceTotals>>,
+    hasher: PatientHasher,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for EncounterStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("EncounterStore")
+    }
+}
+
+fn open_connection(options: &StoreOptions) -> Result<(Connection, PatientIdKey), StoreError> {
+    match &options.location {
+        Location::InMemory => {
+            let key = match &options.key {
+                Some(key) => key.clone(),
+                None => PatientIdKey::random()?,
+            };
+            Ok((Connection::open_in_memory()?, key))
+        }
+        Location::Directory(directory) => {
+            let io_error = |error| StoreError::Io {
+                path: directory.clone(),
+                error,
+            };
+            std::fs::create_dir_all(directory).map_err(io_error)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io_error)?;
+            }
+            let key = match &options.key {
+                Some(key) => key.clone(),
+                None => PatientIdKey::in_directory(directory)?,
+            };
+            let connection = Connection::open(directory.join(DATABASE_FILE))?;
+            // Another process (an operator's sqlite3, a second cptd by mistake)
+            // may hold a lock for a moment; wait rather than fail at once.
+            connection.busy_timeout(std::time::Duration::from_secs(5))?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            let synchronous = match options.durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            };
+            connection.pragma_update(None, "synchronous", synchronous)?;
+            Ok((connection, key))
+        }
+    }
+}
+
+fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), StoreError> {
+    let check = hasher.hash_bytes(KEY_CHECK_INPUT);
+    let stored: Option<Vec<u8>> = connection
+        .query_row(
+            "SELECT value FROM meta WHERE name = ?1",
+            [KEY_CHECK_NAME],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match stored {
+        Some(stored) if stored == check => Ok(()),
+        Some(_) => Err(StoreError::KeyMismatch),
+        None => {
+            connection.execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+                rusqlite::params![KEY_CHECK_NAME, &check[..]],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// Re-judges every stored claim under the measures in force and sums the totals.
+fn rebuild_totals(
+    connection: &Connection,
+    measures: &MeasureSet,
+) -> Result<(PerformanceTotals, u64), StoreError> {
+    let mut totals = PerformanceTotals::default();
+    let mut statement =
+        connection.prepare("SELECT provider_id, service_date, claim FROM encounters")?;
+    let mut rows = statement.query([])?;
+    let mut count = 0u64;
+    while let Some(row) = rows.next()? {
+        let date: String = row.get(1)?;
+        let json: String = row.get(2)?;
+        let claim = row::read_claim(row.get(0)?, &date, &json)?;
+        let verdicts = measures.evaluate(&claim);
+        totals.apply(&claim.provider_id, claim.service_date, &verdicts, 1);
+        count += 1;
+    }
+    Ok((totals, count))
+}
+
+impl EncounterStore {
+    /// Opens (or creates) the store, migrates its schema, checks the key,
+    /// rebuilds the totals from every stored encounter under `measures`, and
+    /// starts the writer thread. Blocking: call it off the async runtime.
+    pub fn open(
+        options: StoreOptions,
+        measures: Arc<MeasureSet>,
+    ) -> Result<EncounterStore, StoreError> {
+        let started = Instant::now();
+        let (mut connection, key) = open_connection(&options)?;
+        schema::migrate(&mut connection)?;
+        let hasher = key.hasher();
+        check_key(&connection, &hasher)?;
+        let (totals, encounters) = rebuild_totals(&connection, &measures)?;
+        tracing::info!(
+            encounters,
+            in_memory = options.location == Location::InMemory,
+            durability = ?options.durability,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "encounter store opened and totals rebuilt"
+        );
+        let totals = Arc::new(RwLock::new(totals));
+        let (sender, receiver) = mpsc::channel(QUEUED_JOBS);
+        let writer = Writer {
+            connection,
+            jobs: receiver,
+            totals: totals.clone(),
+            measures,
+        };
+        let handle = std::thread::Builder::new()
+            .name("cptd-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|error| StoreError::Io {
+                path: PathBuf::from("<writer thread>"),
+                error,
+            })?;
+        Ok(EncounterStore {
+            jobs: sender,
+            totals,
+            hasher,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Records `submissions`, in order, and answers once they are durable (or
+    /// known duplicates or conflicts). All are committed together or, on a
+    /// database failure, none.
+    pub async fn record(&self, submissions: Vec<Submission>) -> Result<Vec<Recorded>, StoreError> {
+        self.submit(submissions).await?.finish().await
+    }
+
+    /// Queues `submissions` for the writer and returns at once; the writer
+    /// takes queued writes in order, so writes submitted one after another
+    /// are applied in that order. Waits only while the queue is full.
+    pub async fn submit(&self, submissions: Vec<Submission>) -> Result<PendingWrite, StoreError> {
+        let rows = submissions
+            .into_iter()
+            .map(|submission| self.prepare(submission))
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Write { rows, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(PendingWrite(answer))
+    }
+
+    fn prepare(&self, submission: Submission) -> PendingRow {
+        let Submission {
+            encounter,
+            replace,
+            verdicts,
+        } = submission;
+        let patient_hash = self.hasher.hash(&encounter.patient_id);
+        let claim_json = row::claim_json(&encounter.claim);
+        // Content identity: everything the caller sent, the patient by hash.
+        let mut digest = Sha256::new();
+        digest.update(patient_hash);
+        for part in [
+            encounter.claim.provider_id.as_bytes(),
+            encounter.claim.service_date.to_string().as_bytes(),
+            claim_json.as_bytes(),
+        ] {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part);
+        }
+        PendingRow {
+            encounter_id: encounter.encounter_id,
+            patient_hash,
+            fingerprint: digest.finalize().into(),
+            claim: encounter.claim,
+            claim_json,
+            replace,
+            verdicts,
+        }
+    }
+
+    /// The performance of `measure` over `start..=end`, from the running totals.
+    pub fn report(
+        &self,
+        measure: &Measure,
+        provider_id: Option<&str>,
+        start: Date,
+        end: Date,
+    ) -> PerformanceReport {
+        let totals = self
+            .totals
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        totals.report(measure, provider_id, start, end)
+    }
+
+    /// Lets the writer finish every queued write, checkpoints, and stops it.
+    /// Writes sent afterwards fail with [`StoreError::Closed`].
+    pub async fn close(&self) {
+        let (done, stopped) = oneshot::channel();
+        if self.jobs.send(Job::Stop { done }).await.is_ok() {
+            let _ = stopped.await;
+        }
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The database schema, as numbered migrations.
+//!
+//! `PRAGMA user_version` records how many migrations a database has had. Opening
+//! applies the missing ones in order, each in its own transaction, so a crash
+//! mid-migration leaves the database at the previous version. A database from a
+//! newer cptd (a higher version than this one knows) is refused rather than
+//! guessed at.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// Each migration's SQL; migration `n` (from 1) takes the schema to version `n`.
+const MIGRATIONS: &[&str] = &[
+    // 1: encounters, keyed by the caller's id. The claim is the encounter's
+    // facts as JSON (no patient id); `patient_hash` is HMAC-SHA256 of the patient
+    // id; `fingerprint` identifies the content, to tell a resend from a
+    // conflicting one. `meta` holds store-wide facts such as the key check.
+    "CREATE TABLE encounters (
+         encounter_id TEXT PRIMARY KEY NOT NULL,
+         patient_hash BLOB NOT NULL,
+         fingerprint BLOB NOT NULL,
+         provider_id TEXT NOT NULL,
+         service_date TEXT NOT NULL,
+         claim TEXT NOT NULL,
+         revision INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE meta (
+         name TEXT PRIMARY KEY NOT NULL,
+         value BLOB NOT NULL
+     ) WITHOUT ROWID;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`].
+pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let version = index as i64 + 1;
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(sql)?;
+        transaction.pragma_update(None, "user_version", version)?;
+        transaction.commit()?;
+        tracing::info!(schema_version = version, "store schema migrated");
+    }
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! The writer thread: the only code that writes the database.
+//!
+//! It takes every write queued since its last commit (up to a bound), applies them
+//! in one transaction, commits once, and only then answers each caller and adds
+//! the new outcomes to the running totals. Concurrent callers thus share one
+//! disk sync (group commit), and an answer always follows the commit that made
+//! it durable. Being alone, it also decides every idempotency race: of two
+//! identical sends, whichever it takes second finds the first already there.
+
+use std::sync::{Arc, RwLock};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Recorded, StoreError, row::read_claim};
+use crate::measures::{Claim, MeasureSet, PerformanceTotals, Verdict};
+
+/// Most rows one transaction takes; a longer queue waits for the next commit,
+/// so no single commit holds callers for long.
+const MAX_ROWS_PER_COMMIT: usize = 4096;
+
+/// One encounter ready to write: hashed, serialised and judged.
+#[derive(Debug)]
+pub struct PendingRow {
+    pub encounter_id: String,
+    pub patient_hash: [u8; 32],
+    pub fingerprint: [u8; 32],
+    pub claim: Claim,
+    pub claim_json: String,
+    pub replace: bool,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Where the writer sends one job's results.
+pub type Reply = oneshot::Sender<Result<Vec<Recorded>, StoreError>>;
+
+/// What the writer is asked to do.
+pub enum Job {
+    /// Write these rows and answer with one result each, in order.
+    Write { rows: Vec<PendingRow>, reply: Reply },
+    /// Finish the queue, checkpoint the log and stop.
+    Stop { done: oneshot::Sender<()> },
+}
+
+/// A change to the totals, applied once its commit succeeded.
+enum TotalsChange {
+    Add(usize),
+    Replace { index: usize, previous: Claim },
+}
+
+pub struct Writer {
+    pub connection: Connection,
+    pub jobs: mpsc::Receiver<Job>,
+    pub totals: Arc<RwLock<PerformanceTotals>>,
+    pub measures: Arc<MeasureSet>,
+}
+
+impl Writer {
+    pub fn run(mut self) {
+        while let Some(job) = self.jobs.blocking_recv() {
+            let mut batch = Vec::new();
+            let mut rows = 0;
+            let mut stop = None;
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Write {
+                        rows: written,
+                        reply,
+                    } => {
+                        rows += written.len();
+                        batch.push((written, reply));
+                    }
+                    Job::Stop { done } => {
+                        stop = Some(done);
+                        break;
+                    }
+                }
+                if rows < MAX_ROWS_PER_COMMIT {
+                    next = self.jobs.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(batch);
+            }
+            if let Some(done) = stop {
+                self.stop(done);
+                return;
+            }
+        }
+    }
+
+    fn stop(self, done: oneshot::Sender<()>) {
+        // Folds the log into the main file so the next start reads less.
+        if let Err(error) = self
+            .connection
+            .pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        {
+            tracing::warn!(%error, "store checkpoint at shutdown failed");
+        }
+        drop(self.connection);
+        let _ = done.send(());
+    }
+
+    fn commit(&mut self, batch: Vec<(Vec<PendingRow>, Reply)>) {
+        let rows: usize = batch.iter().map(|(rows, _)| rows.len()).sum();
+        let written = write_all(&mut self.connection, &batch);
+        match written {
+            Ok((results, changes)) => {
+                {
+                    let mut totals = self.totals.write().unwrap_or_else(|p| p.into_inner());
+                    let flat: Vec<&PendingRow> = batch.iter().flat_map(|(rows, _)| rows).collect();
+                    for change in changes {
+                        match change {
+                            TotalsChange::Add(index) => {
+                                let row = flat[index];
+                                totals.apply(
+                                    &row.claim.provider_id,
+                                    row.claim.service_date,
+                                    &row.verdicts,
+                                    1,
+                                );
+                            }
+                            TotalsChange::Replace { index, previous } => {
+                                let before = self.measures.evaluate(&previous);
+                                totals.apply(
+                                    &previous.provider_id,
+                                    previous.service_date,
+                                    &before,
+                                    -1,
+                                );
+                                let row = flat[index];
+                                totals.apply(
+                                    &row.claim.provider_id,
+                                    row.claim.service_date,
+                                    &row.verdicts,
+                                    1,
+                                );
+                            }
+                        }
+                    }
+                }
+                tracing::trace!(rows, jobs = batch.len(), "store commit");
+                let mut results = results.into_iter();
+                for (rows, reply) in batch {
+                    let answer: Vec<Recorded> = results.by_ref().take(rows.len()).collect();
+                    let _ = reply.send(Ok(answer));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, rows, "store commit failed; the batch was rolled back");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError::CommitFailed));
+                }
+            }
+        }
+    }
+}
+
+type Written = (Vec<Recorded>, Vec<TotalsChange>);
+
+fn write_all(
+    connection: &mut Connection,
+    batch: &[(Vec<PendingRow>, Reply)],
+) -> Result<Written, StoreError> {
+    let transaction = connection.transaction()?;
+    let mut results = Vec::new();
+    let mut changes = Vec::new();
+    {
+        let mut find = transaction.prepare_cached(
+            "SELECT fingerprint, provider_id, service_date, claim, revision
+             FROM encounters WHERE encounter_id = ?1",
+        )?;
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO encounters
+               (encounter_id, patient_hash, fingerprint, provider_id, service_date, claim, revision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+        )?;
+        let mut update = transaction.prepare_cached(
+            "UPDATE encounters SET patient_hash = ?2, fingerprint = ?3, provider_id = ?4,
+               service_date = ?5, claim = ?6, revision = ?7
+             WHERE encounter_id = ?1",
+        )?;
+        let rows = batch.iter().flat_map(|(rows, _)| rows);
+        for (index, row) in rows.enumerate() {
+            let stored = find
+                .query_row(params![row.encounter_id], |found| {
+                    Ok((
+                        found.get::<_, Vec<u8>>(0)?,
+                        found.get::<_, String>(1)?,
+                        found.get::<_, String>(2)?,
+                        found.get::<_, String>(3)?,
+                        found.get::<_, i64>(4)?,
+                    ))
+                })
+                .optional()?;
+            let date = row.claim.service_date.to_string();
+            let result = match stored {
+                None => {
+                    insert.execute(params![
+                        row.encounter_id,
+                        &row.patient_hash[..],
+                        &row.fingerprint[..],
+                        row.claim.provider_id,
+                        date,
+                        row.claim_json,
+                    ])?;
+                    changes.push(TotalsChange::Add(index));
+                    Recorded::Stored
+                }
+                Some((fingerprint, ..)) if fingerprint == row.fingerprint => Recorded::Duplicate,
+                Some((_, provider, stored_date, claim, revision)) if row.replace => {
+                    let previous = read_claim(provider, &stored_date, &claim)?;
+                    update.execute(params![
+                        row.encounter_id,
+                        &row.patient_hash[..],
+                        &row.fingerprint[..],
+                        row.claim.provider_id,
+                        date,
+                        row.claim_json,
+                        revision + 1,
+                    ])?;
+                    changes.push(TotalsChange::Replace { index, previous });
+                    Recorded::Replaced
+                }
+                Some(_) => Recorded::Conflict,
+            };
+            results.push(result);
+        }
+    }
+    transaction.commit()?;
+    Ok((results, changes))
+}

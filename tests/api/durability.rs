@@ -1,0 +1,294 @@
+//! The real `cptd` binary with a data directory: `kill -9` in the middle of an
+//! import loses nothing that was answered and counts nothing twice, and the
+//! patient id appears in no log line (at any level) and in no file.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use cptd::pb::{self, quality_measures_client::QualityMeasuresClient};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::{
+    helpers::{HANG_GUARD, connect},
+    quality_fixtures::{cancer_visit, import, record},
+};
+
+/// A patient id that must never be seen outside a request.
+const CANARY: &str = "PHI-CANARY-5b1e7d";
+
+/// A `cptd` process logging everything (`RUST_LOG=trace`) as JSON lines.
+struct Cptd {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Cptd {
+    fn start(data_dir: &Path, log: Arc<Mutex<Vec<String>>>) -> Cptd {
+        // The log is shared across restarts; this run's lines start here.
+        let first_line = log.lock().expect("log lock").len();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cptd"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .env("RUST_LOG", "trace")
+            .env_remove("CPTD_PATIENT_ID_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start cptd");
+        let stderr = child.stderr.take().expect("piped");
+        let collected = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                collected.lock().expect("log lock").push(line);
+            }
+        });
+        let deadline = Instant::now() + HANG_GUARD;
+        let address = loop {
+            let serving = log
+                .lock()
+                .expect("log lock")
+                .iter()
+                .skip(first_line)
+                .find(|line| line.contains("\"serving\""))
+                .cloned();
+            if let Some(line) = serving {
+                let value: serde_json::Value = serde_json::from_str(&line).expect("json log");
+                let address = value["address"]
+                    .as_str()
+                    .expect("address field")
+                    .to_string();
+                break address.parse().expect("a socket address");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "cptd did not start: {:?}",
+                log.lock()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Cptd { child, address }
+    }
+
+    async fn client(&self) -> QualityMeasuresClient<tonic::transport::Channel> {
+        QualityMeasuresClient::new(connect(self.address).await)
+    }
+
+    fn kill_hard(&mut self) {
+        // SIGKILL: no shutdown code runs.
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reaped");
+    }
+
+    fn stop(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + HANG_GUARD;
+        while self.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "cptd did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Cptd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn canary_visit(id: &str, codes: &str) -> pb::Encounter {
+    pb::Encounter {
+        patient_id: CANARY.into(),
+        ..cancer_visit(id, codes)
+    }
+}
+
+async fn eligible(client: &mut QualityMeasuresClient<tonic::transport::Channel>) -> i64 {
+    client
+        .get_performance(crate::quality_fixtures::performance(
+            "pain-intensity-quantified",
+        ))
+        .await
+        .expect("GetPerformance")
+        .into_inner()
+        .eligible
+}
+
+fn files_under(directory: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(directory).expect("readable data dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_import_keeps_every_answered_encounter_once_and_no_phi_leaks() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let log = Arc::new(Mutex::new(Vec::new()));
+
+    // Arrange: a first import, answered, and unary records, answered.
+    let mut server = Cptd::start(data.path(), log.clone());
+    let mut client = server.client().await;
+    let first: Vec<pb::Encounter> = (0..300)
+        .map(|index| canary_visit(&format!("first-{index}"), "99213 1125F"))
+        .collect();
+    let summary = client
+        .import_encounters(tokio_stream::iter(first.clone().into_iter().map(import)))
+        .await
+        .expect("the first import answers")
+        .into_inner();
+    assert_eq!(summary.accepted, 300);
+    let mut acknowledged = first;
+    for index in 0..10 {
+        let encounter = canary_visit(&format!("unary-{index}"), "99213 1126F");
+        client
+            .record_encounter(record(encounter.clone()))
+            .await
+            .expect("recorded");
+        acknowledged.push(encounter);
+    }
+    // A refused encounter carrying the canary, so errors are checked too.
+    let refused = client
+        .record_encounter(record(canary_visit("refused", "99213-8P")))
+        .await
+        .unwrap_err();
+    assert!(!refused.message().contains(CANARY));
+
+    // Act: a second import left open mid-stream, then kill -9 once part of it is
+    // committed.
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let mut importing = client.clone();
+    let open_import = tokio::spawn(async move {
+        importing
+            .import_encounters(ReceiverStream::new(receiver))
+            .await
+    });
+    for index in 0..2000 {
+        let message = import(canary_visit(&format!("second-{index}"), "99213 1125F"));
+        sender.send(message).await.expect("the stream is open");
+    }
+    let deadline = Instant::now() + HANG_GUARD;
+    while eligible(&mut client).await <= 310 {
+        assert!(
+            Instant::now() < deadline,
+            "no part of the second import was committed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill_hard();
+    assert!(
+        open_import.await.expect("joined").is_err(),
+        "the import never got a summary"
+    );
+    drop(sender);
+
+    // Assert: after a restart, every answered encounter is there, once.
+    let mut server = Cptd::start(data.path(), log.clone());
+    let mut client = server.client().await;
+    let database = data.path().join("encounters.sqlite3");
+    let stored: i64 = {
+        let connection = rusqlite::Connection::open(&database).expect("open the database");
+        let integrity: String = connection
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .expect("integrity_check");
+        assert_eq!(integrity, "ok");
+        connection
+            .query_row("SELECT count(*) FROM encounters", [], |row| row.get(0))
+            .expect("count")
+    };
+    assert!(
+        stored > 310,
+        "part of the second import is stored ({stored})"
+    );
+    assert_eq!(
+        eligible(&mut client).await,
+        stored,
+        "each stored encounter counts once"
+    );
+    let resent = client
+        .import_encounters(tokio_stream::iter(
+            acknowledged.clone().into_iter().map(import),
+        ))
+        .await
+        .expect("resend")
+        .into_inner();
+    assert_eq!(resent.duplicates, acknowledged.len() as i64);
+    assert_eq!((resent.accepted, resent.rejected), (0, 0));
+    assert_eq!(eligible(&mut client).await, stored);
+    server.stop();
+
+    // No log line at any level, and no file, holds the patient id.
+    let lines = log.lock().expect("log lock").clone();
+    assert!(
+        lines.len() > 100,
+        "trace logging was on ({} lines)",
+        lines.len()
+    );
+    let leaked: Vec<&String> = lines.iter().filter(|line| line.contains(CANARY)).collect();
+    assert!(leaked.is_empty(), "the patient id was logged: {leaked:?}");
+    let files = files_under(data.path());
+    assert!(
+        files
+            .iter()
+            .any(|file| file.ends_with("encounters.sqlite3"))
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).expect("readable file");
+        let found = bytes
+            .windows(CANARY.len())
+            .any(|window| window == CANARY.as_bytes());
+        assert!(!found, "{} holds the patient id", file.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_file_is_private_and_a_different_key_is_refused() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut server = Cptd::start(data.path(), log.clone());
+    server.stop();
+
+    let key = data.path().join("patient-id.key");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key)
+        .expect("the key file exists")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_cptd"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("CPTD_PATIENT_ID_KEY", "ab".repeat(32))
+        .output()
+        .expect("run cptd");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("patient-id key differs"), "{stderr}");
+    assert!(
+        !stderr.contains(&"ab".repeat(32)),
+        "the key was logged: {stderr}"
+    );
+}

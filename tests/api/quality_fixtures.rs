@@ -1,0 +1,68 @@
+//! Encounters for the QualityMeasures tests, built from a few words.
+
+use cptd::pb;
+
+/// A service date safely in the past.
+pub const SERVICE_DATE: &str = "2025-03-04";
+
+/// A reported code written `99213` or `0521F-8P` (modifiers after dashes).
+pub fn code(text: &str) -> pb::EncounterCode {
+    let mut parts = text.split('-');
+    pb::EncounterCode {
+        code: parts.next().unwrap_or_default().to_string(),
+        modifiers: parts.map(str::to_string).collect(),
+        units: 1,
+    }
+}
+
+/// An office visit of a patient with breast cancer reporting `codes` (space
+/// separated), by provider `npi-1` on [`SERVICE_DATE`].
+pub fn cancer_visit(encounter_id: &str, codes: &str) -> pb::Encounter {
+    pb::Encounter {
+        encounter_id: encounter_id.to_string(),
+        patient_id: format!("patient-of-{encounter_id}"),
+        provider_id: "npi-1".to_string(),
+        service_date: SERVICE_DATE.to_string(),
+        place_of_service: "11".to_string(),
+        patient_age: Some(61),
+        patient_sex: "F".to_string(),
+        codes: codes.split_whitespace().map(code).collect(),
+        diagnoses: vec!["C50.911".to_string()],
+    }
+}
+
+/// A request to record `encounter`.
+pub fn record(encounter: pb::Encounter) -> pb::RecordEncounterRequest {
+    pb::RecordEncounterRequest {
+        encounter: Some(encounter),
+        replace: false,
+    }
+}
+
+/// A request to import `encounter`.
+pub fn import(encounter: pb::Encounter) -> pb::ImportEncountersRequest {
+    pb::ImportEncountersRequest {
+        encounter: Some(encounter),
+        replace: false,
+    }
+}
+
+/// The outcome of `measure_id` (group `00`) in a response.
+pub fn outcome_of(response: &pb::RecordEncounterResponse, measure_id: &str) -> pb::Outcome {
+    let found = response
+        .outcomes
+        .iter()
+        .find(|outcome| outcome.measure_id == measure_id)
+        .unwrap_or_else(|| panic!("no outcome for {measure_id}: {response:?}"));
+    found.outcome()
+}
+
+/// A performance request for `measure_id` over the days around [`SERVICE_DATE`].
+pub fn performance(measure_id: &str) -> pb::GetPerformanceRequest {
+    pb::GetPerformanceRequest {
+        measure_id: measure_id.to_string(),
+        provider_id: String::new(),
+        period_start: "2025-01-01".to_string(),
+        period_end: "2025-12-31".to_string(),
+    }
+}

@@ -1,0 +1,150 @@
+//! ListMeasures and GetMeasure.
+
+use cptd::{config::Config, pb};
+
+use crate::helpers::{assert_invalid_field, spawn_app, spawn_app_with};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/measures")
+        .join(name)
+}
+
+#[tokio::test]
+async fn the_built_in_measures_are_listed_with_their_rules() {
+    let mut app = spawn_app().await;
+
+    let listed = app
+        .quality_measures
+        .list_measures(pb::ListMeasuresRequest::default())
+        .await
+        .expect("ListMeasures answers")
+        .into_inner();
+
+    let ids: Vec<&str> = listed.measures.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["pain-intensity-quantified", "pain-plan-of-care"]);
+    assert_eq!(listed.total_size, 2);
+    assert!(listed.next_page_token.is_empty());
+    let plan = &listed.measures[1];
+    assert!(plan.reference.contains("#144"), "{}", plan.reference);
+    assert_eq!(plan.option_groups.len(), 1);
+    let group = &plan.option_groups[0];
+    assert_eq!(group.qualifying_codes[0].code, "1125F");
+    assert!(
+        group.eligibility.contains("99202-99205, 99211-99215"),
+        "{}",
+        group.eligibility
+    );
+    assert!(plan.rules.iter().any(|rule| rule.contains("0521F with 8P")));
+}
+
+#[tokio::test]
+async fn pages_follow_tokens() {
+    let mut config = Config::for_tests();
+    config.measure_files = vec![fixture("cms-shaped.json")];
+    let mut app = spawn_app_with(config).await;
+
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = app
+            .quality_measures
+            .list_measures(pb::ListMeasuresRequest {
+                page_size: 3,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("a page")
+            .into_inner();
+        assert_eq!(page.total_size, 7);
+        seen.extend(page.measures.into_iter().map(|m| m.id));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "001",
+            "039",
+            "047",
+            "226",
+            "418",
+            "pain-intensity-quantified",
+            "pain-plan-of-care"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn get_measure_answers_one_or_not_found() {
+    let mut app = spawn_app().await;
+
+    let measure = app
+        .quality_measures
+        .get_measure(pb::GetMeasureRequest {
+            measure_id: "pain-intensity-quantified".into(),
+        })
+        .await
+        .expect("a built-in measure")
+        .into_inner();
+    assert_eq!(measure.title, "Pain intensity quantified (cancer visits)");
+    let types: Vec<pb::PerformanceOptionType> = measure.option_groups[0]
+        .performance_options
+        .iter()
+        .map(|option| option.option_type())
+        .collect();
+    assert!(types.contains(&pb::PerformanceOptionType::DenominatorException));
+
+    let missing = app
+        .quality_measures
+        .get_measure(pb::GetMeasureRequest {
+            measure_id: "no-such-measure".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let empty = app
+        .quality_measures
+        .get_measure(pb::GetMeasureRequest::default())
+        .await
+        .unwrap_err();
+    assert_invalid_field(&empty, "measure_id");
+}
+
+#[tokio::test]
+async fn a_bad_measure_file_stops_the_server_naming_every_problem() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = Config::for_tests();
+    config.measure_files = vec![fixture("refused.json")];
+
+    let error = cptd::server::run(listener, config, std::future::pending())
+        .await
+        .expect_err("the server refuses to start");
+
+    let text = error.to_string();
+    assert!(text.contains("bad-1") && text.contains("bad-2"), "{text}");
+    assert!(text.contains("procedureCodes[0].code"), "{text}");
+}
+
+#[tokio::test]
+async fn category_ii_codes_name_their_measures() {
+    let mut app = spawn_app().await;
+
+    let code = app
+        .code_lookup
+        .get_code(pb::GetCodeRequest {
+            code: "1125F".into(),
+            as_of: "2025-06-01".into(),
+        })
+        .await
+        .expect("1125F is built in")
+        .into_inner();
+
+    assert_eq!(
+        code.measure_ids,
+        ["pain-intensity-quantified", "pain-plan-of-care"]
+    );
+}

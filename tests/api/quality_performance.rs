@@ -1,0 +1,217 @@
+//! GetPerformance: counts, rates (absent when undefined), the inclusive period,
+//! providers, and one report per option group.
+
+use cptd::{config::Config, pb};
+
+use crate::{
+    helpers::{assert_invalid_field, spawn_app, spawn_app_with},
+    quality_fixtures::{cancer_visit, code, performance, record},
+};
+
+async fn record_all(app: &mut crate::helpers::TestApp, encounters: Vec<pb::Encounter>) {
+    for encounter in encounters {
+        app.quality_measures
+            .record_encounter(record(encounter))
+            .await
+            .expect("recorded");
+    }
+}
+
+#[tokio::test]
+async fn counts_and_rates_follow_the_outcomes() {
+    let mut app = spawn_app().await;
+    record_all(
+        &mut app,
+        vec![
+            cancer_visit("p-1", "99213 1125F 0521F"),
+            cancer_visit("p-2", "99213 1125F 0521F"),
+            cancer_visit("p-3", "99213 1125F 0521F-8P"),
+            cancer_visit("p-4", "99213 1125F 0521F-2P"),
+            cancer_visit("p-5", "99213 1125F"),
+            cancer_visit("p-6", "99213 1126F"),
+        ],
+    )
+    .await;
+
+    let plan = app
+        .quality_measures
+        .get_performance(performance("pain-plan-of-care"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(plan.option_group, "00");
+    assert!(plan.option_groups.is_empty());
+    assert_eq!(
+        (
+            plan.eligible,
+            plan.met,
+            plan.not_met,
+            plan.exceptions,
+            plan.incomplete,
+            plan.exclusions
+        ),
+        (5, 2, 1, 1, 1, 0)
+    );
+    assert_eq!(plan.data_completeness, Some(4.0 / 5.0));
+    assert_eq!(plan.performance_rate, Some(2.0 / 3.0));
+
+    let intensity = app
+        .quality_measures
+        .get_performance(performance("pain-intensity-quantified"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((intensity.eligible, intensity.met), (6, 6));
+}
+
+#[tokio::test]
+async fn rates_with_a_zero_divisor_are_absent() {
+    let mut app = spawn_app().await;
+    let empty = app
+        .quality_measures
+        .get_performance(performance("pain-plan-of-care"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(empty.eligible, 0);
+    assert_eq!(empty.data_completeness, None);
+    assert_eq!(empty.performance_rate, None);
+
+    record_all(&mut app, vec![cancer_visit("z-1", "99213 1125F")]).await;
+    let incomplete = app
+        .quality_measures
+        .get_performance(performance("pain-plan-of-care"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(incomplete.eligible, 1);
+    assert_eq!(incomplete.data_completeness, Some(0.0));
+    assert_eq!(incomplete.performance_rate, None);
+}
+
+#[tokio::test]
+async fn the_period_includes_both_ends_and_providers_are_apart() {
+    let mut app = spawn_app().await;
+    let on = |id: &str, date: &str, provider: &str| pb::Encounter {
+        service_date: date.into(),
+        provider_id: provider.into(),
+        ..cancer_visit(id, "99213 1126F")
+    };
+    record_all(
+        &mut app,
+        vec![
+            on("d-1", "2025-01-31", "npi-a"),
+            on("d-2", "2025-02-01", "npi-a"),
+            on("d-3", "2025-02-28", "npi-b"),
+            on("d-4", "2025-03-01", "npi-a"),
+        ],
+    )
+    .await;
+    let february = |provider: &str| pb::GetPerformanceRequest {
+        measure_id: "pain-intensity-quantified".into(),
+        provider_id: provider.into(),
+        period_start: "2025-02-01".into(),
+        period_end: "2025-02-28".into(),
+    };
+
+    let all = app
+        .quality_measures
+        .get_performance(february(""))
+        .await
+        .unwrap()
+        .into_inner();
+    let a = app
+        .quality_measures
+        .get_performance(february("npi-a"))
+        .await
+        .unwrap()
+        .into_inner();
+    let nobody = app
+        .quality_measures
+        .get_performance(february("npi-z"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(all.met, 2);
+    assert_eq!((a.met, a.provider_id.as_str()), (1, "npi-a"));
+    assert_eq!(nobody.eligible, 0);
+}
+
+#[tokio::test]
+async fn a_measure_with_several_groups_reports_each() {
+    let mut config = Config::for_tests();
+    config.measure_files = vec![
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/measures/cms-shaped.json"),
+    ];
+    let mut app = spawn_app_with(config).await;
+    let visit = |id: &str, codes: &str| pb::Encounter {
+        codes: codes.split_whitespace().map(code).collect(),
+        patient_age: Some(40),
+        ..cancer_visit(id, "")
+    };
+    record_all(
+        &mut app,
+        vec![
+            visit("t-1", "99213 G9902 G9906 1036F"),
+            visit("t-2", "99213 G9903"),
+            visit("t-3", "99213 G9902 G9908 G0029"),
+        ],
+    )
+    .await;
+
+    let report = app
+        .quality_measures
+        .get_performance(performance("226"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let groups: Vec<(&str, i64, i64, i64)> = report
+        .option_groups
+        .iter()
+        .map(|g| (g.option_group.as_str(), g.eligible, g.met, g.not_met))
+        .collect();
+    assert_eq!(groups, [("00", 3, 3, 0), ("01", 2, 1, 1), ("02", 3, 1, 1)]);
+    assert_eq!(report.option_group, "");
+    assert_eq!((report.eligible, report.met, report.not_met), (8, 5, 2));
+    assert_eq!(report.option_groups[1].performance_rate, Some(0.5));
+}
+
+#[tokio::test]
+async fn bad_requests_are_named_and_unknown_measures_not_found() {
+    let mut app = spawn_app().await;
+    let status = app
+        .quality_measures
+        .get_performance(pb::GetPerformanceRequest {
+            measure_id: String::new(),
+            provider_id: String::new(),
+            period_start: "2025-02-30".into(),
+            period_end: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_invalid_field(&status, "measure_id");
+    assert_invalid_field(&status, "period_start");
+    assert_invalid_field(&status, "period_end");
+
+    let backwards = app
+        .quality_measures
+        .get_performance(pb::GetPerformanceRequest {
+            period_start: "2025-03-01".into(),
+            period_end: "2025-02-01".into(),
+            ..performance("pain-plan-of-care")
+        })
+        .await
+        .unwrap_err();
+    assert_invalid_field(&backwards, "period_end");
+
+    let unknown = app
+        .quality_measures
+        .get_performance(performance("nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}
