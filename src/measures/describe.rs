@@ -175,11 +175,20 @@ pub fn rules(measure: &Measure) -> Vec<String> {
             PerformanceKind::Met,
             PerformanceKind::NotMet,
         ] {
+            // The qualifying codes are said once, in the eligibility line.
             let options: Vec<String> = group
                 .performance
                 .iter()
                 .filter(|option| option.kind == kind)
-                .map(performance_option)
+                .map(|option| {
+                    let codes: Vec<String> = option
+                        .codes
+                        .iter()
+                        .filter(|quality| !group.qualifying.contains(quality))
+                        .map(describe_quality_code)
+                        .collect();
+                    codes.join(" and ")
+                })
                 .collect();
             if !options.is_empty() {
                 lines.push(format!(

@@ -22,6 +22,8 @@
 mod patient_key;
 mod row;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::{

@@ -1,0 +1,167 @@
+//! The store on its own: durable across reopening, totals rebuilt from disk,
+//! replacement re-counted once, the key and schema guarded.
+
+use std::sync::Arc;
+
+use jiff::civil::date;
+
+use super::*;
+use crate::{
+    codes::CodeValue,
+    measures::{Claim, Diagnosis, Encounter, MeasureSet, PatientId, ReportedCode},
+};
+
+fn encounter(id: &str, codes: &[&str]) -> Encounter {
+    Encounter {
+        encounter_id: id.into(),
+        patient_id: PatientId::parse("MRN-STORE-TEST").unwrap(),
+        claim: Claim {
+            provider_id: "npi-9".into(),
+            service_date: date(2025, 5, 6),
+            place_of_service: None,
+            patient_age: Some(50),
+            patient_sex: None,
+            codes: codes
+                .iter()
+                .map(|code| ReportedCode {
+                    code: CodeValue::parse(code).unwrap(),
+                    modifiers: Vec::new(),
+                    units: 0,
+                })
+                .collect(),
+            diagnoses: vec![Diagnosis::parse("C50.911").unwrap()],
+        },
+    }
+}
+
+fn submission(measures: &MeasureSet, encounter: Encounter, replace: bool) -> Submission {
+    let verdicts = measures.evaluate(&encounter.claim);
+    Submission {
+        encounter,
+        replace,
+        verdicts,
+    }
+}
+
+fn options(directory: &std::path::Path) -> StoreOptions {
+    StoreOptions {
+        location: Location::Directory(directory.to_path_buf()),
+        durability: Durability::Full,
+        key: None,
+    }
+}
+
+fn met(store: &EncounterStore, measures: &MeasureSet) -> (i64, i64) {
+    let measure = measures.get("pain-intensity-quantified").unwrap();
+    let report = store.report(measure, None, date(2025, 1, 1), date(2025, 12, 31));
+    (report.total.tally.met, report.total.tally.eligible())
+}
+
+#[tokio::test]
+async fn encounters_and_totals_survive_reopening() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    let batch = (0..5)
+        .map(|index| {
+            submission(
+                &measures,
+                encounter(&format!("e{index}"), &["99213", "1125F"]),
+                false,
+            )
+        })
+        .collect();
+    let recorded = store.record(batch).await.unwrap();
+    assert!(recorded.iter().all(|r| *r == Recorded::Stored));
+    store.close().await;
+
+    let reopened = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    assert_eq!(met(&reopened, &measures), (5, 5));
+    let again = reopened
+        .record(vec![submission(
+            &measures,
+            encounter("e0", &["99213", "1125F"]),
+            false,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(again, [Recorded::Duplicate]);
+}
+
+#[tokio::test]
+async fn a_replacement_takes_the_old_version_out_of_the_totals() {
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(
+        StoreOptions {
+            location: Location::InMemory,
+            durability: Durability::Full,
+            key: None,
+        },
+        measures.clone(),
+    )
+    .unwrap();
+    let first = submission(&measures, encounter("r1", &["99213"]), false);
+    let changed = || submission(&measures, encounter("r1", &["99213", "1126F"]), false);
+    let replacement = submission(&measures, encounter("r1", &["99213", "1126F"]), true);
+
+    // One commit holding the first version, a conflicting resend and the
+    // correction: applied in order.
+    let recorded = store
+        .record(vec![first, changed(), replacement])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        recorded,
+        [Recorded::Stored, Recorded::Conflict, Recorded::Replaced]
+    );
+    assert_eq!(met(&store, &measures), (1, 1));
+}
+
+#[tokio::test]
+async fn another_key_is_refused_and_newer_schemas_too() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    store.close().await;
+
+    let other_key = StoreOptions {
+        key: Some(PatientIdKey::from_hex(&"cd".repeat(32)).unwrap()),
+        ..options(directory.path())
+    };
+    let refused = EncounterStore::open(other_key, measures.clone()).unwrap_err();
+    assert!(matches!(refused, StoreError::KeyMismatch), "{refused}");
+
+    let database = rusqlite::Connection::open(directory.path().join(DATABASE_FILE)).unwrap();
+    database
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(database);
+    let refused = EncounterStore::open(options(directory.path()), measures).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::NewerSchema { .. }),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn nothing_of_the_patient_id_reaches_the_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    store
+        .record(vec![submission(
+            &measures,
+            encounter("p1", &["99213"]),
+            false,
+        )])
+        .await
+        .unwrap();
+    store.close().await;
+
+    for entry in std::fs::read_dir(directory.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let needle = b"MRN-STORE-TEST";
+        assert!(!bytes.windows(needle.len()).any(|window| window == needle));
+    }
+}
