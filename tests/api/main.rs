@@ -2,7 +2,9 @@
 //! generated tonic clients. One binary, one module per concern.
 
 mod batch_get_codes;
+mod binary;
 mod built_in_data;
+mod code_sets;
 mod durability;
 mod get_code;
 mod health_and_reflection;

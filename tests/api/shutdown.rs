@@ -32,3 +32,22 @@ async fn run_returns_ok_when_shut_down_before_any_call() {
     // Assert
     assert!(stopped.is_ok(), "{stopped:?}");
 }
+
+#[test]
+fn sigterm_and_sigint_stop_the_binary_cleanly() {
+    for signal in ["TERM", "INT"] {
+        // Arrange
+        let mut server = crate::binary::ServerProcess::start(&[]);
+
+        // Act
+        server.signal(signal);
+        let status = server.wait();
+
+        // Assert
+        assert!(
+            status.success(),
+            "SIG{signal} ends with exit 0, got {status}"
+        );
+        server.wait_for_log(|line| line.contains("\"stopped\""));
+    }
+}
