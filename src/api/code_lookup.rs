@@ -96,30 +96,22 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::SearchCodesResponse>, Status> {
         let request = SearchCodes::try_from(request.into_inner())?;
         let registry = self.registry.load();
-        let hits = registry.search(&SearchQuery {
+        let query = SearchQuery {
             text: &request.query,
             filter: &request.filter,
             as_of: request.as_of,
-        });
+        };
+        let page = registry.search_page(&query, request.offset, request.page_size);
         let page_end = request.offset.saturating_add(request.page_size);
-        let next_page_token = if page_end < hits.len() {
+        let next_page_token = if page_end < page.total {
             page_token::encode(PageStart::Offset(page_end), request.fingerprint)
         } else {
             String::new()
         };
-        let results = hits
-            .iter()
-            .skip(request.offset)
-            .take(request.page_size)
-            .map(|hit| pb::SearchResult {
-                code: Some(hit.found.into()),
-                score: hit.score,
-            })
-            .collect();
         let response = pb::SearchCodesResponse {
-            results,
+            total_size: total_size(page.total),
+            results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
             next_page_token,
-            total_size: total_size(hits.len()),
         };
         Ok(respond(&registry, response))
     }

@@ -267,7 +267,9 @@ impl TryFrom<pb::SearchCodesRequest> for SearchCodes {
             ..CodeFilter::default()
         };
         let as_of = as_of(&request.as_of, &mut violations);
-        let query = request.query.trim().to_string();
+        // A trailing space is kept: it says the last word is finished, so search
+        // stops matching it as a prefix.
+        let query = request.query.trim_start().to_string();
         let fingerprint = page_token::fingerprint(&(&query, &filter, &request.as_of));
         let offset = match page_start(&request.page_token, fingerprint, &mut violations) {
             Some(PageStart::Offset(offset)) => offset,

@@ -2,7 +2,8 @@
 
 use crate::{
     codes::{
-        Category, CodeAsOf, CodeForm, CodeStatus, CodeValue, Imaging, Validation, ValidationReason,
+        Category, CodeAsOf, CodeForm, CodeStatus, CodeValue, ExplainedHit, Imaging, MatchKind,
+        SearchMatch, Validation, ValidationReason,
     },
     pb,
 };
@@ -120,6 +121,46 @@ impl From<ValidationReason> for pb::ValidationReason {
             ValidationReason::Deleted => pb::ValidationReason::Deleted,
             ValidationReason::NotYetEffective => pb::ValidationReason::NotYetEffective,
             ValidationReason::Sunset => pb::ValidationReason::Sunset,
+        }
+    }
+}
+
+impl From<ExplainedHit<'_>> for pb::SearchResult {
+    fn from(explained: ExplainedHit<'_>) -> pb::SearchResult {
+        pb::SearchResult {
+            code: Some(explained.hit.found.into()),
+            score: explained.hit.score,
+            matches: explained
+                .matches
+                .into_iter()
+                .map(pb::SearchMatch::from)
+                .collect(),
+        }
+    }
+}
+
+impl From<SearchMatch> for pb::SearchMatch {
+    fn from(found: SearchMatch) -> pb::SearchMatch {
+        pb::SearchMatch {
+            query_word: found.query_word,
+            field: found.field.name().to_string(),
+            kind: pb::MatchKind::from(found.kind).into(),
+            matched_text: found.matched_text,
+        }
+    }
+}
+
+impl From<MatchKind> for pb::MatchKind {
+    fn from(kind: MatchKind) -> pb::MatchKind {
+        match kind {
+            MatchKind::Exact => pb::MatchKind::Exact,
+            MatchKind::Prefix => pb::MatchKind::Prefix,
+            MatchKind::Fuzzy => pb::MatchKind::Fuzzy,
+            MatchKind::Code => pb::MatchKind::Code,
+            MatchKind::CodePrefix => pb::MatchKind::CodePrefix,
+            MatchKind::Abbreviation => pb::MatchKind::Abbreviation,
+            MatchKind::Phrase => pb::MatchKind::Phrase,
+            MatchKind::Quantity => pb::MatchKind::Quantity,
         }
     }
 }

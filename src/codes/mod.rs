@@ -15,7 +15,10 @@ pub use code_file::{LoadProblem, MAX_DESCRIPTOR_CHARS, MAX_REPORTED_PROBLEMS, re
 pub use filter::{CodeFilter, CodeStatus};
 pub use record::{CodeAsOf, CodeVersion, Imaging, MAX_SHORT_NAME_CHARS, Period, Standing};
 pub use registry::{BUILT_IN_SOURCE, CodeHistory, CodeRegistry, CodeSetError, LookupError};
-pub use search::{MAX_QUERY_CHARS, MAX_QUERY_WORDS, SearchHit, SearchQuery};
+pub use search::{
+    ExplainedHit, MAX_QUERY_CHARS, MAX_QUERY_WORDS, MatchKind, SearchField, SearchHit, SearchIndex,
+    SearchMatch, SearchPage, SearchQuery,
+};
 pub use validation::{Validation, ValidationReason};
 pub use value::{
     ACCEPTED_FORMS, Category, CodeForm, CodeValue, MAX_CODE_INPUT_CHARS, MalformedCode,

@@ -13,7 +13,7 @@ use super::{
     code_file::{CodeRow, LoadProblem, MAX_REPORTED_PROBLEMS, read_code_file},
     filter::CodeFilter,
     record::{CodeAsOf, CodeVersion, Standing},
-    search::SearchDocument,
+    search::SearchIndex,
     value::CodeValue,
 };
 
@@ -140,9 +140,8 @@ fn list(problems: &[LoadProblem]) -> String {
 #[derive(Debug)]
 pub struct CodeRegistry {
     histories: Vec<CodeHistory>,
-    // Parallel to `histories`: the words of each version, split once here so that
-    // no query splits text.
-    documents: Vec<Vec<SearchDocument>>,
+    // Built once per snapshot, so that no query splits text or scans codes.
+    search_index: SearchIndex,
     version: Arc<str>,
 }
 
@@ -205,13 +204,10 @@ impl CodeRegistry {
             }
         };
         let version = format!("{}-{:016x}", histories.len(), hasher.finish());
-        let documents = histories
-            .iter()
-            .map(|history| history.versions.iter().map(SearchDocument::of).collect())
-            .collect();
+        let search_index = SearchIndex::build(&histories);
         Ok(CodeRegistry {
             histories,
-            documents,
+            search_index,
             version: version.into(),
         })
     }
@@ -260,10 +256,9 @@ impl CodeRegistry {
         &self.histories
     }
 
-    /// The search documents of each history's versions, parallel to
-    /// [`CodeRegistry::histories`].
-    pub(super) fn search_documents(&self) -> &[Vec<SearchDocument>] {
-        &self.documents
+    /// The search index of this snapshot.
+    pub fn search_index(&self) -> &SearchIndex {
+        &self.search_index
     }
 
     /// The history of one code.

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use cptd::pb::{
-    Category, Imaging, SearchCodesRequest, SearchCodesResponse, SearchResult, Status as CodeStatus,
-    code_lookup_client::CodeLookupClient,
+    Category, Imaging, MatchKind, SearchCodesRequest, SearchCodesResponse, SearchMatch,
+    SearchResult, Status as CodeStatus, code_lookup_client::CodeLookupClient,
 };
 use tonic::transport::Channel;
 
@@ -511,4 +511,296 @@ async fn an_unknown_status_in_a_filter_is_refused() {
     // Assert
     assert_invalid_field(&status, "statuses[0]");
     assert_invalid_field(&status, "imaging[0]");
+}
+
+/// The first result's code and the matches that explain it.
+async fn first(client: &mut CodeLookupClient<Channel>, text: &str) -> (String, Vec<SearchMatch>) {
+    let response = search(client, query(text)).await;
+    let result = response
+        .results
+        .first()
+        .unwrap_or_else(|| panic!("{text:?} finds nothing"))
+        .clone();
+    (result.code.expect("a code").code, result.matches)
+}
+
+fn has_match(matches: &[SearchMatch], kind: MatchKind, field: &str, matched_text: &str) -> bool {
+    matches.iter().any(|found| {
+        found.kind() == kind && found.field == field && found.matched_text == matched_text
+    })
+}
+
+#[tokio::test]
+async fn every_result_says_why_it_matched() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let response = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 100,
+            ..query("lumbar mbb")
+        },
+    )
+    .await;
+
+    // Assert
+    assert_eq!(codes(&response.results)[0], "64493");
+    for result in &response.results {
+        assert!(
+            !result.matches.is_empty(),
+            "{:?} has no matches",
+            result.code
+        );
+        for found in &result.matches {
+            assert_ne!(found.kind(), MatchKind::Unspecified);
+            assert!(
+                !found.field.is_empty() && !found.matched_text.is_empty(),
+                "{found:?}"
+            );
+        }
+    }
+    let matches = &response.results[0].matches;
+    assert!(
+        has_match(matches, MatchKind::Exact, "synonyms", "lumbar"),
+        "{matches:?}"
+    );
+    assert!(
+        has_match(matches, MatchKind::Phrase, "synonyms", "lumbar MBB"),
+        "{matches:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_exact_code_and_a_code_prefix_are_explained_as_codes() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let (exact, exact_matches) = first(&mut app.code_lookup, "0521f").await;
+    let (prefixed, prefix_matches) = first(&mut app.code_lookup, "6449").await;
+
+    // Assert
+    assert_eq!(exact, "0521F");
+    assert!(
+        has_match(&exact_matches, MatchKind::Code, "code", "0521F"),
+        "{exact_matches:?}"
+    );
+    assert_eq!(prefixed, "64490");
+    assert!(
+        has_match(&prefix_matches, MatchKind::CodePrefix, "code", "64490"),
+        "{prefix_matches:?}"
+    );
+}
+
+#[tokio::test]
+async fn codes_are_never_fuzzed() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act: one digit away from 64483 and 64484, but no code.
+    let response = search(&mut app.code_lookup, query("64488x")).await;
+    let near_code = search(&mut app.code_lookup, query("64485")).await;
+
+    // Assert
+    assert_eq!(response.total_size, 0, "{:?}", codes(&response.results));
+    assert_eq!(near_code.total_size, 0, "{:?}", codes(&near_code.results));
+}
+
+#[tokio::test]
+async fn small_typos_are_forgiven_and_explained() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let (transposed, transposed_matches) = first(&mut app.code_lookup, "stelate ganglion").await;
+    let (two_edits, two_edit_matches) = first(&mut app.code_lookup, "kyphoplsty").await;
+
+    // Assert
+    assert_eq!(transposed, "64510");
+    assert!(
+        has_match(
+            &transposed_matches,
+            MatchKind::Fuzzy,
+            "synonyms",
+            "stellate"
+        ),
+        "{transposed_matches:?}"
+    );
+    assert!(
+        ["22513", "22514"].contains(&two_edits.as_str()),
+        "{two_edits}"
+    );
+    assert!(
+        two_edit_matches
+            .iter()
+            .any(|found| found.kind() == MatchKind::Fuzzy),
+        "{two_edit_matches:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_short_word_is_not_fuzzed() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act: "kne" is three letters, too short to forgive; as the last word it is a
+    // prefix only, and nothing starts with "kme".
+    let response = search(&mut app.code_lookup, query("kme ")).await;
+
+    // Assert
+    assert_eq!(response.total_size, 0, "{:?}", codes(&response.results));
+}
+
+#[tokio::test]
+async fn the_word_being_typed_is_explained_as_a_prefix() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let (code, matches) = first(&mut app.code_lookup, "stellate gang").await;
+    let (_, finished) = first(&mut app.code_lookup, "stellate gang ").await;
+
+    // Assert
+    assert_eq!(code, "64510");
+    assert!(
+        has_match(&matches, MatchKind::Prefix, "synonyms", "ganglion"),
+        "{matches:?}"
+    );
+    assert!(
+        finished.iter().all(|found| found.query_word != "gang"),
+        "a word followed by a space is finished, not a prefix: {finished:?}"
+    );
+}
+
+#[tokio::test]
+async fn jargon_from_the_abbreviation_map_finds_its_codes() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let (si_rfa, si_rfa_matches) = first(&mut app.code_lookup, "SI RFA").await;
+    let (knee_shot, _) = first(&mut app.code_lookup, "knee shot").await;
+    let (burning, burning_matches) = first(&mut app.code_lookup, "back nerve burning").await;
+    let tpi = search(&mut app.code_lookup, query("TPI")).await;
+
+    // Assert
+    assert_eq!(si_rfa, "64625");
+    assert!(
+        si_rfa_matches
+            .iter()
+            .any(|found| found.kind() == MatchKind::Phrase),
+        "{si_rfa_matches:?}"
+    );
+    assert_eq!(knee_shot, "20610");
+    assert_eq!(burning, "64635");
+    assert!(
+        has_match(
+            &burning_matches,
+            MatchKind::Abbreviation,
+            "synonyms",
+            "lumbar"
+        ),
+        "{burning_matches:?}"
+    );
+    let tpi_codes = codes(&tpi.results);
+    assert_eq!(&tpi_codes[..2], ["20552", "20553"], "{tpi_codes:?}");
+}
+
+#[tokio::test]
+async fn quantities_and_sides_are_read_as_people_write_them() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let (three_muscles, muscle_matches) =
+        first(&mut app.code_lookup, "trigger point 3 muscles").await;
+    let (two_muscles, _) = first(&mut app.code_lookup, "trigger point two muscles").await;
+    let (second_level, _) = first(&mut app.code_lookup, "TFESI lumbar second level").await;
+    let (single_level, _) = first(&mut app.code_lookup, "TFESI lumbar single level").await;
+    let (bilateral, _) = first(&mut app.code_lookup, "TAP block both sides").await;
+    let (unilateral, _) = first(&mut app.code_lookup, "TAP block unilat").await;
+
+    // Assert
+    assert_eq!(three_muscles, "20553");
+    assert!(
+        has_match(
+            &muscle_matches,
+            MatchKind::Quantity,
+            "descriptor",
+            "three or more muscles"
+        ),
+        "{muscle_matches:?}"
+    );
+    assert_eq!(two_muscles, "20552");
+    assert_eq!(second_level, "64484");
+    assert_eq!(single_level, "64483");
+    assert_eq!(bilateral, "64488");
+    assert_eq!(unilateral, "64486");
+}
+
+#[tokio::test]
+async fn every_word_must_match_unless_nothing_matches_them_all() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let narrowed = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 100,
+            ..query("genicular rfa")
+        },
+    )
+    .await;
+    let fallback = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 100,
+            ..query("genicular xylophone")
+        },
+    )
+    .await;
+
+    // Assert
+    assert_eq!(codes(&narrowed.results), ["64624"]);
+    let found = codes(&fallback.results);
+    assert_eq!(
+        found,
+        ["64454", "64624"],
+        "codes matching the most words: {found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_primary_code_ranks_before_its_add_on() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let response = search(&mut app.code_lookup, query("TFESI L5")).await;
+
+    // Assert
+    let found = codes(&response.results);
+    assert_eq!(&found[..2], ["64483", "64484"], "{found:?}");
+    assert_ranked(&response.results);
+}
+
+#[tokio::test]
+async fn an_anatomy_filter_narrows_a_text_search() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let request = SearchCodesRequest {
+        anatomy: "cervical".to_string(),
+        page_size: 100,
+        ..query("facet rfa")
+    };
+
+    // Act
+    let response = search(&mut app.code_lookup, request).await;
+
+    // Assert
+    let found = codes(&response.results);
+    assert_eq!(found, ["64633", "64634"], "{found:?}");
 }

@@ -1,0 +1,239 @@
+//! Search behaviour on the built-in set, and the index checked against the scan.
+
+use jiff::civil::date;
+
+use super::*;
+use crate::codes::CodeRegistry;
+
+fn top(registry: &CodeRegistry, text: &str) -> Vec<String> {
+    let filter = CodeFilter::default();
+    let query = SearchQuery {
+        text,
+        filter: &filter,
+        as_of: date(2025, 6, 1),
+    };
+    registry
+        .search(&query)
+        .iter()
+        .take(3)
+        .map(|hit| hit.found.version.code.to_string())
+        .collect()
+}
+
+#[test]
+fn codes_and_code_prefixes_come_first() {
+    let registry = CodeRegistry::built_in().unwrap();
+    assert_eq!(top(&registry, "64483")[0], "64483");
+    let prefixed = top(&registry, "6449");
+    assert!(
+        prefixed.iter().all(|code| code.starts_with("6449")),
+        "{prefixed:?}"
+    );
+}
+
+#[test]
+fn the_last_word_matches_as_a_prefix() {
+    let registry = CodeRegistry::built_in().unwrap();
+    let found = top(&registry, "kyphopl");
+    assert!(
+        found.iter().any(|code| code == "22513" || code == "22514"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_practice_file_adds_synonyms_that_search_finds() {
+    let practice = "code,descriptor,synonyms\n20610,Major joint injection.,gel shot|hyaluronic\n";
+    let registry = CodeRegistry::from_sources(&[
+        (
+            crate::codes::BUILT_IN_SOURCE,
+            include_str!("../../../data/codes.csv"),
+        ),
+        ("practice.csv", practice),
+    ])
+    .unwrap();
+    assert_eq!(top(&registry, "hyaluronic")[0], "20610");
+    assert_eq!(top(&registry, "gel shot")[0], "20610");
+}
+
+#[test]
+fn every_page_hit_is_explained() {
+    let registry = CodeRegistry::built_in().unwrap();
+    let filter = CodeFilter::default();
+    for text in [
+        "lumbar mbb",
+        "epidrual",
+        "6449",
+        "TPI 3 muscles",
+        "knee sh",
+        "genicular xylophone",
+    ] {
+        let query = SearchQuery {
+            text,
+            filter: &filter,
+            as_of: date(2025, 6, 1),
+        };
+        let page = registry.search_page(&query, 0, 100);
+        assert!(page.total > 0, "{text:?}");
+        for explained in &page.hits {
+            assert!(
+                !explained.matches.is_empty(),
+                "{text:?}: {:?}",
+                explained.hit.found.version.code
+            );
+        }
+    }
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::codes::{Category, CodeStatus, Imaging};
+
+    const WORDS: [&str; 40] = [
+        "lumbar",
+        "facet",
+        "injection",
+        "mbb",
+        "rfa",
+        "epidrual",
+        "kyphopl",
+        "6449",
+        "64483",
+        "3",
+        "muscles",
+        "bilat",
+        "knee",
+        "shot",
+        "si",
+        "tfesi",
+        "l5",
+        "second",
+        "level",
+        "block",
+        "nerve",
+        "trigger",
+        "point",
+        "botox",
+        "migraine",
+        "transforaminl",
+        "stim",
+        "ultrasound",
+        "no",
+        "with",
+        "imaging",
+        "cervical",
+        "g02",
+        "0521f",
+        "pain",
+        "the",
+        "esi",
+        "kypho",
+        "back",
+        "pump",
+    ];
+
+    fn query_text() -> impl Strategy<Value = String> {
+        (
+            proptest::collection::vec(proptest::sample::select(&WORDS[..]), 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(words, space)| {
+                format!("{}{}", words.join(" "), if space { " " } else { "" })
+            })
+    }
+
+    fn filter() -> impl Strategy<Value = CodeFilter> {
+        (
+            proptest::sample::subsequence(vec![Category::I, Category::II, Category::III], 0..=3),
+            proptest::option::of(any::<bool>()),
+            proptest::sample::subsequence(
+                vec![
+                    Imaging::None,
+                    Imaging::Any,
+                    Imaging::FluoroscopyOrCt,
+                    Imaging::Ultrasound,
+                ],
+                0..=2,
+            ),
+            proptest::sample::subsequence(vec![CodeStatus::Active, CodeStatus::Deleted], 0..=2),
+            proptest::sample::select(vec![None, Some("spine"), Some("knee"), Some("JOINT")]),
+        )
+            .prop_map(
+                |(categories, add_on, imaging, statuses, anatomy)| CodeFilter {
+                    categories,
+                    add_on,
+                    imaging,
+                    statuses,
+                    anatomy: anatomy.map(str::to_string),
+                    ..CodeFilter::default()
+                },
+            )
+    }
+
+    fn day() -> impl Strategy<Value = jiff::civil::Date> {
+        proptest::sample::select(vec![date(2009, 6, 1), date(2016, 6, 1), date(2025, 6, 1)])
+    }
+
+    fn registry() -> &'static CodeRegistry {
+        static REGISTRY: std::sync::LazyLock<CodeRegistry> =
+            std::sync::LazyLock::new(|| CodeRegistry::built_in().unwrap());
+        &REGISTRY
+    }
+
+    proptest! {
+        #[test]
+        fn results_pass_the_filters_and_are_sorted_by_score_then_code(
+            text in query_text(), filter in filter(), as_of in day()
+        ) {
+            let query = SearchQuery { text: &text, filter: &filter, as_of };
+            let hits = registry().search(&query);
+            for hit in &hits {
+                prop_assert!(filter.admits(&hit.found), "{:?} fails the filter", hit.found.version.code);
+            }
+            for pair in hits.windows(2) {
+                let (a, b) = (&pair[0], &pair[1]);
+                prop_assert!(
+                    a.score > b.score || (a.score == b.score && a.found.version.code < b.found.version.code),
+                    "{:?} ({}) before {:?} ({})", a.found.version.code, a.score, b.found.version.code, b.score
+                );
+            }
+        }
+
+        #[test]
+        fn pages_never_repeat_or_skip(
+            text in query_text(), filter in filter(), size in 1usize..9
+        ) {
+            let query = SearchQuery { text: &text, filter: &filter, as_of: date(2025, 6, 1) };
+            let all: Vec<_> = registry().search(&query).iter().map(|hit| hit.found.version.code).collect();
+            let mut walked = Vec::new();
+            let mut offset = 0;
+            loop {
+                let page = registry().search_page(&query, offset, size);
+                prop_assert_eq!(page.total, all.len());
+                prop_assert!(page.hits.len() <= size);
+                walked.extend(page.hits.iter().map(|explained| explained.hit.found.version.code));
+                offset += size;
+                if offset >= page.total {
+                    break;
+                }
+            }
+            prop_assert_eq!(walked, all);
+        }
+
+        #[test]
+        fn the_index_ranks_exactly_as_the_scan(
+            text in query_text(), filter in filter(), as_of in day()
+        ) {
+            let query = SearchQuery { text: &text, filter: &filter, as_of };
+            let indexed = registry().search(&query);
+            let scanned = registry().search_by_scan(&query);
+            prop_assert_eq!(indexed.len(), scanned.len(), "{:?}", text);
+            for (a, b) in indexed.iter().zip(&scanned) {
+                prop_assert_eq!(a.found.version.code, b.found.version.code);
+                prop_assert!((a.score - b.score).abs() < 1e-9, "{} vs {}", a.score, b.score);
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! What each kind of match is worth. One place, so that the indexed search, the
+//! brute-force scan and the explanations all score alike.
+//!
+//! A word's score is `kind factor × inverse document frequency × field weight`;
+//! a code's score is the sum of its words' best scores, plus a bonus for a
+//! synonym phrase typed whole, plus one per quantity it meets, plus a small prior
+//! that breaks near-ties the way coders expect (a primary code before its add-on,
+//! an active code before a deleted one, CPT before HCPCS).
+
+use super::explain::SearchField;
+use crate::codes::{Category, CodeAsOf, record::Standing};
+
+/// An exact code outranks anything text can score.
+pub(crate) const EXACT_CODE: f64 = 1000.0;
+
+/// A code prefix outranks any text match too.
+pub(crate) const CODE_PREFIX: f64 = 500.0;
+
+/// A synonym phrase typed whole, per word of it.
+pub(crate) const PHRASE_PER_WORD: f64 = 3.0;
+
+/// A synonym phrase the query only begins.
+pub(crate) const PHRASE_PREFIX_FACTOR: f64 = 0.7;
+
+/// Each quantity of the query that a code's own quantities meet.
+pub(crate) const QUANTITY: f64 = 4.0;
+
+/// A word in more than this share of documents is too common to require: a code
+/// lacking it can still be found ("fluoro guidance joint injection" finds the
+/// guidance code that never says "injection"), ranked below those that have it.
+pub(crate) const COMMON_SHARE: f64 = 0.2;
+
+/// An abbreviation's meaning counts a little less than the literal word.
+pub(crate) const EXPANSION_FACTOR: f64 = 0.9;
+
+/// How much a word found in each field counts, strongest first.
+pub(crate) const FIELD_WEIGHTS: [(SearchField, f64); 7] = [
+    (SearchField::Synonyms, 6.0),
+    (SearchField::ShortName, 4.0),
+    (SearchField::Anatomy, 3.5),
+    (SearchField::Descriptor, 3.0),
+    (SearchField::Heading, 2.5),
+    (SearchField::Subsection, 1.5),
+    (SearchField::Section, 1.0),
+];
+
+/// The weight of a word found in the fields `bits`: the strongest field, plus a
+/// little for each other field that holds it too.
+pub(crate) fn field_weight(bits: u8) -> f64 {
+    let mut strongest = 0.0;
+    let mut others = 0.0;
+    for (field, weight) in FIELD_WEIGHTS {
+        if bits & field.bit() != 0 {
+            if strongest == 0.0 {
+                strongest = weight;
+            } else {
+                others += weight;
+            }
+        }
+    }
+    strongest + 0.1 * others
+}
+
+/// The strongest field among `bits`.
+pub(crate) fn strongest_field(bits: u8) -> Option<SearchField> {
+    FIELD_WEIGHTS
+        .iter()
+        .map(|(field, _)| *field)
+        .find(|field| bits & field.bit() != 0)
+}
+
+/// Rarer words tell codes apart better; damped, since with implicit AND every
+/// result holds every word anyway.
+pub(crate) fn inverse_document_frequency(frequency: u32, documents: usize) -> f64 {
+    let frequency = f64::from(frequency.max(1));
+    1.0 + 0.3 * (documents.max(1) as f64 / frequency).ln().max(0.0)
+}
+
+/// A prefix counts more the more of the term has been typed.
+pub(crate) fn prefix_factor(typed: &str, term: &str) -> f64 {
+    let typed = typed.chars().count() as f64;
+    let term = term.chars().count().max(1) as f64;
+    0.5 + 0.4 * (typed / term).min(1.0)
+}
+
+/// A typo counts less than the word, and two less than one.
+pub(crate) fn fuzzy_factor(distance: u8, as_prefix: bool) -> f64 {
+    let factor = if distance <= 1 { 0.6 } else { 0.45 };
+    if as_prefix { factor * 0.85 } else { factor }
+}
+
+/// What a code named outright by an abbreviation scores: as a synonym naming
+/// `named` codes would.
+pub(crate) fn named_code_score(named: u32, documents: usize) -> f64 {
+    FIELD_WEIGHTS[0].1 * inverse_document_frequency(named, documents)
+}
+
+/// The tie-breaking prior of a code as it stands.
+pub(crate) fn prior(found: &CodeAsOf<'_>) -> f64 {
+    let primary = if found.version.add_on { 0.0 } else { 0.5 };
+    let active = if matches!(found.standing, Standing::Active) {
+        0.3
+    } else {
+        0.0
+    };
+    // Permanent codes are what is usually meant; temporary and HCPCS codes less.
+    let cpt = match found.version.code.category() {
+        Some(Category::I) => 0.6,
+        Some(_) => 0.1,
+        None => 0.0,
+    };
+    primary + active + cpt
+}
+
+/// A code's final score from its parts, summed in one fixed order so that every
+/// path computes the same number. Codes found by their own code (or a code
+/// prefix) take no prior: a coder typing `6449` reads them in code order.
+pub(crate) fn total(words: f64, phrase: f64, quantities: usize, prior: f64) -> f64 {
+    let prior = if words >= CODE_PREFIX { 0.0 } else { prior };
+    words + phrase + QUANTITY * quantities as f64 + prior
+}
