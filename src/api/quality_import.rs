@@ -28,8 +28,9 @@ pub const MAX_IMPORT_ERRORS: usize = 1000;
 /// writer's commits stay big.
 const CHUNK: usize = 64;
 
-/// Chunks awaiting their commit before reading more of the stream.
-const IN_FLIGHT: usize = 16;
+/// Chunks awaiting their commit before reading more of the stream: as many rows
+/// as the writer takes into one transaction, so commits stay full.
+const IN_FLIGHT: usize = 64;
 
 /// The stream position and id of each encounter of a chunk, to name it later.
 type ChunkIds = Vec<(usize, String)>;
@@ -134,6 +135,10 @@ impl<'a> Import<'a> {
         while self.in_flight.len() > IN_FLIGHT {
             self.settle_oldest().await?;
         }
+        // A fast client keeps the stream's buffer full, so reading never waits;
+        // yielding once per chunk lets other calls on this worker run between
+        // chunks instead of after the whole import.
+        tokio::task::yield_now().await;
         Ok(())
     }
 

@@ -222,6 +222,13 @@ fn open_connection(options: &StoreOptions) -> Result<(Connection, PatientIdKey),
 
 fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), StoreError> {
     let check = hasher.hash_bytes(KEY_CHECK_INPUT);
+    // The first opening records its key's check value; OR IGNORE keeps the first
+    // when two servers start at once, and the comparison below then refuses the
+    // second if its key differs.
+    connection.execute(
+        "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)",
+        rusqlite::params![KEY_CHECK_NAME, &check[..]],
+    )?;
     let stored: Option<Vec<u8>> = connection
         .query_row(
             "SELECT value FROM meta WHERE name = ?1",
@@ -231,14 +238,7 @@ fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), Stor
         .optional()?;
     match stored {
         Some(stored) if stored == check => Ok(()),
-        Some(_) => Err(StoreError::KeyMismatch),
-        None => {
-            connection.execute(
-                "INSERT INTO meta (name, value) VALUES (?1, ?2)",
-                rusqlite::params![KEY_CHECK_NAME, &check[..]],
-            )?;
-            Ok(())
-        }
+        _ => Err(StoreError::KeyMismatch),
     }
 }
 

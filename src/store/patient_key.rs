@@ -62,6 +62,13 @@ impl PatientIdKey {
         Ok(PatientIdKey(key))
     }
 
+    /// A file-name suffix no other opening uses: taken from the new key
+    /// itself, which is random, and revealing none of it worth having.
+    fn staging_suffix(&self) -> String {
+        let tag = self.hasher().hash_bytes(b"staging file name");
+        tag[..8].iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
     fn to_hex(&self) -> String {
         self.0.iter().map(|byte| format!("{byte:02x}")).collect()
     }
@@ -78,7 +85,7 @@ impl PatientIdKey {
                 // Written whole and synced under a private name, then linked into
                 // place, which fails if the file appeared meanwhile: two servers
                 // starting at once on one directory agree on one complete key.
-                let staged = directory.join(format!("{KEY_FILE}.{}.tmp", std::process::id()));
+                let staged = directory.join(format!("{KEY_FILE}.{}.tmp", key.staging_suffix()));
                 let io_error = |error| StoreError::Io {
                     path: staged.clone(),
                     error,

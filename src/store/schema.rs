@@ -6,7 +6,7 @@
 //! newer cptd (a higher version than this one knows) is refused rather than
 //! guessed at.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
@@ -45,7 +45,14 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = index as i64 + 1;
-        let transaction = connection.transaction()?;
+        // IMMEDIATE takes the write lock before reading the version again, so
+        // two servers starting at once on one directory migrate it once.
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: i64 =
+            transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if current >= version {
+            continue;
+        }
         transaction.execute_batch(sql)?;
         transaction.pragma_update(None, "user_version", version)?;
         transaction.commit()?;

@@ -165,3 +165,19 @@ async fn nothing_of_the_patient_id_reaches_the_files() {
         assert!(!bytes.windows(needle.len()).any(|window| window == needle));
     }
 }
+
+#[test]
+fn two_stores_opening_one_new_directory_at_once_agree() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let openings: Vec<_> = (0..4)
+        .map(|_| {
+            let path = directory.path().to_path_buf();
+            let measures = measures.clone();
+            std::thread::spawn(move || EncounterStore::open(options(&path), measures).map(drop))
+        })
+        .collect();
+    for opening in openings {
+        opening.join().unwrap().unwrap();
+    }
+}

@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Recorded, StoreError, row::read_claim};
@@ -171,10 +171,14 @@ fn write_all(
             "SELECT fingerprint, provider_id, service_date, claim, revision
              FROM encounters WHERE encounter_id = ?1",
         )?;
+        // New ids are the common case: one statement each, as cheap as a plain
+        // insert. Only an id already stored costs the look-up that tells a
+        // resend from a conflict or a replacement.
         let mut insert = transaction.prepare_cached(
             "INSERT INTO encounters
                (encounter_id, patient_hash, fingerprint, provider_id, service_date, claim, revision)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+             ON CONFLICT (encounter_id) DO NOTHING",
         )?;
         let mut update = transaction.prepare_cached(
             "UPDATE encounters SET patient_hash = ?2, fingerprint = ?3, provider_id = ?4,
@@ -183,8 +187,22 @@ fn write_all(
         )?;
         let rows = batch.iter().flat_map(|(rows, _)| rows);
         for (index, row) in rows.enumerate() {
-            let stored = find
-                .query_row(params![row.encounter_id], |found| {
+            let date = row.claim.service_date.to_string();
+            let inserted = insert.execute(params![
+                row.encounter_id,
+                &row.patient_hash[..],
+                &row.fingerprint[..],
+                row.claim.provider_id,
+                date,
+                row.claim_json,
+            ])?;
+            if inserted == 1 {
+                changes.push(TotalsChange::Add(index));
+                results.push(Recorded::Stored);
+                continue;
+            }
+            let (fingerprint, provider, stored_date, claim, revision) =
+                find.query_row(params![row.encounter_id], |found| {
                     Ok((
                         found.get::<_, Vec<u8>>(0)?,
                         found.get::<_, String>(1)?,
@@ -192,38 +210,24 @@ fn write_all(
                         found.get::<_, String>(3)?,
                         found.get::<_, i64>(4)?,
                     ))
-                })
-                .optional()?;
-            let date = row.claim.service_date.to_string();
-            let result = match stored {
-                None => {
-                    insert.execute(params![
-                        row.encounter_id,
-                        &row.patient_hash[..],
-                        &row.fingerprint[..],
-                        row.claim.provider_id,
-                        date,
-                        row.claim_json,
-                    ])?;
-                    changes.push(TotalsChange::Add(index));
-                    Recorded::Stored
-                }
-                Some((fingerprint, ..)) if fingerprint == row.fingerprint => Recorded::Duplicate,
-                Some((_, provider, stored_date, claim, revision)) if row.replace => {
-                    let previous = read_claim(provider, &stored_date, &claim)?;
-                    update.execute(params![
-                        row.encounter_id,
-                        &row.patient_hash[..],
-                        &row.fingerprint[..],
-                        row.claim.provider_id,
-                        date,
-                        row.claim_json,
-                        revision + 1,
-                    ])?;
-                    changes.push(TotalsChange::Replace { index, previous });
-                    Recorded::Replaced
-                }
-                Some(_) => Recorded::Conflict,
+                })?;
+            let result = if fingerprint == row.fingerprint {
+                Recorded::Duplicate
+            } else if row.replace {
+                let previous = read_claim(provider, &stored_date, &claim)?;
+                update.execute(params![
+                    row.encounter_id,
+                    &row.patient_hash[..],
+                    &row.fingerprint[..],
+                    row.claim.provider_id,
+                    date,
+                    row.claim_json,
+                    revision + 1,
+                ])?;
+                changes.push(TotalsChange::Replace { index, previous });
+                Recorded::Replaced
+            } else {
+                Recorded::Conflict
             };
             results.push(result);
         }

@@ -1,0 +1,402 @@
+//! QualityMeasures under load, through the real server over loopback gRPC, with a
+//! data directory on disk and `synchronous=FULL` (the default):
+//!
+//! - `ImportEncounters` throughput, and the raw SQLite insert rate of the same
+//!   rows with the same settings (WAL, FULL, one prepared statement, 4096 rows
+//!   per transaction) measured in the same run, as a ratio;
+//! - `RecordEncounter` latency (p50, p99) at 1, 16 and 64 concurrent callers;
+//! - `GetCode` p99 alone and while an import runs;
+//! - `GetPerformance` latency with 1,000,000 stored encounters, over gRPC and in
+//!   process;
+//! - start-up time to rebuild the totals from 1,000,000 encounters.
+//!
+//! Run with `cargo bench --bench quality` (set `CPTD_BENCH_ENCOUNTERS` to change
+//! the 1,000,000); the figures are in `BENCHMARKS.md`. Each figure is one run on
+//! the machine at hand, not a statistic over runs.
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use cptd::{
+    config::Config,
+    measures::MeasureSet,
+    pb::{
+        self, code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
+    },
+    server,
+    store::{Durability, EncounterStore, Location, StoreOptions},
+};
+use jiff::civil::date;
+use tokio::{net::TcpListener, sync::oneshot};
+use tonic::transport::{Channel, Endpoint};
+
+const PROVIDERS: usize = 40;
+const IMPORT_STREAM: usize = 100_000;
+
+/// A varied encounter: one of 40 providers, a day of 2025, and a mix of
+/// outcomes under both built-in measures.
+fn encounter(prefix: &str, index: usize) -> pb::Encounter {
+    let day = date(2025, 1, 1)
+        .checked_add(jiff::Span::new().days((index % 365) as i64))
+        .expect("a day of 2025");
+    let quality: &[&str] = match index % 6 {
+        0 => &["1125F", "0521F"],
+        1 => &["1125F", "0521F-8P"],
+        2 => &["1126F"],
+        3 => &["1125F-8P"],
+        4 => &["1125F", "0521F-2P"],
+        _ => &[],
+    };
+    let codes = std::iter::once("99213")
+        .chain(quality.iter().copied())
+        .map(|text| {
+            let mut parts = text.split('-');
+            pb::EncounterCode {
+                code: parts.next().unwrap_or_default().into(),
+                modifiers: parts.map(str::to_string).collect(),
+                units: 1,
+            }
+        })
+        .collect();
+    pb::Encounter {
+        encounter_id: format!("{prefix}-{index:08}"),
+        patient_id: format!("MRN-{:07}", index % 50_000),
+        provider_id: format!("npi-{:02}", index % PROVIDERS),
+        service_date: day.to_string(),
+        place_of_service: "11".into(),
+        patient_age: Some(40 + (index % 50) as i32),
+        patient_sex: if index.is_multiple_of(2) { "F" } else { "M" }.into(),
+        codes,
+        diagnoses: vec!["C50.911".into(), "G89.3".into()],
+    }
+}
+
+struct Server {
+    quality: QualityMeasuresClient<Channel>,
+    lookup: CodeLookupClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), server::ServerError>>>,
+}
+
+/// Starts the server on its own runtime and threads, as a separate process would
+/// have, so the benchmark's clients do not share its workers.
+async fn start(data_dir: &Path) -> Server {
+    let mut config = Config::for_tests();
+    config.in_memory = false;
+    config.data_dir = data_dir.to_path_buf();
+    config.max_concurrent_calls = 4096;
+    config.request_timeout = Duration::from_secs(600);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let address = listener.local_addr().expect("address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener).expect("tokio listener");
+            server::run(listener, config, async move {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    });
+    let endpoint = Endpoint::from_shared(format!("http://{address}")).expect("uri");
+    let connect = || async {
+        loop {
+            match endpoint.connect().await {
+                Ok(channel) => break channel,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
+    // Two connections, as two calling services would have: look-ups do not
+    // queue behind an import's frames on one connection.
+    let quality_channel = connect().await;
+    let lookup_channel = connect().await;
+    Server {
+        quality: QualityMeasuresClient::new(quality_channel)
+            .max_decoding_message_size(64 * 1024 * 1024),
+        lookup: CodeLookupClient::new(lookup_channel),
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+impl Server {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let thread = self.thread.take().expect("running");
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .expect("joined")
+            .expect("server thread")
+            .expect("clean stop");
+    }
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+async fn import(
+    client: &mut QualityMeasuresClient<Channel>,
+    prefix: &str,
+    range: std::ops::Range<usize>,
+) -> pb::ImportEncountersResponse {
+    let prefix = prefix.to_string();
+    let messages = range.map(move |index| pb::ImportEncountersRequest {
+        encounter: Some(encounter(&prefix, index)),
+        replace: false,
+    });
+    client
+        .import_encounters(tokio_stream::iter(messages))
+        .await
+        .expect("import")
+        .into_inner()
+}
+
+/// The raw rate: the same rows the store writes, inserted straight into an
+/// identical table with the same pragmas.
+fn raw_insert_rate(directory: &Path, rows: usize) -> f64 {
+    let connection = rusqlite::Connection::open(directory.join("raw.sqlite3")).expect("open");
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .expect("full");
+    connection
+        .execute_batch(
+            "CREATE TABLE encounters (
+                 encounter_id TEXT PRIMARY KEY NOT NULL, patient_hash BLOB NOT NULL,
+                 fingerprint BLOB NOT NULL, provider_id TEXT NOT NULL,
+                 service_date TEXT NOT NULL, claim TEXT NOT NULL, revision INTEGER NOT NULL
+             ) WITHOUT ROWID;",
+        )
+        .expect("schema");
+    let claim = r#"{"place":"11","age":61,"sex":"F","codes":[{"code":"99213","units":1},{"code":"1125F","units":1},{"code":"0521F","units":1}],"diagnoses":["C50911","G893"]}"#;
+    let prepared: Vec<(String, String, String)> = (0..rows)
+        .map(|index| {
+            let row = encounter("raw", index);
+            (row.encounter_id, row.provider_id, row.service_date)
+        })
+        .collect();
+    let mut connection = connection;
+    let started = Instant::now();
+    for chunk in prepared.chunks(4096) {
+        let transaction = connection.transaction().expect("begin");
+        {
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT INTO encounters (encounter_id, patient_hash, fingerprint, provider_id,
+                     service_date, claim, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+                )
+                .expect("prepare");
+            for (id, provider, day) in chunk {
+                insert
+                    .execute(rusqlite::params![
+                        id,
+                        &[7u8; 32][..],
+                        &[9u8; 32][..],
+                        provider,
+                        day,
+                        claim
+                    ])
+                    .expect("insert");
+            }
+        }
+        transaction.commit().expect("commit");
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn record_latencies(
+    client: &QualityMeasuresClient<Channel>,
+    callers: usize,
+    total: usize,
+) -> Vec<Duration> {
+    let per_caller = total / callers;
+    let tasks: Vec<_> = (0..callers)
+        .map(|caller| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_caller);
+                for index in 0..per_caller {
+                    let request = pb::RecordEncounterRequest {
+                        encounter: Some(encounter(&format!("rec{callers}-{caller}"), index)),
+                        replace: false,
+                    };
+                    let started = Instant::now();
+                    client.record_encounter(request).await.expect("recorded");
+                    latencies.push(started.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(total);
+    for task in tasks {
+        all.extend(task.await.expect("joined"));
+    }
+    all.sort();
+    all
+}
+
+async fn get_code_latencies(client: &mut CodeLookupClient<Channel>, calls: usize) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        client
+            .get_code(pb::GetCodeRequest {
+                code: "64483".into(),
+                as_of: String::new(),
+            })
+            .await
+            .expect("get code");
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    latencies
+}
+
+#[tokio::main]
+async fn main() {
+    let total: usize = std::env::var("CPTD_BENCH_ENCOUNTERS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(1_000_000);
+    let directory = tempfile::tempdir().expect("temp dir");
+    println!("data directory on {}", directory.path().display());
+
+    // Raw SQLite insert rate, then the import of the same number of rows.
+    let raw = raw_insert_rate(directory.path(), IMPORT_STREAM);
+    let data_dir = directory.path().join("cptd");
+    let mut server = start(&data_dir).await;
+    let started = Instant::now();
+    let summary = import(&mut server.quality, "imp", 0..IMPORT_STREAM).await;
+    let import_rate = IMPORT_STREAM as f64 / started.elapsed().as_secs_f64();
+    assert_eq!(summary.accepted as usize, IMPORT_STREAM);
+    println!(
+        "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
+        import_rate / raw
+    );
+
+    // GetCode alone, then while an import runs.
+    let calls = 2000;
+    let alone = get_code_latencies(&mut server.lookup, calls).await;
+    let mut importing = server.quality.clone();
+    let background =
+        tokio::spawn(async move { import(&mut importing, "bg", 0..IMPORT_STREAM).await });
+    let during = get_code_latencies(&mut server.lookup, calls).await;
+    let still_running = !background.is_finished();
+    background.await.expect("joined");
+    println!(
+        "GetCode p99 alone {:.0} us, during an import {:.0} us (import still running at the end: {still_running}); ratio {:.2}",
+        micros(percentile(&alone, 0.99)),
+        micros(percentile(&during, 0.99)),
+        micros(percentile(&during, 0.99)) / micros(percentile(&alone, 0.99)),
+    );
+
+    for callers in [1, 16, 64] {
+        let latencies = record_latencies(&server.quality, callers, 64 * 40).await;
+        println!(
+            "RecordEncounter, {callers} callers: p50 {:.0} us, p99 {:.0} us ({} calls)",
+            micros(percentile(&latencies, 0.5)),
+            micros(percentile(&latencies, 0.99)),
+            latencies.len()
+        );
+    }
+
+    // Fill up to `total` stored encounters (the two imports above hold 200,000).
+    let mut next = 0;
+    let fill_started = Instant::now();
+    while 2 * IMPORT_STREAM + next < total {
+        let end = (next + IMPORT_STREAM).min(total - 2 * IMPORT_STREAM);
+        import(&mut server.quality, "fill", next..end).await;
+        next = end;
+    }
+    println!(
+        "filled to about {total} encounters in {:.1} s",
+        fill_started.elapsed().as_secs_f64()
+    );
+
+    let request = pb::GetPerformanceRequest {
+        measure_id: "pain-plan-of-care".into(),
+        provider_id: String::new(),
+        period_start: "2025-01-01".into(),
+        period_end: "2025-12-31".into(),
+    };
+    let mut latencies = Vec::new();
+    let mut report = pb::PerformanceReport::default();
+    for _ in 0..2000 {
+        let started = Instant::now();
+        report = server
+            .quality
+            .get_performance(request.clone())
+            .await
+            .expect("report")
+            .into_inner();
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "GetPerformance over gRPC, whole year, all providers ({} eligible): p50 {:.0} us, p99 {:.0} us",
+        report.eligible,
+        micros(percentile(&latencies, 0.5)),
+        micros(percentile(&latencies, 0.99))
+    );
+    server.stop().await;
+
+    // Start-up: open the store and rebuild the totals, as the server does.
+    let measures = Arc::new(MeasureSet::built_in().expect("built-in measures"));
+    let options = StoreOptions {
+        location: Location::Directory(data_dir.clone()),
+        durability: Durability::Full,
+        key: None,
+    };
+    let started = Instant::now();
+    let store = tokio::task::spawn_blocking({
+        let measures = measures.clone();
+        move || EncounterStore::open(options, measures)
+    })
+    .await
+    .expect("joined")
+    .expect("store opens");
+    println!(
+        "start-up rebuild of the totals: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    let measure = measures.get("pain-plan-of-care").expect("built in");
+    let mut latencies = Vec::new();
+    for provider in (0..2000).map(|index| format!("npi-{:02}", index % PROVIDERS)) {
+        let started = Instant::now();
+        let report = store.report(
+            measure,
+            Some(&provider),
+            date(2025, 1, 1),
+            date(2025, 12, 31),
+        );
+        latencies.push(started.elapsed());
+        std::hint::black_box(report);
+    }
+    latencies.sort();
+    println!(
+        "GetPerformance in process, whole year, one provider: p50 {:.1} us, p99 {:.1} us",
+        micros(percentile(&latencies, 0.5)),
+        micros(percentile(&latencies, 0.99))
+    );
+    store.close().await;
+}
