@@ -148,3 +148,63 @@ async fn category_ii_codes_name_their_measures() {
         ["pain-intensity-quantified", "pain-plan-of-care"]
     );
 }
+
+/// CMS's own 2025 file, when the shared reference copy is beside the project:
+/// loaded unchanged through `--measures`, and judging encounters. Skipped
+/// (passing) where the copy is absent.
+#[tokio::test]
+async fn cms_s_own_file_loads_unchanged_and_judges_encounters() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/reference/qpp/qpp-single-source-2025.json");
+    if !path.exists() {
+        eprintln!("skipped: {} is not there", path.display());
+        return;
+    }
+    let mut config = Config::for_tests();
+    config.measure_files = vec![path];
+    let mut app = spawn_app_with(config).await;
+
+    let listed = app
+        .quality_measures
+        .list_measures(pb::ListMeasuresRequest {
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("listed")
+        .into_inner();
+    assert!(listed.total_size > 20, "{}", listed.total_size);
+
+    let visit = |id: &str, quality: &str| pb::Encounter {
+        encounter_id: id.into(),
+        patient_id: format!("patient-{id}"),
+        provider_id: "npi-7".into(),
+        service_date: "2025-05-05".into(),
+        place_of_service: "11".into(),
+        patient_age: Some(70),
+        patient_sex: "M".into(),
+        codes: vec![
+            crate::quality_fixtures::code("99213"),
+            crate::quality_fixtures::code(quality),
+        ],
+        diagnoses: Vec::new(),
+    };
+    for (id, quality, expected) in [
+        ("cms-1", "1123F", pb::Outcome::PerformanceMet),
+        ("cms-2", "1123F-8P", pb::Outcome::PerformanceNotMet),
+        ("cms-3", "G9692", pb::Outcome::DenominatorExclusion),
+    ] {
+        let response = app
+            .quality_measures
+            .record_encounter(crate::quality_fixtures::record(visit(id, quality)))
+            .await
+            .expect("recorded")
+            .into_inner();
+        let outcome = response
+            .outcomes
+            .iter()
+            .find(|outcome| outcome.measure_id == "047")
+            .expect("an outcome for 047");
+        assert_eq!(outcome.outcome(), expected, "{id}: {outcome:?}");
+    }
+}
