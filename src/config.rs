@@ -5,7 +5,21 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::store::PatientIdKey;
+/// A secret given on the command line or in the environment. Its `Debug` hides
+/// it, and it is read as any text, so that a malformed value is refused later
+/// without being echoed the way a flag parser echoes invalid values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(<redacted>)")
+    }
+}
+
+fn secret(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret(text.to_string()))
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -85,8 +99,8 @@ pub struct Config {
     /// Key of the patient-id hash, 64 hex digits. Prefer the environment
     /// variable: a flag shows in the process list. Without it, the key file in
     /// the data directory is used, and created on first start.
-    #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = PatientIdKey::from_hex)]
-    pub patient_id_key: Option<PatientIdKey>,
+    #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = secret)]
+    pub patient_id_key: Option<Secret>,
 
     /// Code-set file to lay over the built-in set (repeatable; later files over
     /// earlier ones). SIGHUP re-reads them all and swaps the registry atomically.

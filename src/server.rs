@@ -14,7 +14,7 @@ use crate::{
     pb::{
         self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
     },
-    store::{Durability, EncounterStore, Location, StoreError, StoreOptions},
+    store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
 };
 
 /// Which measures use each quality code, laid into every registry snapshot.
@@ -215,7 +215,17 @@ async fn open_store(
             SyncMode::Full => Durability::Full,
             SyncMode::Normal => Durability::Normal,
         },
-        key: config.patient_id_key.clone(),
+        key: config
+            .patient_id_key
+            .as_ref()
+            .map(|secret| {
+                PatientIdKey::from_hex(&secret.0).map_err(|rule| {
+                    StoreError::Key(format!(
+                        "CPTD_PATIENT_ID_KEY (--patient-id-key) is refused: {rule}"
+                    ))
+                })
+            })
+            .transpose()?,
     };
     tokio::task::spawn_blocking(move || EncounterStore::open(options, measures))
         .await

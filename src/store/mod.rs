@@ -194,12 +194,17 @@ fn open_connection(options: &StoreOptions) -> Result<(Connection, PatientIdKey),
                 path: directory.clone(),
                 error,
             };
-            std::fs::create_dir_all(directory).map_err(io_error)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(directory, std::fs::Permissions::from_mode(0o700))
-                    .map_err(io_error)?;
+            // A directory cptd creates is its owner's alone; one that exists
+            // keeps the permissions its operator gave it.
+            if !directory.exists() {
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::DirBuilderExt;
+                    builder.mode(0o700);
+                }
+                builder.create(directory).map_err(io_error)?;
             }
             let key = match &options.key {
                 Some(key) => key.clone(),

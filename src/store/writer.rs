@@ -102,44 +102,50 @@ impl Writer {
         let _ = done.send(());
     }
 
+    /// Adds a commit's changes to the running totals. Readers take the same
+    /// lock from async code, so it is held for at most a few hundred changes at
+    /// a time, and replaced versions are judged before it is taken. A report
+    /// may see part of a commit whose callers are not answered yet; every row
+    /// it sees is durable.
+    fn count(&self, batch: &[(Vec<PendingRow>, Reply)], changes: Vec<TotalsChange>) {
+        const CHANGES_PER_LOCK: usize = 256;
+        let flat: Vec<&PendingRow> = batch.iter().flat_map(|(rows, _)| rows).collect();
+        let mut deltas = Vec::with_capacity(changes.len());
+        let mut judged = Vec::new();
+        for change in changes {
+            match change {
+                TotalsChange::Add(index) => deltas.push((index, None)),
+                TotalsChange::Replace { index, previous } => {
+                    let before = self.measures.evaluate(&previous);
+                    judged.push((previous, before));
+                    deltas.push((index, Some(judged.len() - 1)));
+                }
+            }
+        }
+        for part in deltas.chunks(CHANGES_PER_LOCK) {
+            let mut totals = self.totals.write().unwrap_or_else(|p| p.into_inner());
+            for (index, replaced) in part {
+                if let Some(replaced) = replaced {
+                    let (previous, before) = &judged[*replaced];
+                    totals.apply(&previous.provider_id, previous.service_date, before, -1);
+                }
+                let row = flat[*index];
+                totals.apply(
+                    &row.claim.provider_id,
+                    row.claim.service_date,
+                    &row.verdicts,
+                    1,
+                );
+            }
+        }
+    }
+
     fn commit(&mut self, batch: Vec<(Vec<PendingRow>, Reply)>) {
         let rows: usize = batch.iter().map(|(rows, _)| rows.len()).sum();
         let written = write_all(&mut self.connection, &batch);
         match written {
             Ok((results, changes)) => {
-                {
-                    let mut totals = self.totals.write().unwrap_or_else(|p| p.into_inner());
-                    let flat: Vec<&PendingRow> = batch.iter().flat_map(|(rows, _)| rows).collect();
-                    for change in changes {
-                        match change {
-                            TotalsChange::Add(index) => {
-                                let row = flat[index];
-                                totals.apply(
-                                    &row.claim.provider_id,
-                                    row.claim.service_date,
-                                    &row.verdicts,
-                                    1,
-                                );
-                            }
-                            TotalsChange::Replace { index, previous } => {
-                                let before = self.measures.evaluate(&previous);
-                                totals.apply(
-                                    &previous.provider_id,
-                                    previous.service_date,
-                                    &before,
-                                    -1,
-                                );
-                                let row = flat[index];
-                                totals.apply(
-                                    &row.claim.provider_id,
-                                    row.claim.service_date,
-                                    &row.verdicts,
-                                    1,
-                                );
-                            }
-                        }
-                    }
-                }
+                self.count(&batch, changes);
                 tracing::trace!(rows, jobs = batch.len(), "store commit");
                 let mut results = results.into_iter();
                 for (rows, reply) in batch {

@@ -291,4 +291,16 @@ async fn the_key_file_is_private_and_a_different_key_is_refused() {
         !stderr.contains(&"ab".repeat(32)),
         "the key was logged: {stderr}"
     );
+
+    let malformed = "SECRET-not-hex-key";
+    let output = Command::new(env!("CARGO_BIN_EXE_cptd"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("CPTD_PATIENT_ID_KEY", malformed)
+        .output()
+        .expect("run cptd");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("64 hex digits"), "{stderr}");
+    assert!(!stderr.contains(malformed), "the key was echoed: {stderr}");
 }
