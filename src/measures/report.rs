@@ -166,6 +166,22 @@ impl PerformanceTotals {
         }
     }
 
+    /// Adds every count of `other` to these totals.
+    pub fn merge(&mut self, other: PerformanceTotals) {
+        for (key, group) in other.groups {
+            let mine = self.groups.entry(key).or_default();
+            for (day, tally) in group.all_providers {
+                mine.all_providers.entry(day).or_default().add(&tally);
+            }
+            for (provider, days) in group.by_provider {
+                let provider_days = mine.by_provider.entry(provider).or_default();
+                for (day, tally) in days {
+                    provider_days.entry(day).or_default().add(&tally);
+                }
+            }
+        }
+    }
+
     /// The report of `measure` for `provider_id` (or all) over `start..=end`.
     pub fn report(
         &self,

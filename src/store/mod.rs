@@ -247,25 +247,89 @@ fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), Stor
     }
 }
 
+/// Stored rows (provider, date, claim JSON) handed to a rebuild worker at once.
+const REBUILD_BATCH: usize = 4096;
+
+type RawRow = (String, String, String);
+
 /// Re-judges every stored claim under the measures in force and sums the totals.
+/// One thread reads the database; the others parse and judge, each into totals
+/// of its own, merged at the end.
 fn rebuild_totals(
     connection: &Connection,
     measures: &MeasureSet,
 ) -> Result<(PerformanceTotals, u64), StoreError> {
-    let mut totals = PerformanceTotals::default();
-    let mut statement =
-        connection.prepare("SELECT provider_id, service_date, claim FROM encounters")?;
-    let mut rows = statement.query([])?;
-    let mut count = 0u64;
-    while let Some(row) = rows.next()? {
-        let date: String = row.get(1)?;
-        let json: String = row.get(2)?;
-        let claim = row::read_claim(row.get(0)?, &date, &json)?;
-        let verdicts = measures.evaluate(&claim);
-        totals.apply(&claim.provider_id, claim.service_date, &verdicts, 1);
-        count += 1;
-    }
-    Ok((totals, count))
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<RawRow>>(workers * 2);
+    let receiver = Mutex::new(receiver);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<PerformanceTotals, StoreError> {
+                    let mut totals = PerformanceTotals::default();
+                    // After a bad row the worker keeps draining, so the reader
+                    // never waits on a full channel nobody empties.
+                    let mut failed = None;
+                    loop {
+                        let batch = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(batch) = batch else {
+                            return failed.map_or(Ok(totals), Err);
+                        };
+                        if failed.is_some() {
+                            continue;
+                        }
+                        for (provider, date, json) in batch {
+                            match row::read_claim(provider, &date, &json) {
+                                Ok(claim) => {
+                                    let verdicts = measures.evaluate(&claim);
+                                    totals.apply(
+                                        &claim.provider_id,
+                                        claim.service_date,
+                                        &verdicts,
+                                        1,
+                                    );
+                                }
+                                Err(error) => {
+                                    failed = Some(error);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let read = (|| -> Result<u64, StoreError> {
+            let mut statement =
+                connection.prepare("SELECT provider_id, service_date, claim FROM encounters")?;
+            let mut rows = statement.query([])?;
+            let mut count = 0u64;
+            let mut batch = Vec::with_capacity(REBUILD_BATCH);
+            while let Some(row) = rows.next()? {
+                batch.push((row.get(0)?, row.get(1)?, row.get(2)?));
+                count += 1;
+                if batch.len() == REBUILD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(REBUILD_BATCH));
+                    if sender.send(full).is_err() {
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = sender.send(batch);
+            }
+            Ok(count)
+        })();
+        drop(sender);
+        let mut totals = PerformanceTotals::default();
+        for handle in handles {
+            let worker = handle
+                .join()
+                .map_err(|_| StoreError::Corrupt("a rebuild worker panicked".into()))??;
+            totals.merge(worker);
+        }
+        Ok((totals, read?))
+    })
 }
 
 impl EncounterStore {

@@ -23,10 +23,15 @@ fn encounter(id: &str, codes: &[&str]) -> Encounter {
             patient_sex: None,
             codes: codes
                 .iter()
-                .map(|code| ReportedCode {
-                    code: CodeValue::parse(code).unwrap(),
-                    modifiers: Vec::new(),
-                    units: 0,
+                .map(|text| {
+                    let mut parts = text.split('-');
+                    ReportedCode {
+                        code: CodeValue::parse(parts.next().unwrap()).unwrap(),
+                        modifiers: parts
+                            .map(|m| crate::measures::Modifier::parse(m).unwrap())
+                            .collect(),
+                        units: 0,
+                    }
                 })
                 .collect(),
             diagnoses: vec![Diagnosis::parse("C50.911").unwrap()],
@@ -180,4 +185,30 @@ fn two_stores_opening_one_new_directory_at_once_agree() {
     for opening in openings {
         opening.join().unwrap().unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_rebuild_over_several_batches_counts_every_encounter_once() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    let rows = 2 * REBUILD_BATCH + 17;
+    let batch = (0..rows)
+        .map(|index| {
+            let codes: &[&str] = if index % 3 == 0 {
+                &["99213", "1125F"]
+            } else {
+                &["99213", "1125F-8P"]
+            };
+            submission(&measures, encounter(&format!("b{index}"), codes), false)
+        })
+        .collect();
+    store.record(batch).await.unwrap();
+    let before = met(&store, &measures);
+    store.close().await;
+
+    let reopened = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+
+    assert_eq!(met(&reopened, &measures), before);
+    assert_eq!(before, (rows.div_ceil(3) as i64, rows as i64));
 }
