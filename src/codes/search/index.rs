@@ -14,6 +14,7 @@ use levenshtein_automata::{DFA, Distance, SINK_STATE};
 use super::{
     explain::SearchField,
     quantity::{Quantity, quantities},
+    standing::DocFacts,
     tokenize::{phrase_key, terms, tokens},
 };
 use crate::codes::{record::CodeVersion, registry::CodeHistory};
@@ -45,6 +46,7 @@ pub struct SearchIndex {
     quantity_starts: Vec<u32>,
     doc_quantities: Vec<Quantity>,
     doc_history: Vec<u32>,
+    doc_facts: Vec<DocFacts>,
     history_first_doc: Vec<u32>,
 }
 
@@ -83,11 +85,13 @@ impl SearchIndex {
         let mut quantity_starts = vec![0];
         let mut doc_quantities = Vec::new();
         let mut doc_history = Vec::new();
+        let mut doc_facts = Vec::new();
         let mut history_first_doc = Vec::with_capacity(histories.len() + 1);
         let mut doc = 0u32;
         for (history_index, history) in histories.iter().enumerate() {
             history_first_doc.push(doc);
-            for version in history.versions() {
+            for (at, version) in history.versions().iter().enumerate() {
+                doc_facts.push(DocFacts::of(history.versions(), at));
                 field_texts(version, |field, text| {
                     for (term, _) in terms(text) {
                         let list = match postings.get_mut(&term) {
@@ -130,6 +134,7 @@ impl SearchIndex {
             quantity_starts,
             doc_quantities,
             doc_history,
+            doc_facts,
             history_first_doc,
         }
     }
@@ -157,6 +162,7 @@ impl SearchIndex {
                 + self.history_first_doc.capacity())
             + self.posting_fields.capacity()
             + self.doc_quantities.capacity() * size_of::<Quantity>()
+            + self.doc_facts.capacity() * size_of::<DocFacts>()
     }
 
     /// The id of an exact term.
@@ -231,6 +237,11 @@ impl SearchIndex {
     /// The documents of the history at `history` (its versions, in order).
     pub(crate) fn docs_of(&self, history: usize) -> Range<u32> {
         self.history_first_doc[history]..self.history_first_doc[history + 1]
+    }
+
+    /// Where document `doc` stands, compactly.
+    pub(crate) fn facts(&self, doc: u32) -> &DocFacts {
+        &self.doc_facts[doc as usize]
     }
 
     /// The history index and version index of a document.

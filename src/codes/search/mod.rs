@@ -57,11 +57,13 @@
 mod abbreviations;
 mod explain;
 mod index;
+mod intersect;
 mod plan;
 mod quantity;
 mod query;
 mod rank;
 mod scan;
+mod standing;
 mod tokenize;
 mod weights;
 
@@ -157,14 +159,9 @@ impl CodeRegistry {
                 .collect();
             return SearchPage { hits, total };
         }
-        let mut candidates = rank::with_index(self, &plan, query.filter, query.as_of);
+        let candidates = rank::with_index(self, &plan, query.filter, query.as_of);
         let total = candidates.len();
-        let end = offset.saturating_add(limit).min(total);
-        if end < total && end > 0 {
-            candidates.select_nth_unstable_by(end - 1, rank::rank_order);
-        }
-        candidates.truncate(end);
-        candidates.sort_unstable_by(rank::rank_order);
+        let candidates = rank::best(candidates, offset.saturating_add(limit));
         let index = self.search_index();
         let hits = candidates
             .iter()

@@ -25,8 +25,18 @@ use super::{
 use crate::codes::CodeValue;
 
 /// Most dictionary terms one prefix or fuzzy word expands to; the most frequent
-/// are kept, so that a one-letter prefix cannot touch the whole index.
+/// are kept, so that a short prefix cannot touch the whole index.
 const EXPANSION_CAP: usize = 48;
+
+/// The cap for a word typed so far: two letters say little yet, and would
+/// otherwise expand to hundreds of terms in a large code set.
+fn expansion_cap(typed: &str) -> usize {
+    match typed.chars().count() {
+        0..=2 => 8,
+        3 => 16,
+        _ => EXPANSION_CAP,
+    }
+}
 
 /// Longest run of words looked up as a synonym phrase.
 const MAX_PHRASE_WORDS: usize = 5;
@@ -150,7 +160,7 @@ impl QueryPlan {
         if word.as_prefix && word.term.chars().count() >= 2 {
             prefixed = index.terms_with_prefix(&word.term);
             prefixed.retain(|entry| entry.text != word.term);
-            for entry in most_frequent(prefixed.clone(), index) {
+            for entry in most_frequent(prefixed.clone(), expansion_cap(&word.term), index) {
                 let factor = weights::prefix_factor(&word.term, &entry.text);
                 self.add_term(
                     Role::Word(position),
@@ -177,7 +187,7 @@ impl QueryPlan {
             };
             let mut near = index.terms_within(&dfa);
             near.retain(|entry| entry.distance > 0);
-            for entry in most_frequent(near, index) {
+            for entry in most_frequent(near, EXPANSION_CAP, index) {
                 let factor = weights::fuzzy_factor(entry.distance, word.as_prefix);
                 self.add_term(
                     Role::Word(position),
@@ -291,10 +301,14 @@ impl QueryPlan {
     }
 }
 
-/// At most [`EXPANSION_CAP`] entries, the most frequent first kept, then in term
+/// At most `cap` entries, the most frequent first kept, then in term
 /// order so that plans are deterministic.
-fn most_frequent(mut entries: Vec<DictionaryEntry>, index: &SearchIndex) -> Vec<DictionaryEntry> {
-    if entries.len() > EXPANSION_CAP {
+fn most_frequent(
+    mut entries: Vec<DictionaryEntry>,
+    cap: usize,
+    index: &SearchIndex,
+) -> Vec<DictionaryEntry> {
+    if entries.len() > cap {
         entries.sort_by(|a, b| {
             a.distance
                 .cmp(&b.distance)
@@ -305,7 +319,7 @@ fn most_frequent(mut entries: Vec<DictionaryEntry>, index: &SearchIndex) -> Vec<
                 )
                 .then_with(|| a.text.cmp(&b.text))
         });
-        entries.truncate(EXPANSION_CAP);
+        entries.truncate(cap);
         entries.sort_by(|a, b| a.text.cmp(&b.text));
     }
     entries

@@ -1,6 +1,7 @@
-//! Ranking with the index: follow each planned term's postings into per-document
-//! accumulators, keep the documents that match every required word (or, when
-//! none does, those that match the most), and score them.
+//! Ranking with the index. The usual case, codes matching every required word, is
+//! found by intersection ([`super::intersect`]); when none does, every word's
+//! postings are followed into per-document accumulators that count the words each
+//! code matches, and the codes matching the most are kept (the graceful fallback).
 //!
 //! The accumulators are dense arrays, one slot per document, reused across the
 //! queries of a thread; only the slots a query touched are reset, so a query
@@ -12,7 +13,9 @@ use jiff::civil::Date;
 
 use super::{
     index::SearchIndex,
+    intersect,
     plan::{CodeTarget, Expansion, QueryPlan, Role},
+    standing,
     weights::{self, field_weight},
 };
 use crate::codes::{CodeFilter, CodeHistory, CodeRegistry};
@@ -33,6 +36,50 @@ pub(crate) fn rank_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc))
 }
 
+/// The `count` best candidates, in rank order, in one pass that keeps only a
+/// heap of that many: a broad query's ranking costs its matches, not a sort of
+/// them.
+pub(crate) fn best(candidates: Vec<Candidate>, count: usize) -> Vec<Candidate> {
+    /// Orders the heap so that its top is the worst candidate kept.
+    struct Ranked(Candidate);
+    impl PartialEq for Ranked {
+        fn eq(&self, other: &Ranked) -> bool {
+            self.cmp(other).is_eq()
+        }
+    }
+    impl Eq for Ranked {}
+    impl PartialOrd for Ranked {
+        fn partial_cmp(&self, other: &Ranked) -> Option<std::cmp::Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Ranked {
+        fn cmp(&self, other: &Ranked) -> std::cmp::Ordering {
+            rank_order(&self.0, &other.0)
+        }
+    }
+
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut heap = std::collections::BinaryHeap::with_capacity(count.min(candidates.len()) + 1);
+    for candidate in candidates {
+        if heap.len() < count {
+            heap.push(Ranked(candidate));
+        } else if heap
+            .peek()
+            .is_some_and(|worst: &Ranked| rank_order(&candidate, &worst.0).is_lt())
+        {
+            heap.pop();
+            heap.push(Ranked(candidate));
+        }
+    }
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|ranked| ranked.0)
+        .collect()
+}
+
 /// An expansion's score from its components' field bits, in component order.
 pub(crate) fn expansion_score(plan: &QueryPlan, expansion: &Expansion, bits: &[u8]) -> f64 {
     let sum: f64 = expansion
@@ -42,6 +89,44 @@ pub(crate) fn expansion_score(plan: &QueryPlan, expansion: &Expansion, bits: &[u
         .map(|(component, bits)| plan.terms[*component].worth * field_weight(*bits))
         .sum();
     weights::EXPANSION_FACTOR * sum / expansion.components.len().max(1) as f64
+}
+
+/// Decides whether a document answers for the day searched and passes the
+/// filters, and what its prior is: from the packed facts when the filters allow,
+/// else from the code history itself.
+pub(crate) struct Admission<'a> {
+    registry: &'a CodeRegistry,
+    filter: &'a CodeFilter,
+    as_of: Date,
+    day: i32,
+    from_facts: bool,
+}
+
+impl<'a> Admission<'a> {
+    /// Admission to a search of `registry` with `filter` on `as_of`.
+    pub fn new(registry: &'a CodeRegistry, filter: &'a CodeFilter, as_of: Date) -> Admission<'a> {
+        let from_facts = standing::reads_only_facts(filter);
+        Admission {
+            registry,
+            filter,
+            as_of,
+            day: standing::day_number(as_of),
+            from_facts,
+        }
+    }
+
+    /// The document's prior when it is admitted.
+    pub fn prior(&self, doc: u32) -> Option<f64> {
+        let index = self.registry.search_index();
+        if self.from_facts {
+            return index.facts(doc).admit(self.filter, self.day);
+        }
+        let (history, version) = index.locate(doc);
+        let history = &self.registry.histories()[history];
+        let found = history.as_of(self.as_of);
+        let answers = std::ptr::eq(found.version, &history.versions()[version]);
+        (answers && self.filter.admits(&found)).then(|| weights::prior(&found))
+    }
 }
 
 /// Keeps the documents that match every required word; when none does, those
@@ -81,15 +166,20 @@ pub(crate) fn named_histories(
     }
 }
 
+/// Per-document slots reused across the queries of a thread.
 #[derive(Debug, Default)]
-struct Accumulators {
-    word_best: Vec<f64>,
+pub(crate) struct Accumulators {
+    /// The current word's best score per document.
+    pub word_best: Vec<f64>,
+    /// The documents whose `word_best` the current word set.
+    pub word_touched: Vec<u32>,
+    /// Candidate number + 1 per document, 0 for none (the intersection path).
+    pub slot: Vec<u32>,
     total: Vec<f64>,
     phrase: Vec<f64>,
     matched: Vec<u8>,
     seen: Vec<bool>,
     touched: Vec<u32>,
-    word_touched: Vec<u32>,
 }
 
 impl Accumulators {
@@ -100,6 +190,7 @@ impl Accumulators {
             self.phrase.resize(documents, 0.0);
             self.matched.resize(documents, 0);
             self.seen.resize(documents, false);
+            self.slot.resize(documents, 0);
         }
     }
 
@@ -110,7 +201,7 @@ impl Accumulators {
         }
     }
 
-    fn raise(&mut self, doc: u32, score: f64) {
+    pub(crate) fn raise(&mut self, doc: u32, score: f64) {
         let slot = &mut self.word_best[doc as usize];
         if *slot == 0.0 {
             self.word_touched.push(doc);
@@ -160,33 +251,13 @@ pub(crate) fn with_index(
     ACCUMULATORS.with(|cell| {
         let mut scratch = cell.borrow_mut();
         scratch.ready(index.documents());
+        if let Some(found) = intersect::full_matches(registry, plan, filter, as_of, &mut scratch) {
+            return found;
+        }
+        // No code passing the filters matches every required word: count how many
+        // each code matches, to return those matching the most.
         for (position, word) in plan.words.iter().enumerate() {
-            for term in plan
-                .terms
-                .iter()
-                .filter(|term| term.role == Role::Word(position))
-            {
-                let (docs, fields) = index.postings(term.id);
-                for (doc, bits) in docs.iter().zip(fields) {
-                    scratch.raise(*doc, term.worth * field_weight(*bits));
-                }
-            }
-            for expansion in plan
-                .expansions
-                .iter()
-                .filter(|expansion| expansion.word == position)
-            {
-                each_expansion_doc(index, plan, expansion, |doc, score| {
-                    scratch.raise(doc, score)
-                });
-            }
-            for codes in plan.codes.iter().filter(|codes| codes.word == position) {
-                for history in named_histories(histories, &codes.target) {
-                    for doc in index.docs_of(history) {
-                        scratch.raise(doc, codes.score);
-                    }
-                }
-            }
+            spread_word(&mut scratch, index, histories, plan, position);
             scratch.end_word(word.required);
         }
         for phrase in &plan.phrases {
@@ -197,15 +268,12 @@ pub(crate) fn with_index(
             }
         }
 
+        let admission = Admission::new(registry, filter, as_of);
         let mut candidates = Vec::new();
         for &doc in &scratch.touched {
-            let (history, version) = index.locate(doc);
-            let history = &histories[history];
-            let found = history.as_of(as_of);
-            if !std::ptr::eq(found.version, &history.versions()[version]) || !filter.admits(&found)
-            {
+            let Some(prior) = admission.prior(doc) else {
                 continue;
-            }
+            };
             let stated = index.quantities(doc);
             let quantities = plan
                 .quantities
@@ -213,12 +281,7 @@ pub(crate) fn with_index(
                 .filter(|query| stated.iter().any(|own| query.quantity.meets(own)))
                 .count();
             let at = doc as usize;
-            let score = weights::total(
-                scratch.total[at],
-                scratch.phrase[at],
-                quantities,
-                weights::prior(&found),
-            );
+            let score = weights::total(scratch.total[at], scratch.phrase[at], quantities, prior);
             candidates.push(Candidate {
                 doc,
                 score,
@@ -228,6 +291,43 @@ pub(crate) fn with_index(
         scratch.clear();
         select(candidates, plan.required)
     })
+}
+
+/// Raises each document's `word_best` to what query word `position` scores in it,
+/// following every posting of the word's terms, expansions and codes.
+pub(crate) fn spread_word(
+    scratch: &mut Accumulators,
+    index: &SearchIndex,
+    histories: &[CodeHistory],
+    plan: &QueryPlan,
+    position: usize,
+) {
+    for term in plan
+        .terms
+        .iter()
+        .filter(|term| term.role == Role::Word(position))
+    {
+        let (docs, fields) = index.postings(term.id);
+        for (doc, bits) in docs.iter().zip(fields) {
+            scratch.raise(*doc, term.worth * field_weight(*bits));
+        }
+    }
+    for expansion in plan
+        .expansions
+        .iter()
+        .filter(|expansion| expansion.word == position)
+    {
+        each_expansion_doc(index, plan, expansion, |doc, score| {
+            scratch.raise(doc, score)
+        });
+    }
+    for codes in plan.codes.iter().filter(|codes| codes.word == position) {
+        for history in named_histories(histories, &codes.target) {
+            for doc in index.docs_of(history) {
+                scratch.raise(doc, codes.score);
+            }
+        }
+    }
 }
 
 /// Calls `visit` with each document holding every word of `expansion`, and its
