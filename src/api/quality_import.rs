@@ -8,10 +8,12 @@
 
 use std::collections::VecDeque;
 
+use jiff::civil::Date;
 use tonic::{Status, Streaming};
 
 use super::quality_measures::{QualityMeasuresService, conflict_message};
 use crate::{
+    calendar,
     measures::MAX_ID_CHARS,
     pb,
     store::{PendingWrite, Recorded, Submission},
@@ -42,6 +44,9 @@ pub struct Import<'a> {
     chunk_ids: ChunkIds,
     in_flight: VecDeque<(ChunkIds, PendingWrite)>,
     summary: pb::ImportEncountersResponse,
+    // Taken once: the time-zone look-up costs more than the rest of a date
+    // check, and one import is judged against one day.
+    today: Date,
 }
 
 impl<'a> Import<'a> {
@@ -53,6 +58,7 @@ impl<'a> Import<'a> {
             chunk_ids: Vec::with_capacity(CHUNK),
             in_flight: VecDeque::new(),
             summary: pb::ImportEncountersResponse::default(),
+            today: calendar::today(),
         }
     }
 
@@ -96,7 +102,10 @@ impl<'a> Import<'a> {
                     .collect()
             })
             .unwrap_or_default();
-        match self.service.parse(message.encounter, message.replace) {
+        match self
+            .service
+            .parse(message.encounter, message.replace, self.today)
+        {
             Err(violations) => {
                 let status = violations.into_status(tonic::Code::InvalidArgument);
                 self.reject(index, sent_id, status.message().to_string());

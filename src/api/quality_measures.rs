@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use jiff::civil::Date;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
@@ -51,17 +52,19 @@ impl QualityMeasuresService {
         }
     }
 
-    /// Parses one encounter against the registry as it stands now.
+    /// Parses one encounter against the registry as it stands now; service
+    /// dates after `today` are refused.
     pub(super) fn parse(
         &self,
         encounter: Option<pb::Encounter>,
         replace: bool,
+        today: Date,
     ) -> Result<ParsedEncounter, Violations> {
         let registry = self.registry.load();
         let rules = EncounterRules {
             registry: &registry,
             strict_codes: self.strict_codes,
-            today: calendar::today(),
+            today,
         };
         parse_encounter(encounter, replace, &rules)
     }
@@ -138,7 +141,7 @@ impl QualityMeasures for QualityMeasuresService {
     ) -> Result<Response<pb::RecordEncounterResponse>, Status> {
         let request = request.into_inner();
         let parsed = self
-            .parse(request.encounter, request.replace)
+            .parse(request.encounter, request.replace, calendar::today())
             .map_err(|violations| violations.into_status(tonic::Code::InvalidArgument))?;
         let (submission, warnings) = self.submission(parsed);
         let encounter_id = submission.encounter.encounter_id.clone();
