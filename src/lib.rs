@@ -17,7 +17,8 @@
 //!   registry, converts answers back, and maps errors to statuses in one place.
 //! - [`server`]: assembles the services, health and reflection, and runs them
 //!   until shutdown. [`shutdown`] is the signal, [`config`] the flags,
-//!   [`telemetry`] the log setup, [`calendar`] the date format of the API.
+//!   [`telemetry`] the log setup, [`calendar`] the date format of the API,
+//!   [`transport`] the accepted connections.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
 
 #![warn(missing_docs)]
@@ -32,3 +33,4 @@ pub mod server;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod transport;

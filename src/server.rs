@@ -4,7 +4,7 @@ use std::{collections::HashMap, future::Future, path::PathBuf, sync::Arc, time::
 
 use arc_swap::ArcSwap;
 use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::Server;
 
 use crate::{
     api::{AdmissionLayer, CodeLookupService, QualityMeasuresService, RequestLogLayer},
@@ -15,6 +15,7 @@ use crate::{
         self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
     },
     store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
+    transport,
 };
 
 /// Which measures use each quality code, laid into every registry snapshot.
@@ -160,7 +161,7 @@ pub async fn run(
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
 
     let address = listener.local_addr().ok();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = transport::accept(listener);
     let (stopping_sender, mut stopping) = watch::channel(false);
     let signal = async move {
         shutdown.await;
