@@ -338,6 +338,17 @@ fn each_expansion_doc(
     expansion: &Expansion,
     mut visit: impl FnMut(u32, f64),
 ) {
+    if let [only] = expansion.components[..] {
+        // One word ("shot" means injection): its postings are the matches, and
+        // the score is the expansion score of one component, computed alike.
+        let worth = plan.terms[only].worth;
+        let (docs, fields) = index.postings(plan.terms[only].id);
+        for (doc, bits) in docs.iter().zip(fields) {
+            let sum = worth * field_weight(*bits);
+            visit(*doc, weights::EXPANSION_FACTOR * sum / 1.0);
+        }
+        return;
+    }
     let lists: Vec<(&[u32], &[u8])> = expansion
         .components
         .iter()
