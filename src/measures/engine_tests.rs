@@ -689,20 +689,3 @@ fn rules_read_in_plain_terms() {
     assert!(text.contains("0521F with 8P"), "{text}");
     assert!(text.contains("exclusion wins over exception"), "{text}");
 }
-
-/// CMS's own 2025 file, when the shared reference copy is beside the project:
-/// it must load unchanged. Skipped (passing) where the copy is absent.
-#[test]
-fn the_cms_2025_single_source_file_loads_unchanged() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/qpp/qpp-single-source-2025.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipped: {} is not there", path.display());
-        return;
-    };
-    let measures = MeasureSet::from_sources(&[("cms", &text)]).unwrap_or_else(|e| panic!("{e}"));
-    assert!(measures.measures().len() >= 20);
-    let tobacco = measures.get("226").unwrap();
-    assert_eq!(tobacco.groups.len(), 3);
-    assert_eq!(tobacco.groups[1].qualifying.len(), 1);
-}
