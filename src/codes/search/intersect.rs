@@ -12,7 +12,8 @@ use jiff::civil::Date;
 use super::{
     index::SearchIndex,
     plan::{QueryPlan, Role},
-    rank::{Accumulators, Admission, Candidate, expansion_score, named_histories, spread_word},
+    rank::{Accumulators, Candidate, expansion_score, named_histories, spread_word},
+    standing::Admission,
     weights::{self, field_weight},
 };
 use crate::codes::{CodeFilter, CodeHistory, CodeRegistry};

@@ -10,10 +10,13 @@
 //! ([`abbreviations`], `data/abbreviations.csv`), and, when it looks like a code,
 //! for that code or the codes it begins. Runs of words may be a code's synonym
 //! phrase ("knee shot"), and counts and sides are read as quantities ("3
-//! muscles", "second level", "bilat"). Ranking ([`rank`]) keeps the codes that
-//! match every word, or when none does the codes matching the most, and orders
-//! them by score, then code. [`explain`] says, for each code shown, which words
-//! hit which fields and how.
+//! muscles", "second level", "bilat"). Ranking keeps the codes that match every
+//! required word, found by intersection from the rarest word ([`intersect`]),
+//! or, when none does, the codes matching the most ([`rank`]); it admits them by
+//! day and filters from packed per-version facts ([`standing`]) and orders them
+//! by score ([`weights`]), then code. [`explain`] says, for each code shown,
+//! which words hit which fields and how. [`scan`] ranks the same way without the
+//! index, as the benchmarks' baseline and the property tests' oracle.
 //!
 //! # Why `fst`
 //!

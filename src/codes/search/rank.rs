@@ -15,7 +15,7 @@ use super::{
     index::SearchIndex,
     intersect,
     plan::{CodeTarget, Expansion, QueryPlan, Role},
-    standing,
+    standing::Admission,
     weights::{self, field_weight},
 };
 use crate::codes::{CodeFilter, CodeHistory, CodeRegistry};
@@ -89,44 +89,6 @@ pub(crate) fn expansion_score(plan: &QueryPlan, expansion: &Expansion, bits: &[u
         .map(|(component, bits)| plan.terms[*component].worth * field_weight(*bits))
         .sum();
     weights::EXPANSION_FACTOR * sum / expansion.components.len().max(1) as f64
-}
-
-/// Decides whether a document answers for the day searched and passes the
-/// filters, and what its prior is: from the packed facts when the filters allow,
-/// else from the code history itself.
-pub(crate) struct Admission<'a> {
-    registry: &'a CodeRegistry,
-    filter: &'a CodeFilter,
-    as_of: Date,
-    day: i32,
-    from_facts: bool,
-}
-
-impl<'a> Admission<'a> {
-    /// Admission to a search of `registry` with `filter` on `as_of`.
-    pub fn new(registry: &'a CodeRegistry, filter: &'a CodeFilter, as_of: Date) -> Admission<'a> {
-        let from_facts = standing::reads_only_facts(filter);
-        Admission {
-            registry,
-            filter,
-            as_of,
-            day: standing::day_number(as_of),
-            from_facts,
-        }
-    }
-
-    /// The document's prior when it is admitted.
-    pub fn prior(&self, doc: u32) -> Option<f64> {
-        let index = self.registry.search_index();
-        if self.from_facts {
-            return index.facts(doc).admit(self.filter, self.day);
-        }
-        let (history, version) = index.locate(doc);
-        let history = &self.registry.histories()[history];
-        let found = history.as_of(self.as_of);
-        let answers = std::ptr::eq(found.version, &history.versions()[version]);
-        (answers && self.filter.admits(&found)).then(|| weights::prior(&found))
-    }
 }
 
 /// Keeps the documents that match every required word; when none does, those

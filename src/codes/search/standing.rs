@@ -12,7 +12,7 @@
 use jiff::civil::Date;
 
 use super::weights;
-use crate::codes::{Category, CodeFilter, CodeStatus, Imaging, record::CodeVersion};
+use crate::codes::{Category, CodeFilter, CodeRegistry, CodeStatus, Imaging, record::CodeVersion};
 
 /// A day as `yyyymmdd`, which orders as the dates do.
 pub(crate) fn day_number(date: Date) -> i32 {
@@ -89,4 +89,42 @@ pub(crate) fn reads_only_facts(filter: &CodeFilter) -> bool {
         && filter.range_end.is_none()
         && filter.section.is_none()
         && filter.anatomy.is_none()
+}
+
+/// Decides whether a document answers for the day searched and passes the
+/// filters, and what its prior is: from the packed facts when the filters allow,
+/// else from the code history itself.
+pub(crate) struct Admission<'a> {
+    registry: &'a CodeRegistry,
+    filter: &'a CodeFilter,
+    as_of: Date,
+    day: i32,
+    from_facts: bool,
+}
+
+impl<'a> Admission<'a> {
+    /// Admission to a search of `registry` with `filter` on `as_of`.
+    pub fn new(registry: &'a CodeRegistry, filter: &'a CodeFilter, as_of: Date) -> Admission<'a> {
+        let from_facts = reads_only_facts(filter);
+        Admission {
+            registry,
+            filter,
+            as_of,
+            day: day_number(as_of),
+            from_facts,
+        }
+    }
+
+    /// The document's prior when it is admitted.
+    pub fn prior(&self, doc: u32) -> Option<f64> {
+        let index = self.registry.search_index();
+        if self.from_facts {
+            return index.facts(doc).admit(self.filter, self.day);
+        }
+        let (history, version) = index.locate(doc);
+        let history = &self.registry.histories()[history];
+        let found = history.as_of(self.as_of);
+        let answers = std::ptr::eq(found.version, &history.versions()[version]);
+        (answers && self.filter.admits(&found)).then(|| weights::prior(&found))
+    }
 }
