@@ -3,10 +3,41 @@
 //! crate, and the memory the registry keeps per code beyond its text.
 //!
 //! Run: `cargo bench --bench code_set_load`. Memory figures are printed before
-//! the timings; they come from the process's resident set (`/proc/self/statm`)
-//! before and after building, so run this bench alone on a quiet machine.
+//! the timings: the heap bytes the registry keeps (counted by a global allocator
+//! that tallies live allocations), and for comparison the growth of the resident
+//! set, which also holds memory freed during the build but not returned to the
+//! system.
 
-use std::{hint::black_box, time::Duration};
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    hint::black_box,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+/// Counts live heap bytes, so the bench can tell what a registry keeps.
+struct CountingAllocator;
+
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter
+// only observes sizes.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller upholds `alloc`'s contract, which `System` shares.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: `pointer` came from `alloc` above with the same layout.
+        unsafe { System.dealloc(pointer, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 use cptd::codes::CodeRegistry;
 use criterion::{Criterion, criterion_group, criterion_main};
