@@ -18,7 +18,8 @@
 //! - [`server`]: assembles the services, health and reflection, and runs them
 //!   until shutdown. [`shutdown`] is the signal, [`config`] the flags,
 //!   [`telemetry`] the log setup, [`calendar`] the date format of the API,
-//!   [`transport`] the accepted connections.
+//!   [`transport`] the accepted connections, [`source_files`] the reading of
+//!   the operator's data files.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
 
 #![warn(missing_docs)]
@@ -31,6 +32,7 @@ pub mod measures;
 pub mod pb;
 pub mod server;
 pub mod shutdown;
+pub mod source_files;
 pub mod store;
 pub mod telemetry;
 pub mod transport;

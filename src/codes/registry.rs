@@ -9,6 +9,8 @@ use std::{
 
 use jiff::civil::Date;
 
+use crate::source_files;
+
 use super::{
     code_file::{CodeRow, LoadProblem, MAX_REPORTED_PROBLEMS, read_code_file},
     filter::CodeFilter,
@@ -154,30 +156,21 @@ impl CodeRegistry {
     /// The built-in set with each of `files` laid over it, in order. A file that
     /// cannot be read is a problem like any other: the whole set is refused.
     pub fn load(files: &[PathBuf]) -> Result<CodeRegistry, CodeSetError> {
-        let mut texts = Vec::with_capacity(files.len());
-        let mut problems = Vec::new();
-        for file in files {
-            let name = file.display().to_string();
-            match std::fs::read_to_string(file) {
-                Ok(text) => texts.push((name, text)),
-                Err(error) => problems.push(LoadProblem {
-                    source: Arc::from(name),
+        let texts = source_files::read_all(files).map_err(|unreadable| CodeSetError {
+            problems: unreadable
+                .into_iter()
+                .map(|file| LoadProblem {
+                    source: Arc::from(file.name),
                     line: 0,
                     column: None,
-                    message: format!("cannot read the file: {error}"),
-                }),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(CodeSetError { problems });
-        }
-        let mut sources = vec![(BUILT_IN_SOURCE, BUILT_IN_CODES)];
-        sources.extend(
-            texts
-                .iter()
-                .map(|(name, text)| (name.as_str(), text.as_str())),
-        );
-        CodeRegistry::from_sources(&sources)
+                    message: format!("cannot read the file: {}", file.error),
+                })
+                .collect(),
+        })?;
+        CodeRegistry::from_sources(&source_files::after_built_in(
+            (BUILT_IN_SOURCE, BUILT_IN_CODES),
+            &texts,
+        ))
     }
 
     /// Builds a registry from code-set files given as `(name, text)`, in order.

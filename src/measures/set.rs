@@ -11,7 +11,7 @@ use super::{
     encounter::Claim,
     engine::{Verdict, evaluate},
 };
-use crate::codes::CodeValue;
+use crate::{codes::CodeValue, source_files};
 
 /// The built-in measures, embedded so that the binary needs no files.
 const BUILT_IN_MEASURES: &str = include_str!("../../data/measures.json");
@@ -64,30 +64,21 @@ impl MeasureSet {
     /// The built-in measures and those of `files`. Any problem in any file (an
     /// unreadable file, a bad definition, an id defined twice) refuses them all.
     pub fn load(files: &[PathBuf]) -> Result<MeasureSet, MeasureSetError> {
-        let mut texts = Vec::with_capacity(files.len());
-        let mut problems = Vec::new();
-        for file in files {
-            let name = file.display().to_string();
-            match std::fs::read_to_string(file) {
-                Ok(text) => texts.push((name, text)),
-                Err(error) => problems.push(MeasureProblem {
-                    source: name.into(),
+        let texts = source_files::read_all(files).map_err(|unreadable| MeasureSetError {
+            problems: unreadable
+                .into_iter()
+                .map(|file| MeasureProblem {
+                    source: file.name.into(),
                     measure: None,
                     path: String::new(),
-                    message: format!("cannot read the file: {error}"),
-                }),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(MeasureSetError { problems });
-        }
-        let mut sources = vec![(BUILT_IN_MEASURE_SOURCE, BUILT_IN_MEASURES)];
-        sources.extend(
-            texts
-                .iter()
-                .map(|(name, text)| (name.as_str(), text.as_str())),
-        );
-        MeasureSet::from_sources(&sources)
+                    message: format!("cannot read the file: {}", file.error),
+                })
+                .collect(),
+        })?;
+        MeasureSet::from_sources(&source_files::after_built_in(
+            (BUILT_IN_MEASURE_SOURCE, BUILT_IN_MEASURES),
+            &texts,
+        ))
     }
 
     /// Builds the set from measure files given as `(name, text)`.
