@@ -37,9 +37,6 @@ pub enum ServerError {
     /// The encounter store could not be opened.
     #[error("cannot open the encounter store: {0}")]
     Store(#[from] StoreError),
-    /// A flag asks for something this version cannot do yet.
-    #[error("{0} is not supported yet; remove it to start")]
-    Unsupported(&'static str),
     /// Reflection could not be built from the descriptor sets.
     #[error("cannot build the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),

@@ -72,6 +72,28 @@ fn service_date(text: &str, today: Date, violations: &mut Violations) -> Option<
     }
 }
 
+/// Parses the first `limit` items of a list, naming each one that fails by its
+/// path (`{field}[i]`); a failed item stays in place as `None` so indexes keep
+/// matching the request.
+fn parse_each<T, E: ToString>(
+    items: &[String],
+    limit: usize,
+    field: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+    violations: &mut Violations,
+) -> Vec<Option<T>> {
+    items
+        .iter()
+        .take(limit)
+        .enumerate()
+        .map(|(index, text)| {
+            parse(text)
+                .map_err(|error| violations.add(format!("{field}[{index}]"), error.to_string()))
+                .ok()
+        })
+        .collect()
+}
+
 fn reported_code(
     index: usize,
     code: &pb::EncounterCode,
@@ -90,19 +112,13 @@ fn reported_code(
             format!("at most {MAX_CODE_MODIFIERS} modifiers per code"),
         );
     }
-    let modifiers: Vec<Option<Modifier>> = code
-        .modifiers
-        .iter()
-        .take(MAX_CODE_MODIFIERS)
-        .enumerate()
-        .map(|(position, text)| {
-            Modifier::parse(text)
-                .map_err(|error| {
-                    violations.add(format!("{path}.modifiers[{position}]"), error.to_string())
-                })
-                .ok()
-        })
-        .collect();
+    let modifiers = parse_each(
+        &code.modifiers,
+        MAX_CODE_MODIFIERS,
+        &format!("{path}.modifiers"),
+        Modifier::parse,
+        violations,
+    );
     let units = u16::try_from(code.units)
         .ok()
         .filter(|units| *units <= MAX_UNITS);
@@ -216,19 +232,13 @@ pub fn parse_encounter(
             ),
         );
     }
-    let diagnoses: Vec<Option<Diagnosis>> = encounter
-        .diagnoses
-        .iter()
-        .take(MAX_ENCOUNTER_DIAGNOSES)
-        .enumerate()
-        .map(|(index, text)| {
-            Diagnosis::parse(text)
-                .map_err(|error| {
-                    violations.add(format!("encounter.diagnoses[{index}]"), error.to_string())
-                })
-                .ok()
-        })
-        .collect();
+    let diagnoses = parse_each(
+        &encounter.diagnoses,
+        MAX_ENCOUNTER_DIAGNOSES,
+        "encounter.diagnoses",
+        Diagnosis::parse,
+        &mut violations,
+    );
 
     let complete = violations.is_empty();
     match (encounter_id, patient_id, provider_id, date) {
