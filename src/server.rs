@@ -7,7 +7,10 @@ use tokio::{net::TcpListener, sync::watch};
 use tonic::transport::Server;
 
 use crate::{
-    api::{AdmissionLayer, CodeLookupService, QualityMeasuresService, RequestLogLayer},
+    api::{
+        AdmissionLayer, CodeLookupRoutes, CodeLookupService, QualityMeasuresService,
+        RequestLogLayer,
+    },
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
     measures::{MeasureSet, MeasureSetError},
@@ -154,8 +157,7 @@ pub async fn run(
         config.strict_codes,
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let code_lookup = CodeLookupServer::new(CodeLookupService::new(registry))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let code_lookup = CodeLookupRoutes::new(CodeLookupService::new(registry), MAX_MESSAGE_BYTES);
 
     let address = listener.local_addr().ok();
     let incoming = transport::accept(listener);

@@ -2,44 +2,62 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use tonic::{Request, Response, Status, metadata::AsciiMetadataValue};
+use arc_swap::{ArcSwap, Guard};
+use tonic::{Request, Response, Status};
 
 use super::{
     code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
     convert::JudgedInput,
+    get_code_route::EncodedMessage,
     page_token::{self, PageStart},
+    snapshot_answers::SnapshotAnswers,
 };
 use crate::{
     codes::{CodeRegistry, SearchQuery},
     pb::{self, code_lookup_server::CodeLookup},
 };
 
-/// Response metadata naming the registry snapshot that answered.
-pub const REGISTRY_VERSION_HEADER: &str = "cptd-registry-version";
-
 /// Serves `CodeLookup` from whichever registry snapshot is current when a call
 /// arrives; a call keeps that snapshot to its end, so a reload never mixes two.
 #[derive(Debug, Clone)]
 pub struct CodeLookupService {
     registry: Arc<ArcSwap<CodeRegistry>>,
+    answers: Arc<ArcSwap<SnapshotAnswers>>,
 }
 
 impl CodeLookupService {
     /// A service over the shared, swappable registry.
     pub fn new(registry: Arc<ArcSwap<CodeRegistry>>) -> CodeLookupService {
-        CodeLookupService { registry }
+        let answers = SnapshotAnswers::new(registry.load_full());
+        CodeLookupService {
+            registry,
+            answers: Arc::new(ArcSwap::from_pointee(answers)),
+        }
     }
-}
 
-fn respond<T>(registry: &CodeRegistry, message: T) -> Response<T> {
-    let mut response = Response::new(message);
-    if let Ok(version) = AsciiMetadataValue::try_from(&**registry.version()) {
-        response
-            .metadata_mut()
-            .insert(REGISTRY_VERSION_HEADER, version);
+    /// The current snapshot with its kept answers; after a reload, the first
+    /// call to see the new registry starts its memo.
+    fn snapshot(&self) -> Guard<Arc<SnapshotAnswers>> {
+        let registry = self.registry.load();
+        let answers = self.answers.load();
+        if Arc::ptr_eq(answers.registry(), &registry) {
+            return answers;
+        }
+        let fresh = Arc::new(SnapshotAnswers::new(Arc::clone(&registry)));
+        self.answers.store(Arc::clone(&fresh));
+        Guard::from_inner(fresh)
     }
-    response
+
+    /// `GetCode` with its answer already encoded, as `CodeLookupRoutes` serves it.
+    pub(super) fn get_code_encoded(
+        &self,
+        request: pb::GetCodeRequest,
+    ) -> Result<Response<EncodedMessage>, Status> {
+        let request = GetCode::try_from(request)?;
+        let snapshot = self.snapshot();
+        let found = snapshot.registry().get(request.code, request.as_of)?;
+        Ok(snapshot.respond(EncodedMessage(snapshot.encoded_code(found))))
+    }
 }
 
 fn total_size(count: usize) -> i32 {
@@ -54,9 +72,10 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::GetCodeRequest>,
     ) -> Result<Response<pb::Code>, Status> {
         let request = GetCode::try_from(request.into_inner())?;
-        let registry = self.registry.load();
+        let snapshot = self.snapshot();
+        let registry = snapshot.registry();
         let found = registry.get(request.code, request.as_of)?;
-        Ok(respond(&registry, found.into()))
+        Ok(snapshot.respond(found.into()))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -65,10 +84,11 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::BatchGetCodesRequest>,
     ) -> Result<Response<pb::BatchGetCodesResponse>, Status> {
         let request = BatchGetCodes::try_from(request.into_inner())?;
-        let registry = self.registry.load();
-        let found = request.look_up(&registry)?;
+        let snapshot = self.snapshot();
+        let registry = snapshot.registry();
+        let found = request.look_up(registry)?;
         let codes = found.into_iter().map(pb::Code::from).collect();
-        Ok(respond(&registry, pb::BatchGetCodesResponse { codes }))
+        Ok(snapshot.respond(pb::BatchGetCodesResponse { codes }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -77,7 +97,8 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::ValidateCodesRequest>,
     ) -> Result<Response<pb::ValidateCodesResponse>, Status> {
         let request = ValidateCodes::try_from(request.into_inner())?;
-        let registry = self.registry.load();
+        let snapshot = self.snapshot();
+        let registry = snapshot.registry();
         let results = request
             .inputs
             .into_iter()
@@ -86,7 +107,7 @@ impl CodeLookup for CodeLookupService {
                 JudgedInput { input, validation }.into()
             })
             .collect();
-        Ok(respond(&registry, pb::ValidateCodesResponse { results }))
+        Ok(snapshot.respond(pb::ValidateCodesResponse { results }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -95,7 +116,8 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::SearchCodesRequest>,
     ) -> Result<Response<pb::SearchCodesResponse>, Status> {
         let request = SearchCodes::try_from(request.into_inner())?;
-        let registry = self.registry.load();
+        let snapshot = self.snapshot();
+        let registry = snapshot.registry();
         let query = SearchQuery {
             text: &request.query,
             filter: &request.filter,
@@ -113,7 +135,7 @@ impl CodeLookup for CodeLookupService {
             results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
             next_page_token,
         };
-        Ok(respond(&registry, response))
+        Ok(snapshot.respond(response))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -122,7 +144,8 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::ListCodesRequest>,
     ) -> Result<Response<pb::ListCodesResponse>, Status> {
         let request = ListCodes::try_from(request.into_inner())?;
-        let registry = self.registry.load();
+        let snapshot = self.snapshot();
+        let registry = snapshot.registry();
         let total = registry.list(&request.filter, request.as_of, None).count();
         let mut page: Vec<_> = registry
             .list(&request.filter, request.as_of, request.after)
@@ -141,6 +164,6 @@ impl CodeLookup for CodeLookupService {
             next_page_token,
             total_size: total_size(total),
         };
-        Ok(respond(&registry, response))
+        Ok(snapshot.respond(response))
     }
 }

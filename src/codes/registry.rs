@@ -262,6 +262,17 @@ impl CodeRegistry {
             .map(|index| &self.histories[index])
     }
 
+    /// Whether `version` is one of this snapshot's own, not an equal one from
+    /// another snapshot.
+    pub fn holds(&self, version: &CodeVersion) -> bool {
+        self.history(version.code).is_some_and(|history| {
+            history
+                .versions()
+                .as_ptr_range()
+                .contains(&std::ptr::from_ref(version))
+        })
+    }
+
     /// The code as it stood on `as_of`, deleted codes included; a code unknown or
     /// not yet in effect that day is an error.
     pub fn get(&self, code: CodeValue, as_of: Date) -> Result<CodeAsOf<'_>, LookupError> {

@@ -1,0 +1,134 @@
+//! `GetCode` answered with messages encoded once per snapshot.
+//!
+//! The generated `CodeLookupServer` encodes every answer from a `pb::Code`
+//! built for the call. [`CodeLookupRoutes`] sits in front of it and takes
+//! `GetCode` itself, through tonic's own unary handling but with a codec that
+//! writes the kept encoding of the answer ([`SnapshotAnswers::encoded_code`]);
+//! every other method goes to the generated server unchanged. Request decoding,
+//! size limits, status codes and error details are those of the generated path.
+//!
+//! [`SnapshotAnswers::encoded_code`]: super::snapshot_answers::SnapshotAnswers::encoded_code
+
+use std::{
+    convert::Infallible,
+    task::{Context, Poll},
+};
+
+use prost::bytes::{BufMut, Bytes};
+use tonic::{
+    Request, Response, Status,
+    body::Body,
+    codec::{Codec, EncodeBuf, Encoder},
+    codegen::{BoxFuture, Service, http},
+    server::{Grpc, NamedService, UnaryService},
+};
+use tonic_prost::ProstDecoder;
+
+use super::code_lookup::CodeLookupService;
+use crate::pb::{self, code_lookup_server::CodeLookupServer};
+
+/// The path of the method taken here.
+const GET_CODE_PATH: &str = "/cpt.v1.CodeLookup/GetCode";
+
+/// A protobuf message already encoded.
+#[derive(Debug, Clone)]
+pub struct EncodedMessage(pub Bytes);
+
+/// Decodes requests with prost and writes answers already encoded.
+#[derive(Debug, Default)]
+struct EncodedAnswerCodec;
+
+impl Codec for EncodedAnswerCodec {
+    type Encode = EncodedMessage;
+    type Decode = pb::GetCodeRequest;
+    type Encoder = EncodedAnswerCodec;
+    type Decoder = ProstDecoder<pb::GetCodeRequest>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedAnswerCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::default()
+    }
+}
+
+impl Encoder for EncodedAnswerCodec {
+    type Item = EncodedMessage;
+    type Error = Status;
+
+    fn encode(&mut self, item: EncodedMessage, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buffer.put_slice(&item.0);
+        Ok(())
+    }
+}
+
+/// `GetCode` as tonic's unary handling calls it.
+struct GetCodeAnswer(CodeLookupService);
+
+impl UnaryService<pb::GetCodeRequest> for GetCodeAnswer {
+    type Response = EncodedMessage;
+    type Future = BoxFuture<Response<EncodedMessage>, Status>;
+
+    fn call(&mut self, request: Request<pb::GetCodeRequest>) -> Self::Future {
+        let answer = self.0.get_code_encoded(request.into_inner());
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+/// The `cpt.v1.CodeLookup` service as served: `GetCode` from kept encodings,
+/// the rest from the generated server.
+#[derive(Debug, Clone)]
+pub struct CodeLookupRoutes {
+    service: CodeLookupService,
+    generated: CodeLookupServer<CodeLookupService>,
+    max_decoding_message_size: usize,
+}
+
+impl CodeLookupRoutes {
+    /// Routes for `service`, refusing request messages over
+    /// `max_decoding_message_size` bytes on every method.
+    pub fn new(service: CodeLookupService, max_decoding_message_size: usize) -> CodeLookupRoutes {
+        CodeLookupRoutes {
+            generated: CodeLookupServer::new(service.clone())
+                .max_decoding_message_size(max_decoding_message_size),
+            service,
+            max_decoding_message_size,
+        }
+    }
+}
+
+impl NamedService for CodeLookupRoutes {
+    const NAME: &'static str = <CodeLookupServer<CodeLookupService> as NamedService>::NAME;
+}
+
+impl Service<http::Request<Body>> for CodeLookupRoutes {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<http::Response<Body>, Infallible>;
+
+    fn poll_ready(&mut self, _context: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if request.uri().path() != GET_CODE_PATH {
+            return self.generated.call(request);
+        }
+        let answer = GetCodeAnswer(self.service.clone());
+        let mut grpc = Grpc::new(EncodedAnswerCodec)
+            .apply_max_message_size_config(Some(self.max_decoding_message_size), None);
+        Box::pin(async move { Ok(grpc.unary(answer, request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_takes_the_method_the_generated_server_names() {
+        let generated = <CodeLookupServer<CodeLookupService> as NamedService>::NAME;
+        assert_eq!(GET_CODE_PATH, format!("/{generated}/GetCode"));
+    }
+}

@@ -1,0 +1,172 @@
+//! What a registry snapshot answers the same way every time, worked out once.
+//!
+//! A snapshot never changes, so the `cptd-registry-version` metadata value, and
+//! the encoded `Code` message of a version in a given status, are the same on
+//! every call that reads it. `GetCode` is the hottest call and its answer is
+//! almost all conversion and encoding (about twenty strings copied into a
+//! `pb::Code`, then encoded), so its answers are kept encoded here and sent as
+//! they are. A reload builds a new snapshot and so starts a new memo; the old
+//! one goes when the last call using it ends.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use prost::{Message, bytes::Bytes};
+use tonic::{
+    Response,
+    metadata::{AsciiMetadataKey, AsciiMetadataValue},
+};
+
+use crate::{
+    codes::{CodeAsOf, CodeRegistry, CodeStatus},
+    pb,
+};
+
+/// Response metadata naming the registry snapshot that answered.
+pub const REGISTRY_VERSION_HEADER: &str = "cptd-registry-version";
+
+/// Most encoded `Code` answers one snapshot keeps (about 0.4 KiB each, so a few
+/// MiB at most). A practice asks about a few hundred codes day to day; past the
+/// cap, answers are still right, only encoded on each call.
+pub const MAX_KEPT_ANSWERS: usize = 8192;
+
+/// One encoded answer: which version (by its place in the snapshot, which pins
+/// it) and the status it is answered with.
+type AnswerKey = (usize, Option<CodeStatus>);
+
+/// A registry snapshot with the answers worked out from it so far.
+#[derive(Debug)]
+pub struct SnapshotAnswers {
+    registry: Arc<CodeRegistry>,
+    // The header's name and value, checked once rather than on every answer.
+    version_header: Option<(AsciiMetadataKey, AsciiMetadataValue)>,
+    encoded_codes: RwLock<HashMap<AnswerKey, Bytes>>,
+}
+
+impl SnapshotAnswers {
+    /// An empty memo for `registry`.
+    pub fn new(registry: Arc<CodeRegistry>) -> SnapshotAnswers {
+        let version_header = AsciiMetadataValue::try_from(&**registry.version())
+            .ok()
+            .map(|value| {
+                (
+                    AsciiMetadataKey::from_static(REGISTRY_VERSION_HEADER),
+                    value,
+                )
+            });
+        SnapshotAnswers {
+            registry,
+            version_header,
+            encoded_codes: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The snapshot this memo belongs to.
+    pub fn registry(&self) -> &Arc<CodeRegistry> {
+        &self.registry
+    }
+
+    /// `message` as a response that names this snapshot's version.
+    pub fn respond<T>(&self, message: T) -> Response<T> {
+        let mut response = Response::new(message);
+        if let Some((name, value)) = &self.version_header {
+            response.metadata_mut().insert(name.clone(), value.clone());
+        }
+        response
+    }
+
+    /// The `Code` message for `found`, encoded. `found` must come from this
+    /// memo's registry: the key is the version's address, which the snapshot
+    /// keeps stable and unique for as long as this memo holds it.
+    pub fn encoded_code(&self, found: CodeAsOf<'_>) -> Bytes {
+        debug_assert!(self.registry.holds(found.version));
+        let key: AnswerKey = (
+            std::ptr::from_ref(found.version) as usize,
+            CodeStatus::of(found.standing),
+        );
+        let kept = self
+            .encoded_codes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(encoded) = kept {
+            return encoded;
+        }
+        let encoded = Bytes::from(pb::Code::from(found).encode_to_vec());
+        let mut kept = self
+            .encoded_codes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if kept.len() < MAX_KEPT_ANSWERS {
+            kept.insert(key, encoded.clone());
+        }
+        encoded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::{Date, date};
+
+    fn built_in_answers() -> SnapshotAnswers {
+        SnapshotAnswers::new(Arc::new(CodeRegistry::built_in().unwrap()))
+    }
+
+    /// Days on either side of the built-in set's deletions and effective dates.
+    const DAYS: [Date; 4] = [
+        date(2000, 1, 1),
+        date(2015, 6, 1),
+        date(2020, 1, 1),
+        date(2026, 11, 29),
+    ];
+
+    #[test]
+    fn every_answer_decodes_to_the_converted_code_on_every_day_asked_twice() {
+        let answers = built_in_answers();
+        let registry = answers.registry().clone();
+        let mut statuses = std::collections::HashSet::new();
+        for day in DAYS {
+            for history in registry.histories() {
+                let found = history.as_of(day);
+                let expected = pb::Code::from(found);
+                statuses.insert(expected.status);
+                for _ in 0..2 {
+                    let encoded = answers.encoded_code(found);
+                    assert_eq!(pb::Code::decode(encoded).unwrap(), expected);
+                }
+            }
+        }
+        assert!(statuses.contains(&(pb::Status::Deleted as i32)));
+        assert!(statuses.contains(&(pb::Status::Active as i32)));
+    }
+
+    #[test]
+    fn answers_past_the_cap_are_still_right_and_not_kept() {
+        let answers = built_in_answers();
+        let registry = answers.registry().clone();
+        answers
+            .encoded_codes
+            .write()
+            .unwrap()
+            .extend((0..MAX_KEPT_ANSWERS).map(|n| ((usize::MAX - n, None), Bytes::new())));
+        let found = registry.histories()[0].as_of(DAYS[3]);
+        let encoded = answers.encoded_code(found);
+        assert_eq!(pb::Code::decode(encoded).unwrap(), pb::Code::from(found));
+        assert_eq!(
+            answers.encoded_codes.read().unwrap().len(),
+            MAX_KEPT_ANSWERS
+        );
+    }
+
+    #[test]
+    fn responses_name_the_snapshot_version() {
+        let answers = built_in_answers();
+        let response = answers.respond(());
+        let named = response.metadata().get(REGISTRY_VERSION_HEADER).unwrap();
+        assert_eq!(named.to_str().unwrap(), &**answers.registry().version());
+    }
+}
