@@ -149,20 +149,30 @@ fn text_bytes(registry: &CodeRegistry) -> u64 {
 }
 
 fn report_memory(rows: usize, csv: &str) {
-    let before = resident_bytes();
+    let resident_before = resident_bytes();
+    let heap_before = LIVE_BYTES.load(Ordering::Relaxed);
     let registry =
         CodeRegistry::from_sources(&[("synthetic.csv", csv)]).expect("synthetic set loads");
-    let after = resident_bytes();
+    let heap_kept = LIVE_BYTES
+        .load(Ordering::Relaxed)
+        .saturating_sub(heap_before) as u64;
+    let resident_growth = resident_bytes().saturating_sub(resident_before);
     let text = text_bytes(&registry);
-    let kept = after.saturating_sub(before);
-    let per_code_beyond_text = kept.saturating_sub(text) as f64 / registry.len() as f64;
+    let codes = registry.len() as f64;
+    let beyond_text = |bytes: u64| bytes.saturating_sub(text) as f64 / codes;
     println!(
-        "memory {rows} rows: resident growth {:.1} MiB, text {:.1} MiB, {per_code_beyond_text:.0} bytes per code beyond the text",
-        kept as f64 / 1048576.0,
-        text as f64 / 1048576.0,
+        "memory {rows} rows: text {:.1} MiB; heap kept {:.1} MiB, {:.0} bytes per code beyond the text; \
+         resident growth {:.1} MiB, {:.0} bytes per code beyond the text",
+        text as f64 / MIB,
+        heap_kept as f64 / MIB,
+        beyond_text(heap_kept),
+        resident_growth as f64 / MIB,
+        beyond_text(resident_growth),
     );
     black_box(registry);
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 fn load(criterion: &mut Criterion) {
     for rows in [20_000, 200_000] {

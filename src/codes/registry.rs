@@ -28,7 +28,9 @@ pub const BUILT_IN_SOURCE: &str = "built-in codes.csv";
 /// Every version of one code, oldest first; periods never overlap.
 #[derive(Debug, Clone)]
 pub struct CodeHistory {
-    versions: Vec<CodeVersion>,
+    // A boxed slice, not the `Vec` the rows were gathered in: that one's spare
+    // capacity (room for four rows) would outlive the build for every code.
+    versions: Box<[CodeVersion]>,
 }
 
 impl CodeHistory {
@@ -315,12 +317,19 @@ impl CodeRegistry {
 /// each keeping the fields it leaves empty from the earlier version it overlaps.
 fn assemble(layers: Vec<Vec<CodeRow>>) -> Result<Vec<CodeHistory>, CodeSetError> {
     let mut merged: BTreeMap<CodeValue, Vec<CodeRow>> = BTreeMap::new();
-    for layer in layers {
-        let mut by_code: BTreeMap<CodeValue, Vec<CodeRow>> = BTreeMap::new();
-        for row in layer {
-            by_code.entry(row.version.code).or_default().push(row);
-        }
-        for (code, rows) in by_code {
+    for mut layer in layers {
+        // Stable, so a code's rows keep their file order; cheap on files already
+        // in code order, as code sets usually are.
+        layer.sort_by_key(|row| row.version.code);
+        let mut layer = layer.into_iter().peekable();
+        while let Some(first) = layer.next() {
+            let code = first.version.code;
+            // Sized for the one row most codes have; a `Vec` grown by `push` would
+            // keep room for four rows per code until the build ends.
+            let mut rows = vec![first];
+            while let Some(row) = layer.next_if(|row| row.version.code == code) {
+                rows.push(row);
+            }
             let rows = match merged.get(&code) {
                 Some(earlier) => rows
                     .into_iter()
