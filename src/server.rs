@@ -1,6 +1,12 @@
 //! Assembling and running the gRPC server.
 
-use std::{collections::HashMap, future::Future, path::PathBuf, sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    future::Future,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use arc_swap::ArcSwap;
 use tokio::{net::TcpListener, sync::watch};
@@ -72,7 +78,7 @@ async fn reload_on_hangup(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "code set reloaded"
                 );
-                registry.store(Arc::new(reloaded));
+                retire(registry.swap(Arc::new(reloaded)));
             }
             Ok(Err(refused)) => {
                 for problem in &refused.problems {
@@ -86,6 +92,22 @@ async fn reload_on_hangup(
             Err(error) => tracing::error!(%error, "code set reload failed"),
         }
     }
+}
+
+/// How often a retired registry checks whether its last calls have ended.
+const RETIRED_REGISTRY_CHECK: Duration = Duration::from_millis(20);
+
+/// Drops a replaced registry on a blocking thread once the calls still reading
+/// it have ended. Its teardown frees every code, text and index of the old set
+/// (hundreds of milliseconds for a licensed set); left to the last call holding
+/// it, that would stall a tokio worker and every call queued behind it.
+fn retire<T: Send + Sync + 'static>(previous: Arc<T>) {
+    tokio::task::spawn_blocking(move || {
+        while Arc::strong_count(&previous) > 1 {
+            std::thread::sleep(RETIRED_REGISTRY_CHECK);
+        }
+        drop(previous);
+    });
 }
 
 /// Reflection that describes every service served, both reflection versions
@@ -234,4 +256,45 @@ async fn open_store(
             error: std::io::Error::other(error),
         })?
         .map_err(ServerError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{sync::Mutex, thread::ThreadId};
+
+    /// Records the thread it was dropped on.
+    struct Teardown(Arc<Mutex<Option<ThreadId>>>);
+
+    impl Drop for Teardown {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(std::thread::current().id());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retired_registry_outlives_its_last_reader_then_drops_off_the_runtime() {
+        let dropped_on = Arc::new(Mutex::new(None));
+        let previous = Arc::new(Teardown(dropped_on.clone()));
+        let reader = Arc::clone(&previous);
+
+        retire(previous);
+        tokio::time::sleep(RETIRED_REGISTRY_CHECK * 3).await;
+        assert_eq!(*dropped_on.lock().unwrap(), None, "a call still reads it");
+        drop(reader);
+        // Liveness, not speed: wait as long as a loaded machine may need.
+        for _ in 0..1000 {
+            if dropped_on.lock().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(RETIRED_REGISTRY_CHECK).await;
+        }
+
+        let dropped_on = dropped_on.lock().unwrap().expect("dropped once unread");
+        assert_ne!(
+            dropped_on,
+            std::thread::current().id(),
+            "not on the runtime's thread"
+        );
+    }
 }

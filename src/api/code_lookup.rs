@@ -28,7 +28,7 @@ pub struct CodeLookupService {
 impl CodeLookupService {
     /// A service over the shared, swappable registry.
     pub fn new(registry: Arc<ArcSwap<CodeRegistry>>) -> CodeLookupService {
-        let answers = SnapshotAnswers::new(registry.load_full());
+        let answers = SnapshotAnswers::new(&registry.load());
         CodeLookupService {
             registry,
             answers: Arc::new(ArcSwap::from_pointee(answers)),
@@ -37,15 +37,18 @@ impl CodeLookupService {
 
     /// The current snapshot with its kept answers; after a reload, the first
     /// call to see the new registry starts its memo.
-    fn snapshot(&self) -> Guard<Arc<SnapshotAnswers>> {
+    fn snapshot(&self) -> Snapshot {
         let registry = self.registry.load();
         let answers = self.answers.load();
-        if Arc::ptr_eq(answers.registry(), &registry) {
-            return answers;
+        if answers.belongs_to(&registry) {
+            return Snapshot { registry, answers };
         }
-        let fresh = Arc::new(SnapshotAnswers::new(Arc::clone(&registry)));
+        let fresh = Arc::new(SnapshotAnswers::new(&registry));
         self.answers.store(Arc::clone(&fresh));
-        Guard::from_inner(fresh)
+        Snapshot {
+            registry,
+            answers: Guard::from_inner(fresh),
+        }
     }
 
     /// `GetCode` with its answer already encoded, as `CodeLookupRoutes` serves it.
@@ -55,9 +58,16 @@ impl CodeLookupService {
     ) -> Result<Response<EncodedMessage>, Status> {
         let request = GetCode::try_from(request)?;
         let snapshot = self.snapshot();
-        let found = snapshot.registry().get(request.code, request.as_of)?;
-        Ok(snapshot.respond(EncodedMessage(snapshot.encoded_code(found))))
+        let found = snapshot.registry.get(request.code, request.as_of)?;
+        let encoded = snapshot.answers.encoded_code(found);
+        Ok(snapshot.answers.respond(EncodedMessage(encoded)))
     }
+}
+
+/// The registry a call reads, held for the whole call, and its memo.
+struct Snapshot {
+    registry: Guard<Arc<CodeRegistry>>,
+    answers: Guard<Arc<SnapshotAnswers>>,
 }
 
 fn total_size(count: usize) -> i32 {
@@ -73,9 +83,9 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::Code>, Status> {
         let request = GetCode::try_from(request.into_inner())?;
         let snapshot = self.snapshot();
-        let registry = snapshot.registry();
+        let registry = &snapshot.registry;
         let found = registry.get(request.code, request.as_of)?;
-        Ok(snapshot.respond(found.into()))
+        Ok(snapshot.answers.respond(found.into()))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -85,10 +95,12 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::BatchGetCodesResponse>, Status> {
         let request = BatchGetCodes::try_from(request.into_inner())?;
         let snapshot = self.snapshot();
-        let registry = snapshot.registry();
+        let registry = &snapshot.registry;
         let found = request.look_up(registry)?;
         let codes = found.into_iter().map(pb::Code::from).collect();
-        Ok(snapshot.respond(pb::BatchGetCodesResponse { codes }))
+        Ok(snapshot
+            .answers
+            .respond(pb::BatchGetCodesResponse { codes }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -98,7 +110,7 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::ValidateCodesResponse>, Status> {
         let request = ValidateCodes::try_from(request.into_inner())?;
         let snapshot = self.snapshot();
-        let registry = snapshot.registry();
+        let registry = &snapshot.registry;
         let results = request
             .inputs
             .into_iter()
@@ -107,7 +119,9 @@ impl CodeLookup for CodeLookupService {
                 JudgedInput { input, validation }.into()
             })
             .collect();
-        Ok(snapshot.respond(pb::ValidateCodesResponse { results }))
+        Ok(snapshot
+            .answers
+            .respond(pb::ValidateCodesResponse { results }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -117,7 +131,7 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::SearchCodesResponse>, Status> {
         let request = SearchCodes::try_from(request.into_inner())?;
         let snapshot = self.snapshot();
-        let registry = snapshot.registry();
+        let registry = &snapshot.registry;
         let query = SearchQuery {
             text: &request.query,
             filter: &request.filter,
@@ -135,7 +149,7 @@ impl CodeLookup for CodeLookupService {
             results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
             next_page_token,
         };
-        Ok(snapshot.respond(response))
+        Ok(snapshot.answers.respond(response))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -145,7 +159,7 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::ListCodesResponse>, Status> {
         let request = ListCodes::try_from(request.into_inner())?;
         let snapshot = self.snapshot();
-        let registry = snapshot.registry();
+        let registry = &snapshot.registry;
         let total = registry.list(&request.filter, request.as_of, None).count();
         let mut page: Vec<_> = registry
             .list(&request.filter, request.as_of, request.after)
@@ -164,6 +178,6 @@ impl CodeLookup for CodeLookupService {
             next_page_token,
             total_size: total_size(total),
         };
-        Ok(snapshot.respond(response))
+        Ok(snapshot.answers.respond(response))
     }
 }

@@ -5,12 +5,17 @@
 //! every call that reads it. `GetCode` is the hottest call and its answer is
 //! almost all conversion and encoding (about twenty strings copied into a
 //! `pb::Code`, then encoded), so its answers are kept encoded here and sent as
-//! they are. A reload builds a new snapshot and so starts a new memo; the old
-//! one goes when the last call using it ends.
+//! they are. A reload builds a new snapshot and so starts a new memo.
+//!
+//! The memo only points at its snapshot (a `Weak`): it must never be what keeps
+//! a replaced registry alive, or the registry's teardown (millions of frees for
+//! a licensed set) would run on whichever tokio worker dropped the memo. The
+//! `Weak` also pins the snapshot's address, so a later registry can never be
+//! mistaken for it.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{Arc, PoisonError, RwLock, Weak},
 };
 
 use prost::{Message, bytes::Bytes};
@@ -36,10 +41,10 @@ pub const MAX_KEPT_ANSWERS: usize = 8192;
 /// it) and the status it is answered with.
 type AnswerKey = (usize, Option<CodeStatus>);
 
-/// A registry snapshot with the answers worked out from it so far.
+/// The answers worked out from one registry snapshot so far.
 #[derive(Debug)]
 pub struct SnapshotAnswers {
-    registry: Arc<CodeRegistry>,
+    registry: Weak<CodeRegistry>,
     // The header's name and value, checked once rather than on every answer.
     version_header: Option<(AsciiMetadataKey, AsciiMetadataValue)>,
     encoded_codes: RwLock<HashMap<AnswerKey, Bytes>>,
@@ -47,7 +52,7 @@ pub struct SnapshotAnswers {
 
 impl SnapshotAnswers {
     /// An empty memo for `registry`.
-    pub fn new(registry: Arc<CodeRegistry>) -> SnapshotAnswers {
+    pub fn new(registry: &Arc<CodeRegistry>) -> SnapshotAnswers {
         let version_header = AsciiMetadataValue::try_from(&**registry.version())
             .ok()
             .map(|value| {
@@ -57,15 +62,15 @@ impl SnapshotAnswers {
                 )
             });
         SnapshotAnswers {
-            registry,
+            registry: Arc::downgrade(registry),
             version_header,
             encoded_codes: RwLock::new(HashMap::new()),
         }
     }
 
-    /// The snapshot this memo belongs to.
-    pub fn registry(&self) -> &Arc<CodeRegistry> {
-        &self.registry
+    /// Whether this is the memo of `registry`.
+    pub fn belongs_to(&self, registry: &Arc<CodeRegistry>) -> bool {
+        std::ptr::eq(self.registry.as_ptr(), Arc::as_ptr(registry))
     }
 
     /// `message` as a response that names this snapshot's version.
@@ -78,10 +83,14 @@ impl SnapshotAnswers {
     }
 
     /// The `Code` message for `found`, encoded. `found` must come from this
-    /// memo's registry: the key is the version's address, which the snapshot
-    /// keeps stable and unique for as long as this memo holds it.
+    /// memo's registry, which the caller holds: the key is the version's
+    /// address, stable and unique while the registry lives.
     pub fn encoded_code(&self, found: CodeAsOf<'_>) -> Bytes {
-        debug_assert!(self.registry.holds(found.version));
+        debug_assert!(
+            self.registry
+                .upgrade()
+                .is_some_and(|registry| registry.holds(found.version))
+        );
         let key: AnswerKey = (
             std::ptr::from_ref(found.version) as usize,
             CodeStatus::of(found.standing),
@@ -112,8 +121,10 @@ mod tests {
     use super::*;
     use jiff::civil::{Date, date};
 
-    fn built_in_answers() -> SnapshotAnswers {
-        SnapshotAnswers::new(Arc::new(CodeRegistry::built_in().unwrap()))
+    fn built_in() -> (Arc<CodeRegistry>, SnapshotAnswers) {
+        let registry = Arc::new(CodeRegistry::built_in().unwrap());
+        let answers = SnapshotAnswers::new(&registry);
+        (registry, answers)
     }
 
     /// Days on either side of the built-in set's deletions and effective dates.
@@ -126,8 +137,7 @@ mod tests {
 
     #[test]
     fn every_answer_decodes_to_the_converted_code_on_every_day_asked_twice() {
-        let answers = built_in_answers();
-        let registry = answers.registry().clone();
+        let (registry, answers) = built_in();
         let mut statuses = std::collections::HashSet::new();
         for day in DAYS {
             for history in registry.histories() {
@@ -146,8 +156,7 @@ mod tests {
 
     #[test]
     fn answers_past_the_cap_are_still_right_and_not_kept() {
-        let answers = built_in_answers();
-        let registry = answers.registry().clone();
+        let (registry, answers) = built_in();
         answers
             .encoded_codes
             .write()
@@ -164,9 +173,19 @@ mod tests {
 
     #[test]
     fn responses_name_the_snapshot_version() {
-        let answers = built_in_answers();
+        let (registry, answers) = built_in();
         let response = answers.respond(());
         let named = response.metadata().get(REGISTRY_VERSION_HEADER).unwrap();
-        assert_eq!(named.to_str().unwrap(), &**answers.registry().version());
+        assert_eq!(named.to_str().unwrap(), &**registry.version());
+    }
+
+    #[test]
+    fn a_memo_belongs_to_its_registry_only_and_does_not_keep_it() {
+        let (registry, answers) = built_in();
+        let equal_but_another = Arc::new(CodeRegistry::built_in().unwrap());
+        assert!(answers.belongs_to(&registry));
+        assert!(!answers.belongs_to(&equal_but_another));
+        drop(registry);
+        assert!(answers.registry.upgrade().is_none());
     }
 }
