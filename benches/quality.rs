@@ -35,6 +35,8 @@ use tonic::transport::{Channel, Endpoint};
 
 const PROVIDERS: usize = 40;
 const IMPORT_STREAM: usize = 100_000;
+/// The store's writer thread, as the kernel names it (15 characters at most).
+const WRITER_THREAD: &str = "cptd-store-writ";
 /// Rounds of `GetCode` alone and during an import.
 const GET_CODE_ROUNDS: usize = 3;
 
@@ -141,6 +143,39 @@ impl Server {
             .expect("joined")
             .expect("server thread")
             .expect("clean stop");
+    }
+}
+
+/// CPU time used so far by this process's threads whose name is `thread`, or
+/// by all of them; from `/proc` (Linux), `None` elsewhere. Unlike throughput,
+/// CPU time per encounter hardly moves with the machine's other load.
+fn cpu_time(thread: Option<&str>) -> Option<Duration> {
+    let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
+    let fields = |path: std::path::PathBuf| -> Option<(String, u64)> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+        let numbers: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+        let ticks = numbers.get(11)?.parse::<u64>().ok()? + numbers.get(12)?.parse::<u64>().ok()?;
+        Some((name.to_string(), ticks))
+    };
+    let ticks = match thread {
+        None => fields("/proc/self/stat".into())?.1,
+        Some(wanted) => std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .filter_map(|task| fields(task.ok()?.path().join("stat")))
+            .filter(|(name, _)| name == wanted)
+            .map(|(_, ticks)| ticks)
+            .sum(),
+    };
+    Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second))
+}
+
+/// Microseconds of CPU per row between two readings, as text.
+fn cpu_per_row(before: Option<Duration>, after: Option<Duration>, rows: usize) -> String {
+    match (before, after) {
+        (Some(before), Some(after)) => format!("{:.1} us", micros(after - before) / rows as f64),
+        _ => "n/a".into(),
     }
 }
 
@@ -298,17 +333,26 @@ async fn main() {
     println!("data directory on {}", directory.path().display());
 
     // Raw SQLite insert rate, then the import of the same number of rows.
+    let raw_cpu_before = cpu_time(None);
     let raw = raw_insert_rate(directory.path(), IMPORT_STREAM);
+    let raw_cpu = cpu_per_row(raw_cpu_before, cpu_time(None), IMPORT_STREAM);
     let data_dir = directory.path().join("cptd");
     let mut server = start(&data_dir).await;
     let prepared = messages("imp", 0..IMPORT_STREAM);
+    let (process_before, writer_before) = (cpu_time(None), cpu_time(Some(WRITER_THREAD)));
     let started = Instant::now();
     let summary = send(&mut server.quality, prepared).await;
     let import_rate = IMPORT_STREAM as f64 / started.elapsed().as_secs_f64();
+    let (process_after, writer_after) = (cpu_time(None), cpu_time(Some(WRITER_THREAD)));
     assert_eq!(summary.accepted as usize, IMPORT_STREAM);
     println!(
         "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
         import_rate / raw
+    );
+    println!(
+        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {}",
+        cpu_per_row(process_before, process_after, IMPORT_STREAM),
+        cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
     );
 
     // GetCode alone, then while an import runs, in alternating rounds: the
