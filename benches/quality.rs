@@ -5,7 +5,7 @@
 //!   rows with the same settings (WAL, FULL, one prepared statement, 4096 rows
 //!   per transaction) measured in the same run, as a ratio;
 //! - `RecordEncounter` latency (p50, p99) at 1, 16 and 64 concurrent callers;
-//! - `GetCode` p99 alone and while an import runs;
+//! - `GetCode` p99 alone and while an import runs, in three alternating rounds;
 //! - `GetPerformance` latency with 1,000,000 stored encounters, over gRPC and in
 //!   process;
 //! - start-up time to rebuild the totals from 1,000,000 encounters.
@@ -35,6 +35,10 @@ use tonic::transport::{Channel, Endpoint};
 
 const PROVIDERS: usize = 40;
 const IMPORT_STREAM: usize = 100_000;
+/// The store's writer thread, as the kernel names it (15 characters at most).
+const WRITER_THREAD: &str = "cptd-store-writ";
+/// Rounds of `GetCode` alone and during an import.
+const GET_CODE_ROUNDS: usize = 3;
 
 /// A varied encounter: one of 40 providers, a day of 2025, and a mix of
 /// outcomes under both built-in measures.
@@ -139,6 +143,39 @@ impl Server {
             .expect("joined")
             .expect("server thread")
             .expect("clean stop");
+    }
+}
+
+/// CPU time used so far by this process's threads whose name is `thread`, or
+/// by all of them; from `/proc` (Linux), `None` elsewhere. Unlike throughput,
+/// CPU time per encounter hardly moves with the machine's other load.
+fn cpu_time(thread: Option<&str>) -> Option<Duration> {
+    let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
+    let fields = |path: std::path::PathBuf| -> Option<(String, u64)> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+        let numbers: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+        let ticks = numbers.get(11)?.parse::<u64>().ok()? + numbers.get(12)?.parse::<u64>().ok()?;
+        Some((name.to_string(), ticks))
+    };
+    let ticks = match thread {
+        None => fields("/proc/self/stat".into())?.1,
+        Some(wanted) => std::fs::read_dir("/proc/self/task")
+            .ok()?
+            .filter_map(|task| fields(task.ok()?.path().join("stat")))
+            .filter(|(name, _)| name == wanted)
+            .map(|(_, ticks)| ticks)
+            .sum(),
+    };
+    Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second))
+}
+
+/// Microseconds of CPU per row between two readings, as text.
+fn cpu_per_row(before: Option<Duration>, after: Option<Duration>, rows: usize) -> String {
+    match (before, after) {
+        (Some(before), Some(after)) => format!("{:.1} us", micros(after - before) / rows as f64),
+        _ => "n/a".into(),
     }
 }
 
@@ -296,33 +333,61 @@ async fn main() {
     println!("data directory on {}", directory.path().display());
 
     // Raw SQLite insert rate, then the import of the same number of rows.
+    let raw_cpu_before = cpu_time(None);
     let raw = raw_insert_rate(directory.path(), IMPORT_STREAM);
+    let raw_cpu = cpu_per_row(raw_cpu_before, cpu_time(None), IMPORT_STREAM);
     let data_dir = directory.path().join("cptd");
     let mut server = start(&data_dir).await;
     let prepared = messages("imp", 0..IMPORT_STREAM);
+    let (process_before, writer_before) = (cpu_time(None), cpu_time(Some(WRITER_THREAD)));
     let started = Instant::now();
     let summary = send(&mut server.quality, prepared).await;
     let import_rate = IMPORT_STREAM as f64 / started.elapsed().as_secs_f64();
+    let (process_after, writer_after) = (cpu_time(None), cpu_time(Some(WRITER_THREAD)));
     assert_eq!(summary.accepted as usize, IMPORT_STREAM);
     println!(
         "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
         import_rate / raw
     );
-
-    // GetCode alone, then while an import runs.
-    let calls = 2000;
-    let alone = get_code_latencies(&mut server.lookup, calls).await;
-    let mut importing = server.quality.clone();
-    let prepared = messages("bg", 0..IMPORT_STREAM);
-    let background = tokio::spawn(async move { send(&mut importing, prepared).await });
-    let during = get_code_latencies(&mut server.lookup, calls).await;
-    let still_running = !background.is_finished();
-    background.await.expect("joined");
     println!(
-        "GetCode p99 alone {:.0} us, during an import {:.0} us (import still running at the end: {still_running}); ratio {:.2}",
-        micros(percentile(&alone, 0.99)),
-        micros(percentile(&during, 0.99)),
-        micros(percentile(&during, 0.99)) / micros(percentile(&alone, 0.99)),
+        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {}",
+        cpu_per_row(process_before, process_after, IMPORT_STREAM),
+        cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
+    );
+
+    // GetCode alone, then while an import runs, in alternating rounds: the
+    // machine's other load moves the tails from one second to the next, and
+    // alternating puts both figures of a round in the same conditions.
+    let calls = 2000;
+    let mut stored = IMPORT_STREAM;
+    let (mut all_alone, mut all_during) = (Vec::new(), Vec::new());
+    for round in 0..GET_CODE_ROUNDS {
+        let alone = get_code_latencies(&mut server.lookup, calls).await;
+        let mut importing = server.quality.clone();
+        let prepared = messages(&format!("bg{round}"), 0..IMPORT_STREAM);
+        let background = tokio::spawn(async move { send(&mut importing, prepared).await });
+        let during = get_code_latencies(&mut server.lookup, calls).await;
+        let still_running = !background.is_finished();
+        background.await.expect("joined");
+        stored += IMPORT_STREAM;
+        println!(
+            "GetCode round {round}: p99 alone {:.0} us, during an import {:.0} us (import still running at the end: {still_running}); ratio {:.2}",
+            micros(percentile(&alone, 0.99)),
+            micros(percentile(&during, 0.99)),
+            micros(percentile(&during, 0.99)) / micros(percentile(&alone, 0.99)),
+        );
+        all_alone.extend(alone);
+        all_during.extend(during);
+    }
+    all_alone.sort();
+    all_during.sort();
+    println!(
+        "GetCode, all rounds: p50 alone {:.0} us, during {:.0} us; p99 alone {:.0} us, during an import {:.0} us; ratio {:.2}",
+        micros(percentile(&all_alone, 0.5)),
+        micros(percentile(&all_during, 0.5)),
+        micros(percentile(&all_alone, 0.99)),
+        micros(percentile(&all_during, 0.99)),
+        micros(percentile(&all_during, 0.99)) / micros(percentile(&all_alone, 0.99)),
     );
 
     for callers in [1, 16, 64] {
@@ -335,11 +400,11 @@ async fn main() {
         );
     }
 
-    // Fill up to `total` stored encounters (the two imports above hold 200,000).
+    // Fill up to `total` stored encounters (the imports above hold `stored`).
     let mut next = 0;
     let fill_started = Instant::now();
-    while 2 * IMPORT_STREAM + next < total {
-        let end = (next + IMPORT_STREAM).min(total - 2 * IMPORT_STREAM);
+    while stored + next < total {
+        let end = (next + IMPORT_STREAM).min(total - stored);
         import(&mut server.quality, "fill", next..end).await;
         next = end;
     }

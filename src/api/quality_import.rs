@@ -1,14 +1,16 @@
 //! `ImportEncounters`: a client stream recorded in chunks.
 //!
-//! Good encounters are gathered into chunks and handed to the store's writer in
-//! stream order, a few chunks in flight at once so parsing and committing
-//! overlap. A bad encounter is rejected alone, with its index and id. The summary
+//! Messages are gathered into chunks; each chunk is parsed, judged and made
+//! ready for the store off the async runtime, then handed to the store's writer
+//! in stream order, many chunks in flight at once so reading, preparing and
+//! committing overlap. A bad encounter is rejected alone, with its index and id. The summary
 //! is sent only after every chunk's commit has been answered, so everything it
 //! counts as accepted is durable.
 
 use std::collections::VecDeque;
 
 use jiff::civil::Date;
+use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
 use super::quality_measures::{QualityMeasuresService, conflict_message};
@@ -16,7 +18,7 @@ use crate::{
     calendar,
     measures::MAX_ID_CHARS,
     pb,
-    store::{PendingWrite, Recorded, Submission},
+    store::{PendingWrite, PreparedRows, Recorded},
 };
 
 /// Most encounters in one stream.
@@ -25,23 +27,43 @@ pub const MAX_IMPORT_ENCOUNTERS: usize = 100_000;
 /// Most rejected encounters listed in a summary; the count covers them all.
 pub const MAX_IMPORT_ERRORS: usize = 1000;
 
-/// Encounters per write handed to the store: small enough that preparing one
-/// stays well under a millisecond of the async runtime, large enough that the
-/// writer's commits stay big.
+/// Encounters per write handed to the store, and per preparation task: large
+/// enough that handing a chunk between threads costs little per encounter,
+/// small enough that one task stays well under a millisecond.
 const CHUNK: usize = 64;
 
-/// Chunks awaiting their commit before reading more of the stream: as many rows
-/// as the writer takes into one transaction, so commits stay full.
-const IN_FLIGHT: usize = 64;
+/// Chunks awaiting their commit before reading more of the stream: twice the
+/// rows the writer takes into one transaction, so that while one transaction
+/// commits the next is already filling, and the writer is never left idle
+/// waiting for this import to read on.
+const IN_FLIGHT: usize = 128;
 
 /// The stream position and id of each encounter of a chunk, to name it later.
 type ChunkIds = Vec<(usize, String)>;
 
+/// A chunk as read from the stream, each message with its position.
+type ChunkMessages = Vec<(usize, pb::ImportEncountersRequest)>;
+
+/// A chunk parsed, judged and made ready for the writer.
+struct PreparedChunk {
+    rows: PreparedRows,
+    ids: ChunkIds,
+    /// Position, id as sent, and every problem found.
+    rejected: Vec<(usize, String, String)>,
+}
+
 /// The state of one import.
-pub struct Import<'a> {
-    service: &'a QualityMeasuresService,
-    chunk: Vec<Submission>,
-    chunk_ids: ChunkIds,
+///
+/// The stream is read on the async runtime; each chunk is parsed, judged,
+/// hashed and serialised on the blocking pool, one chunk at a time per
+/// import, while the next chunk is read and earlier ones commit. So an import
+/// keeps at most one blocking thread and its reading busy, never a runtime
+/// worker for long, and the calls of other clients on the same workers wait
+/// behind it for no more than one message.
+pub struct Import {
+    service: QualityMeasuresService,
+    messages: ChunkMessages,
+    preparing: Option<JoinHandle<PreparedChunk>>,
     in_flight: VecDeque<(ChunkIds, PendingWrite)>,
     summary: pb::ImportEncountersResponse,
     // Taken once: the time-zone look-up costs more than the rest of a date
@@ -49,13 +71,13 @@ pub struct Import<'a> {
     today: Date,
 }
 
-impl<'a> Import<'a> {
+impl Import {
     /// An import through `service`.
-    pub fn new(service: &'a QualityMeasuresService) -> Import<'a> {
+    pub fn new(service: &QualityMeasuresService) -> Import {
         Import {
-            service,
-            chunk: Vec::with_capacity(CHUNK),
-            chunk_ids: Vec::with_capacity(CHUNK),
+            service: service.clone(),
+            messages: Vec::with_capacity(CHUNK),
+            preparing: None,
             in_flight: VecDeque::new(),
             summary: pb::ImportEncountersResponse::default(),
             today: calendar::today(),
@@ -78,46 +100,55 @@ impl<'a> Import<'a> {
                     self.summary.accepted, self.summary.duplicates, self.summary.rejected
                 )));
             }
-            self.take(index, message).await?;
+            self.messages.push((index, message));
+            if self.messages.len() == CHUNK {
+                self.flush().await?;
+            }
             index += 1;
         }
         self.drain().await?;
         Ok(self.summary)
     }
 
-    async fn take(
-        &mut self,
-        index: usize,
-        message: pb::ImportEncountersRequest,
-    ) -> Result<(), Status> {
-        let sent_id: String = message
-            .encounter
-            .as_ref()
-            .map(|encounter| {
-                encounter
-                    .encounter_id
-                    .trim()
-                    .chars()
-                    .take(MAX_ID_CHARS)
-                    .collect()
-            })
-            .unwrap_or_default();
-        match self
-            .service
-            .parse(message.encounter, message.replace, self.today)
-        {
-            Err(violations) => {
-                let status = violations.into_status(tonic::Code::InvalidArgument);
-                self.reject(index, sent_id, status.message().to_string());
-            }
-            Ok(parsed) => {
-                let (submission, _) = self.service.submission(parsed);
-                self.chunk.push(submission);
-                self.chunk_ids.push((index, sent_id));
-                if self.chunk.len() == CHUNK {
-                    self.flush().await?;
-                }
-            }
+    /// Starts preparing the chunk read so far, once the one before it is
+    /// prepared and queued for the writer.
+    async fn flush(&mut self) -> Result<(), Status> {
+        if self.messages.is_empty() {
+            return Ok(());
+        }
+        self.queue_prepared().await?;
+        let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(CHUNK));
+        let service = self.service.clone();
+        let today = self.today;
+        self.preparing = Some(tokio::task::spawn_blocking(move || {
+            prepare(&service, today, messages)
+        }));
+        // A fast client keeps the stream's buffer full, so reading never waits;
+        // yielding once per chunk lets other calls on this worker run between
+        // chunks instead of after the whole import.
+        tokio::task::yield_now().await;
+        Ok(())
+    }
+
+    /// Waits for the chunk being prepared and queues it for the writer.
+    async fn queue_prepared(&mut self) -> Result<(), Status> {
+        let Some(preparing) = self.preparing.take() else {
+            return Ok(());
+        };
+        let prepared = preparing.await.map_err(|error| {
+            tracing::error!(%error, "an import's preparation task failed");
+            Status::internal("the import failed; encounters answered as accepted are stored")
+        })?;
+        for (index, encounter_id, message) in prepared.rejected {
+            self.reject(index, encounter_id, message);
+        }
+        if prepared.rows.is_empty() {
+            return Ok(());
+        }
+        let pending = self.service.store().submit(prepared.rows).await?;
+        self.in_flight.push_back((prepared.ids, pending));
+        while self.in_flight.len() > IN_FLIGHT {
+            self.settle_oldest().await?;
         }
         Ok(())
     }
@@ -131,24 +162,6 @@ impl<'a> Import<'a> {
                 message,
             });
         }
-    }
-
-    async fn flush(&mut self) -> Result<(), Status> {
-        if self.chunk.is_empty() {
-            return Ok(());
-        }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
-        let ids = std::mem::replace(&mut self.chunk_ids, Vec::with_capacity(CHUNK));
-        let pending = self.service.store().submit(chunk).await?;
-        self.in_flight.push_back((ids, pending));
-        while self.in_flight.len() > IN_FLIGHT {
-            self.settle_oldest().await?;
-        }
-        // A fast client keeps the stream's buffer full, so reading never waits;
-        // yielding once per chunk lets other calls on this worker run between
-        // chunks instead of after the whole import.
-        tokio::task::yield_now().await;
-        Ok(())
     }
 
     async fn settle_oldest(&mut self) -> Result<(), Status> {
@@ -171,11 +184,54 @@ impl<'a> Import<'a> {
 
     async fn drain(&mut self) -> Result<(), Status> {
         self.flush().await?;
+        self.queue_prepared().await?;
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;
         }
         // Rejections from parsing and from conflicts arrive out of order.
         self.summary.errors.sort_by_key(|error| error.index);
         Ok(())
+    }
+}
+
+/// Parses and judges each message of a chunk, and makes the good ones ready
+/// for the writer. Runs on the blocking pool.
+fn prepare(
+    service: &QualityMeasuresService,
+    today: Date,
+    messages: ChunkMessages,
+) -> PreparedChunk {
+    let mut submissions = Vec::with_capacity(messages.len());
+    let mut ids = Vec::with_capacity(messages.len());
+    let mut rejected = Vec::new();
+    for (index, message) in messages {
+        let sent_id: String = message
+            .encounter
+            .as_ref()
+            .map(|encounter| {
+                encounter
+                    .encounter_id
+                    .trim()
+                    .chars()
+                    .take(MAX_ID_CHARS)
+                    .collect()
+            })
+            .unwrap_or_default();
+        match service.parse(message.encounter, message.replace, today) {
+            Err(violations) => {
+                let status = violations.into_status(tonic::Code::InvalidArgument);
+                rejected.push((index, sent_id, status.message().to_string()));
+            }
+            Ok(parsed) => {
+                let (submission, _) = service.submission(parsed);
+                submissions.push(submission);
+                ids.push((index, sent_id));
+            }
+        }
+    }
+    PreparedChunk {
+        rows: service.store().prepare(submissions),
+        ids,
+        rejected,
     }
 }

@@ -74,11 +74,12 @@ fn service_date(text: &str, today: Date, violations: &mut Violations) -> Option<
 
 /// Parses the first `limit` items of a list, naming each one that fails by its
 /// path (`{field}[i]`); a failed item stays in place as `None` so indexes keep
-/// matching the request.
+/// matching the request. The path is written only for a failure: an import
+/// parses every list of every encounter, and nearly all of them are fine.
 fn parse_each<T, E: ToString>(
     items: &[String],
     limit: usize,
-    field: &str,
+    field: impl Fn() -> String,
     parse: impl Fn(&str) -> Result<T, E>,
     violations: &mut Violations,
 ) -> Vec<Option<T>> {
@@ -88,7 +89,7 @@ fn parse_each<T, E: ToString>(
         .enumerate()
         .map(|(index, text)| {
             parse(text)
-                .map_err(|error| violations.add(format!("{field}[{index}]"), error.to_string()))
+                .map_err(|error| violations.add(format!("{}[{index}]", field()), error.to_string()))
                 .ok()
         })
         .collect()
@@ -102,20 +103,21 @@ fn reported_code(
     warnings: &mut Vec<String>,
     violations: &mut Violations,
 ) -> Option<ReportedCode> {
-    let path = format!("encounter.codes[{index}]");
+    // Written only when something is named: most codes have nothing wrong.
+    let path = || format!("encounter.codes[{index}]");
     let parsed = CodeValue::parse(&code.code)
-        .map_err(|error| violations.add(format!("{path}.code"), error.to_string()))
+        .map_err(|error| violations.add(format!("{}.code", path()), error.to_string()))
         .ok();
     if code.modifiers.len() > MAX_CODE_MODIFIERS {
         violations.add(
-            format!("{path}.modifiers"),
+            format!("{}.modifiers", path()),
             format!("at most {MAX_CODE_MODIFIERS} modifiers per code"),
         );
     }
     let modifiers = parse_each(
         &code.modifiers,
         MAX_CODE_MODIFIERS,
-        &format!("{path}.modifiers"),
+        || format!("{}.modifiers", path()),
         Modifier::parse,
         violations,
     );
@@ -124,7 +126,7 @@ fn reported_code(
         .filter(|units| *units <= MAX_UNITS);
     if units.is_none() {
         violations.add(
-            format!("{path}.units"),
+            format!("{}.units", path()),
             format!("units must be 0 to {MAX_UNITS}"),
         );
     }
@@ -132,18 +134,20 @@ fn reported_code(
     let modifiers: Vec<Modifier> = modifiers.into_iter().collect::<Option<_>>()?;
     for position in 0..modifiers.len() {
         if let Some(problem) = modifier_problem(parsed, &modifiers, position) {
-            violations.add(format!("{path}.modifiers[{position}]"), problem);
+            violations.add(format!("{}.modifiers[{position}]", path()), problem);
         }
     }
     if let Some(date) = date {
         match judge_code(rules.registry, parsed, date) {
             CodeFinding::Known => {}
             CodeFinding::Unknown(message) if rules.strict_codes => violations.add(
-                format!("{path}.code"),
+                format!("{}.code", path()),
                 format!("{message}; unknown codes are refused under --strict-codes"),
             ),
-            CodeFinding::Unknown(message) => warnings.push(format!("{path}.code: {message}")),
-            CodeFinding::NotReportable(message) => violations.add(format!("{path}.code"), message),
+            CodeFinding::Unknown(message) => warnings.push(format!("{}.code: {message}", path())),
+            CodeFinding::NotReportable(message) => {
+                violations.add(format!("{}.code", path()), message)
+            }
         }
     }
     Some(ReportedCode {
@@ -235,7 +239,7 @@ pub fn parse_encounter(
     let diagnoses = parse_each(
         &encounter.diagnoses,
         MAX_ENCOUNTER_DIAGNOSES,
-        "encounter.diagnoses",
+        || "encounter.diagnoses".to_string(),
         Diagnosis::parse,
         &mut violations,
     );

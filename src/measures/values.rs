@@ -135,20 +135,33 @@ impl Diagnosis {
                 trimmed.chars().take(16).collect::<String>()
             ))
         };
-        let upper = trimmed.to_ascii_uppercase();
-        let compact: String = match upper.find('.') {
-            Some(3) if upper.len() > 4 => upper.replacen('.', "", 1),
-            Some(_) => return Err(malformed()),
-            None => upper,
-        };
-        let bytes = compact.as_bytes();
-        let shaped = (3..=MAX_DIAGNOSIS_CHARS).contains(&bytes.len())
+        // Upper-cased and without its dot in a buffer on the stack: one
+        // allocation per diagnosis, for the value kept.
+        let mut compact = [0u8; MAX_DIAGNOSIS_CHARS];
+        let mut length = 0;
+        for (position, byte) in trimmed.bytes().enumerate() {
+            if byte == b'.' {
+                if position != 3 || trimmed.len() <= 4 {
+                    return Err(malformed());
+                }
+                continue;
+            }
+            let Some(slot) = compact.get_mut(length) else {
+                return Err(malformed());
+            };
+            *slot = byte.to_ascii_uppercase();
+            length += 1;
+        }
+        let bytes = &compact[..length];
+        let shaped = bytes.len() >= 3
             && bytes[0].is_ascii_uppercase()
             && bytes[1].is_ascii_digit()
             && bytes[2..].iter().all(u8::is_ascii_alphanumeric);
-        if !shaped {
-            return Err(malformed());
-        }
+        // Only ASCII letters and digits pass, so the bytes are text.
+        let compact = match std::str::from_utf8(bytes) {
+            Ok(text) if shaped => text,
+            _ => return Err(malformed()),
+        };
         Ok(Diagnosis(compact.into()))
     }
 
@@ -273,6 +286,7 @@ mod tests {
             ("E10.A2", "E10A2"),
             ("F30.2", "F302"),
             ("C61", "C61"),
+            ("s72.001a", "S72001A"),
         ] {
             assert_eq!(
                 Diagnosis::parse(input).unwrap().compact(),
@@ -289,6 +303,11 @@ mod tests {
             "C50.91123",
             "C50-911",
             "CC0911",
+            "C50.9.1",
+            "C50..911",
+            "C5091123",
+            "C50.9é",
+            ".C50911",
         ] {
             assert!(Diagnosis::parse(input).is_err(), "{input}");
         }

@@ -19,6 +19,7 @@
 //! directory with a different key is refused instead of silently splitting each
 //! patient in two.
 
+mod counter;
 mod patient_key;
 mod row;
 mod schema;
@@ -44,6 +45,7 @@ pub use schema::SCHEMA_VERSION;
 use crate::measures::{
     Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals, Verdict,
 };
+use counter::Counter;
 use writer::{Job, PendingRow, Writer};
 
 /// The database file in the data directory.
@@ -153,6 +155,23 @@ pub enum Recorded {
     Duplicate,
     /// Stored with different content, and replacing was not asked for.
     Conflict,
+}
+
+/// Encounters made ready for the writer by [`EncounterStore::prepare`], in
+/// the order given.
+#[derive(Debug)]
+pub struct PreparedRows(Vec<PendingRow>);
+
+impl PreparedRows {
+    /// How many encounters.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// A write the writer has queued; [`PendingWrite::finish`] waits for its commit.
@@ -354,20 +373,31 @@ impl EncounterStore {
             "encounter store opened and totals rebuilt"
         );
         let totals = Arc::new(RwLock::new(totals));
+        let thread_error = |error| StoreError::Io {
+            path: PathBuf::from("<store thread>"),
+            error,
+        };
+        let (committed, commits) = std::sync::mpsc::sync_channel(counter::QUEUED_COMMITS);
+        let counter = Counter {
+            commits,
+            totals: totals.clone(),
+            measures,
+        };
+        let counter = std::thread::Builder::new()
+            .name("cptd-store-count".into())
+            .spawn(move || counter.run())
+            .map_err(thread_error)?;
         let (sender, receiver) = mpsc::channel(QUEUED_JOBS);
         let writer = Writer {
             connection,
             jobs: receiver,
-            totals: totals.clone(),
-            measures,
+            committed,
+            counter,
         };
         let handle = std::thread::Builder::new()
             .name("cptd-store-writer".into())
             .spawn(move || writer.run())
-            .map_err(|error| StoreError::Io {
-                path: PathBuf::from("<writer thread>"),
-                error,
-            })?;
+            .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs: sender,
             totals,
@@ -380,26 +410,39 @@ impl EncounterStore {
     /// known duplicates or conflicts). All are committed together or, on a
     /// database failure, none.
     pub async fn record(&self, submissions: Vec<Submission>) -> Result<Vec<Recorded>, StoreError> {
-        self.submit(submissions).await?.finish().await
+        let rows = self.prepare(submissions);
+        self.submit(rows).await?.finish().await
     }
 
-    /// Queues `submissions` for the writer and returns at once; the writer
-    /// takes queued writes in order, so writes submitted one after another
-    /// are applied in that order. Waits only while the queue is full.
-    pub async fn submit(&self, submissions: Vec<Submission>) -> Result<PendingWrite, StoreError> {
-        let rows = submissions
-            .into_iter()
-            .map(|submission| self.prepare(submission))
-            .collect();
+    /// Turns `submissions` into rows ready for the writer: patient ids hashed,
+    /// claims serialised, content fingerprinted. CPU work only, a few
+    /// microseconds an encounter; a bulk caller runs it off the async runtime,
+    /// so that the writer thread does nothing but SQLite.
+    pub fn prepare(&self, submissions: Vec<Submission>) -> PreparedRows {
+        PreparedRows(
+            submissions
+                .into_iter()
+                .map(|submission| self.prepare_row(submission))
+                .collect(),
+        )
+    }
+
+    /// Queues `rows` for the writer and returns at once; the writer takes
+    /// queued writes in order, so writes submitted one after another are
+    /// applied in that order. Waits only while the queue is full.
+    pub async fn submit(&self, rows: PreparedRows) -> Result<PendingWrite, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Write { rows, reply })
+            .send(Job::Write {
+                rows: rows.0,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(PendingWrite(answer))
     }
 
-    fn prepare(&self, submission: Submission) -> PendingRow {
+    fn prepare_row(&self, submission: Submission) -> PendingRow {
         let Submission {
             encounter,
             replace,
@@ -407,12 +450,13 @@ impl EncounterStore {
         } = submission;
         let patient_hash = self.hasher.hash(&encounter.patient_id);
         let claim_json = row::claim_json(&encounter.claim);
+        let service_date = encounter.claim.service_date.to_string();
         // Content identity: everything the caller sent, the patient by hash.
         let mut digest = Sha256::new();
         digest.update(patient_hash);
         for part in [
             encounter.claim.provider_id.as_bytes(),
-            encounter.claim.service_date.to_string().as_bytes(),
+            service_date.as_bytes(),
             claim_json.as_bytes(),
         ] {
             digest.update((part.len() as u64).to_le_bytes());
@@ -423,6 +467,7 @@ impl EncounterStore {
             patient_hash,
             fingerprint: digest.finalize().into(),
             claim: encounter.claim,
+            service_date,
             claim_json,
             replace,
             verdicts,

@@ -1,19 +1,24 @@
 //! The writer thread: the only code that writes the database.
 //!
 //! It takes every write queued since its last commit (up to a bound), applies them
-//! in one transaction, commits once, and only then answers each caller and adds
-//! the new outcomes to the running totals. Concurrent callers thus share one
-//! disk sync (group commit), and an answer always follows the commit that made
-//! it durable. Being alone, it also decides every idempotency race: of two
-//! identical sends, whichever it takes second finds the first already there.
+//! in one transaction, commits once, and hands the durable commit to the
+//! counting thread, which adds the new outcomes to the running totals and only
+//! then answers each caller. Concurrent callers thus share one disk sync (group
+//! commit), and an answer always follows the commit that made it durable. Being
+//! alone, the writer also decides every idempotency race: of two identical
+//! sends, whichever it takes second finds the first already there.
 
-use std::sync::{Arc, RwLock};
+use std::sync::mpsc as std_mpsc;
 
 use rusqlite::{Connection, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Recorded, StoreError, row::read_claim};
-use crate::measures::{Claim, MeasureSet, PerformanceTotals, Verdict};
+use super::{
+    Recorded, StoreError,
+    counter::{Commit, TotalsChange},
+    row::read_claim,
+};
+use crate::measures::{Claim, Verdict};
 
 /// Most rows one transaction takes; a longer queue waits for the next commit,
 /// so no single commit holds callers for long.
@@ -26,6 +31,8 @@ pub struct PendingRow {
     pub patient_hash: [u8; 32],
     pub fingerprint: [u8; 32],
     pub claim: Claim,
+    /// The service date as stored, rendered before the writer sees it.
+    pub service_date: String,
     pub claim_json: String,
     pub replace: bool,
     pub verdicts: Vec<Verdict>,
@@ -42,17 +49,13 @@ pub enum Job {
     Stop { done: oneshot::Sender<()> },
 }
 
-/// A change to the totals, applied once its commit succeeded.
-enum TotalsChange {
-    Add(usize),
-    Replace { index: usize, previous: Claim },
-}
-
 pub struct Writer {
     pub connection: Connection,
     pub jobs: mpsc::Receiver<Job>,
-    pub totals: Arc<RwLock<PerformanceTotals>>,
-    pub measures: Arc<MeasureSet>,
+    /// Durable commits, to be counted and answered.
+    pub committed: std_mpsc::SyncSender<Commit>,
+    /// The counting thread, joined at stop so every answer is sent first.
+    pub counter: std::thread::JoinHandle<()>,
 }
 
 impl Writer {
@@ -91,53 +94,23 @@ impl Writer {
     }
 
     fn stop(self, done: oneshot::Sender<()>) {
+        let Writer {
+            connection,
+            committed,
+            counter,
+            ..
+        } = self;
+        // The counter finishes what it holds once the writer hangs up.
+        drop(committed);
+        if counter.join().is_err() {
+            tracing::error!("the store's counting thread panicked");
+        }
         // Folds the log into the main file so the next start reads less.
-        if let Err(error) = self
-            .connection
-            .pragma_update(None, "wal_checkpoint", "TRUNCATE")
-        {
+        if let Err(error) = connection.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
             tracing::warn!(%error, "store checkpoint at shutdown failed");
         }
-        drop(self.connection);
+        drop(connection);
         let _ = done.send(());
-    }
-
-    /// Adds a commit's changes to the running totals. Readers take the same
-    /// lock from async code, so it is held for at most a few hundred changes at
-    /// a time, and replaced versions are judged before it is taken. A report
-    /// may see part of a commit whose callers are not answered yet; every row
-    /// it sees is durable.
-    fn count(&self, batch: &[(Vec<PendingRow>, Reply)], changes: Vec<TotalsChange>) {
-        const CHANGES_PER_LOCK: usize = 256;
-        let flat: Vec<&PendingRow> = batch.iter().flat_map(|(rows, _)| rows).collect();
-        let mut deltas = Vec::with_capacity(changes.len());
-        let mut judged = Vec::new();
-        for change in changes {
-            match change {
-                TotalsChange::Add(index) => deltas.push((index, None)),
-                TotalsChange::Replace { index, previous } => {
-                    let before = self.measures.evaluate(&previous);
-                    judged.push((previous, before));
-                    deltas.push((index, Some(judged.len() - 1)));
-                }
-            }
-        }
-        for part in deltas.chunks(CHANGES_PER_LOCK) {
-            let mut totals = self.totals.write().unwrap_or_else(|p| p.into_inner());
-            for (index, replaced) in part {
-                if let Some(replaced) = replaced {
-                    let (previous, before) = &judged[*replaced];
-                    totals.apply(&previous.provider_id, previous.service_date, before, -1);
-                }
-                let row = flat[*index];
-                totals.apply(
-                    &row.claim.provider_id,
-                    row.claim.service_date,
-                    &row.verdicts,
-                    1,
-                );
-            }
-        }
     }
 
     fn commit(&mut self, batch: Vec<(Vec<PendingRow>, Reply)>) {
@@ -145,12 +118,19 @@ impl Writer {
         let written = write_all(&mut self.connection, &batch);
         match written {
             Ok((results, changes)) => {
-                self.count(&batch, changes);
                 tracing::trace!(rows, jobs = batch.len(), "store commit");
-                let mut results = results.into_iter();
-                for (rows, reply) in batch {
-                    let answer: Vec<Recorded> = results.by_ref().take(rows.len()).collect();
-                    let _ = reply.send(Ok(answer));
+                let commit = Commit {
+                    batch,
+                    results,
+                    changes,
+                };
+                if let Err(std_mpsc::SendError(commit)) = self.committed.send(commit) {
+                    // Only a panicked counter hangs up early; the rows are
+                    // durable, but nobody can count them now.
+                    tracing::error!(rows, "the store's counting thread is gone");
+                    for (_, reply) in commit.batch {
+                        let _ = reply.send(Err(StoreError::Closed));
+                    }
                 }
             }
             Err(error) => {
@@ -193,13 +173,12 @@ fn write_all(
         )?;
         let rows = batch.iter().flat_map(|(rows, _)| rows);
         for (index, row) in rows.enumerate() {
-            let date = row.claim.service_date.to_string();
             let inserted = insert.execute(params![
                 row.encounter_id,
                 &row.patient_hash[..],
                 &row.fingerprint[..],
                 row.claim.provider_id,
-                date,
+                row.service_date,
                 row.claim_json,
             ])?;
             if inserted == 1 {
@@ -226,7 +205,7 @@ fn write_all(
                     &row.patient_hash[..],
                     &row.fingerprint[..],
                     row.claim.provider_id,
-                    date,
+                    row.service_date,
                     row.claim_json,
                     revision + 1,
                 ])?;
