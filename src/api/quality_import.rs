@@ -204,6 +204,8 @@ fn prepare(
     let mut submissions = Vec::with_capacity(messages.len());
     let mut ids = Vec::with_capacity(messages.len());
     let mut rejected = Vec::new();
+    // One code set for the whole chunk.
+    let registry = service.registry();
     for (index, message) in messages {
         let sent_id: String = message
             .encounter
@@ -217,7 +219,7 @@ fn prepare(
                     .collect()
             })
             .unwrap_or_default();
-        match service.parse(message.encounter, message.replace, today) {
+        match service.parse(&registry, message.encounter, message.replace, today) {
             Err(violations) => {
                 let status = violations.into_status(tonic::Code::InvalidArgument);
                 rejected.push((index, sent_id, status.message().to_string()));

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use jiff::civil::Date;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -15,6 +15,7 @@ use super::{
         EncounterRules, GetMeasure, GetPerformance, LIST_MEASURES_FINGERPRINT, ListMeasures,
         ParsedEncounter, parse_encounter,
     },
+    snapshot_answers::name_registry,
 };
 use crate::{
     calendar,
@@ -52,17 +53,22 @@ impl QualityMeasuresService {
         }
     }
 
-    /// Parses one encounter against the registry as it stands now; service
-    /// dates after `today` are refused.
+    /// The code set as it stands now, for parsing encounters against.
+    pub(super) fn registry(&self) -> Guard<Arc<CodeRegistry>> {
+        self.registry.load()
+    }
+
+    /// Parses one encounter against `registry`; service dates after `today`
+    /// are refused.
     pub(super) fn parse(
         &self,
+        registry: &CodeRegistry,
         encounter: Option<pb::Encounter>,
         replace: bool,
         today: Date,
     ) -> Result<ParsedEncounter, Violations> {
-        let registry = self.registry.load();
         let rules = EncounterRules {
-            registry: &registry,
+            registry,
             strict_codes: self.strict_codes,
             today,
         };
@@ -140,8 +146,14 @@ impl QualityMeasures for QualityMeasuresService {
         request: Request<pb::RecordEncounterRequest>,
     ) -> Result<Response<pb::RecordEncounterResponse>, Status> {
         let request = request.into_inner();
+        let registry = self.registry();
         let parsed = self
-            .parse(request.encounter, request.replace, calendar::today())
+            .parse(
+                &registry,
+                request.encounter,
+                request.replace,
+                calendar::today(),
+            )
             .map_err(|violations| violations.into_status(tonic::Code::InvalidArgument))?;
         let (submission, warnings) = self.submission(parsed);
         let encounter_id = submission.encounter.encounter_id.clone();
@@ -158,12 +170,16 @@ impl QualityMeasures for QualityMeasuresService {
                 return Err(Status::already_exists(conflict_message(&encounter_id)));
             }
         };
-        Ok(Response::new(pb::RecordEncounterResponse {
+        let mut response = Response::new(pb::RecordEncounterResponse {
             encounter_id,
             outcomes,
             duplicate,
             warnings,
-        }))
+        });
+        // Which codes were known, and so which warnings were given, depends on
+        // the code set.
+        name_registry(&mut response, &registry);
+        Ok(response)
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

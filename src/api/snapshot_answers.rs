@@ -32,6 +32,16 @@ use crate::{
 /// Response metadata naming the registry snapshot that answered.
 pub const REGISTRY_VERSION_HEADER: &str = "cptd-registry-version";
 
+/// Names `registry` in `response`'s metadata, for answers that depend on the
+/// code set but are not kept per snapshot.
+pub fn name_registry<T>(response: &mut Response<T>, registry: &CodeRegistry) {
+    if let Ok(version) = AsciiMetadataValue::try_from(&**registry.version()) {
+        response
+            .metadata_mut()
+            .insert(REGISTRY_VERSION_HEADER, version);
+    }
+}
+
 /// Most encoded `Code` answers one snapshot keeps (about 0.4 KiB each, so a few
 /// MiB at most). A practice asks about a few hundred codes day to day; past the
 /// cap, answers are still right, only encoded on each call.

@@ -139,8 +139,27 @@ async fn deleted_future_and_unknown_codes_are_judged_on_the_service_date() {
         .quality_measures
         .record_encounter(record(cancer_visit("enc-unknown", "99213 1125F 99999")))
         .await
-        .expect("an unknown but well-formed code is accepted")
-        .into_inner();
+        .expect("an unknown but well-formed code is accepted");
+    let judged_by = unknown
+        .metadata()
+        .get("cptd-registry-version")
+        .expect("the answer names the code set that judged the codes")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let looked_up = app
+        .code_lookup
+        .get_code(pb::GetCodeRequest {
+            code: "99213".into(),
+            as_of: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        looked_up.metadata().get("cptd-registry-version").unwrap(),
+        judged_by.as_str()
+    );
+    let unknown = unknown.into_inner();
     assert_eq!(unknown.warnings.len(), 1);
     assert!(
         unknown.warnings[0].starts_with("encounter.codes[2].code"),
