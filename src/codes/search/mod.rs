@@ -60,6 +60,7 @@
 mod abbreviations;
 mod explain;
 mod index;
+mod indexing;
 mod intersect;
 mod plan;
 mod quantity;
