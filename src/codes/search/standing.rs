@@ -11,7 +11,7 @@
 
 use jiff::civil::Date;
 
-use super::weights;
+use super::{SearchIndex, weights};
 use crate::codes::{Category, CodeFilter, CodeRegistry, CodeStatus, Imaging, record::CodeVersion};
 
 /// A day as `yyyymmdd`, which orders as the dates do.
@@ -96,6 +96,7 @@ pub(crate) fn reads_only_facts(filter: &CodeFilter) -> bool {
 /// else from the code history itself.
 pub(crate) struct Admission<'a> {
     registry: &'a CodeRegistry,
+    index: &'a SearchIndex,
     filter: &'a CodeFilter,
     as_of: Date,
     day: i32,
@@ -108,6 +109,7 @@ impl<'a> Admission<'a> {
         let from_facts = reads_only_facts(filter);
         Admission {
             registry,
+            index: registry.search_index(),
             filter,
             as_of,
             day: day_number(as_of),
@@ -117,7 +119,7 @@ impl<'a> Admission<'a> {
 
     /// The document's prior when it is admitted.
     pub fn prior(&self, doc: u32) -> Option<f64> {
-        let index = self.registry.search_index();
+        let index = self.index;
         if self.from_facts {
             return index.facts(doc).admit(self.filter, self.day);
         }
