@@ -48,6 +48,7 @@ pub struct SearchIndex {
     doc_quantities: Vec<Quantity>,
     doc_history: Vec<u32>,
     doc_facts: Vec<DocFacts>,
+    doc_briefs: Vec<u8>,
     history_first_doc: Vec<u32>,
 }
 
@@ -118,6 +119,7 @@ impl SearchIndex {
             doc_history.extend(run.doc_history);
             doc_facts.extend(run.doc_facts);
         }
+        let doc_briefs = doc_facts.iter().map(DocFacts::brief).collect();
         SearchIndex {
             terms,
             term_starts,
@@ -130,6 +132,7 @@ impl SearchIndex {
             doc_quantities,
             doc_history,
             doc_facts,
+            doc_briefs,
             history_first_doc,
         }
     }
@@ -156,6 +159,7 @@ impl SearchIndex {
                 + self.doc_history.capacity()
                 + self.history_first_doc.capacity())
             + self.posting_fields.capacity()
+            + self.doc_briefs.capacity()
             + self.doc_quantities.capacity() * size_of::<Quantity>()
             + self.doc_facts.capacity() * size_of::<DocFacts>()
     }
@@ -237,6 +241,11 @@ impl SearchIndex {
     /// Where document `doc` stands, compactly.
     pub(crate) fn facts(&self, doc: u32) -> &DocFacts {
         &self.doc_facts[doc as usize]
+    }
+
+    /// Document `doc` in one byte (see [`DocFacts::brief`]).
+    pub(crate) fn brief(&self, doc: u32) -> u8 {
+        self.doc_briefs[doc as usize]
     }
 
     /// The history index and version index of a document.
@@ -386,7 +395,7 @@ mod tests {
                 index.quantity_starts.clone(),
                 index.doc_quantities.clone(),
                 index.doc_history.clone(),
-                index.doc_facts.clone(),
+                (index.doc_facts.clone(), index.doc_briefs.clone()),
                 index.history_first_doc.clone(),
             )
         };
