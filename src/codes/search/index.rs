@@ -98,10 +98,31 @@ impl SearchIndex {
         }
         history_first_doc.push(doc);
 
-        let (terms, term_starts, postings) = merge(&runs, |run| (&run.terms, &run.postings));
-        let (posting_docs, posting_fields) = postings.into_iter().unzip();
-        let (phrases, phrase_starts, phrase_docs) =
-            merge(&runs, |run| (&run.phrases, &run.phrase_docs));
+        // Written straight into their final vectors: a 200,000-code set has
+        // millions of postings, and an intermediate copy would raise the
+        // build's peak memory (which the allocator keeps) by tens of megabytes.
+        let total = |lists: &Vec<Vec<(u32, u8)>>| lists.iter().map(Vec::len).sum::<usize>();
+        let postings: usize = runs.iter().map(|run| total(&run.postings)).sum();
+        let mut posting_docs = Vec::with_capacity(postings);
+        let mut posting_fields = Vec::with_capacity(postings);
+        let (terms, term_starts) = merge(
+            &runs,
+            |run| (&run.terms, &run.postings),
+            |list| {
+                posting_docs.extend(list.iter().map(|(doc, _)| *doc));
+                posting_fields.extend(list.iter().map(|(_, fields)| *fields));
+                posting_docs.len()
+            },
+        );
+        let mut phrase_docs = Vec::new();
+        let (phrases, phrase_starts) = merge(
+            &runs,
+            |run| (&run.phrases, &run.phrase_docs),
+            |list| {
+                phrase_docs.extend_from_slice(list);
+                phrase_docs.len()
+            },
+        );
 
         let documents = doc as usize;
         let mut quantity_starts = Vec::with_capacity(documents + 1);
@@ -255,12 +276,14 @@ impl SearchIndex {
     }
 }
 
-/// The keys of every run in one sorted fst (key → id), with each key's postings
-/// from every run, in run order, flattened.
-fn merge<P: Copy>(
+/// The keys of every run in one sorted fst (key → id), and where each key's
+/// postings start: `append` gets each key's postings from every run, in key
+/// order then run order, and answers how many postings it holds so far.
+fn merge<P>(
     runs: &[Run],
     part: impl Fn(&Run) -> (&Vec<String>, &Vec<Vec<P>>),
-) -> (Map<Vec<u8>>, Vec<u32>, Vec<P>) {
+    mut append: impl FnMut(&[P]) -> usize,
+) -> (Map<Vec<u8>>, Vec<u32>) {
     let mut keys: Vec<&str> = runs
         .iter()
         .flat_map(|run| part(run).0.iter().map(String::as_str))
@@ -281,30 +304,26 @@ fn merge<P: Copy>(
             local
         })
         .collect();
-    let total: usize = runs
-        .iter()
-        .flat_map(|run| part(run).1.iter().map(Vec::len))
-        .sum();
     let mut builder = MapBuilder::memory();
     let mut starts = Vec::with_capacity(keys.len() + 1);
-    let mut flat = Vec::with_capacity(total);
+    starts.push(0);
     for (id, key) in keys.iter().enumerate() {
-        starts.push(to_u32(flat.len()));
         builder
             .insert(key, id as u64)
             .expect("dictionary keys are distinct and sorted");
+        let mut held = *starts.last().expect("starts at 0") as usize;
         for (run, local) in runs.iter().zip(&local) {
             if let Some(list) = part(run).1.get(local[id] as usize) {
-                flat.extend_from_slice(list);
+                held = append(list);
             }
         }
+        starts.push(to_u32(held));
     }
-    starts.push(to_u32(flat.len()));
     let bytes = builder
         .into_inner()
         .expect("an in-memory fst build does not fail");
     let map = Map::new(bytes).expect("a freshly built fst is valid");
-    (map, starts, flat)
+    (map, starts)
 }
 
 /// The entries from `prefix` on while they start with it: a range walk.
