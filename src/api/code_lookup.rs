@@ -74,6 +74,36 @@ fn total_size(count: usize) -> i32 {
     i32::try_from(count).unwrap_or(i32::MAX)
 }
 
+/// From this many indexed code versions on, a broad search takes milliseconds
+/// and runs on the blocking pool rather than holding a tokio worker; below it a
+/// search takes microseconds and a thread hand-off would cost more than it does.
+const BLOCKING_SEARCH_DOCUMENTS: usize = 10_000;
+
+fn search_response(
+    registry: &CodeRegistry,
+    answers: &SnapshotAnswers,
+    request: &SearchCodes,
+) -> Response<pb::SearchCodesResponse> {
+    let query = SearchQuery {
+        text: &request.query,
+        filter: &request.filter,
+        as_of: request.as_of,
+    };
+    let page = registry.search_page(&query, request.offset, request.page_size);
+    let page_end = request.offset.saturating_add(request.page_size);
+    let next_page_token = if page_end < page.total {
+        page_token::encode(PageStart::Offset(page_end), request.fingerprint)
+    } else {
+        String::new()
+    };
+    let response = pb::SearchCodesResponse {
+        total_size: total_size(page.total),
+        results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
+        next_page_token,
+    };
+    answers.respond(response)
+}
+
 #[tonic::async_trait]
 impl CodeLookup for CodeLookupService {
     #[tracing::instrument(level = "debug", skip_all)]
@@ -131,25 +161,21 @@ impl CodeLookup for CodeLookupService {
     ) -> Result<Response<pb::SearchCodesResponse>, Status> {
         let request = SearchCodes::try_from(request.into_inner())?;
         let snapshot = self.snapshot();
-        let registry = &snapshot.registry;
-        let query = SearchQuery {
-            text: &request.query,
-            filter: &request.filter,
-            as_of: request.as_of,
-        };
-        let page = registry.search_page(&query, request.offset, request.page_size);
-        let page_end = request.offset.saturating_add(request.page_size);
-        let next_page_token = if page_end < page.total {
-            page_token::encode(PageStart::Offset(page_end), request.fingerprint)
-        } else {
-            String::new()
-        };
-        let response = pb::SearchCodesResponse {
-            total_size: total_size(page.total),
-            results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
-            next_page_token,
-        };
-        Ok(snapshot.answers.respond(response))
+        if snapshot.registry.search_index().documents() < BLOCKING_SEARCH_DOCUMENTS {
+            return Ok(search_response(
+                &snapshot.registry,
+                &snapshot.answers,
+                &request,
+            ));
+        }
+        let registry = Guard::into_inner(snapshot.registry);
+        let answers = Guard::into_inner(snapshot.answers);
+        tokio::task::spawn_blocking(move || search_response(&registry, &answers, &request))
+            .await
+            .map_err(|failed| {
+                tracing::error!(error = %failed, "search task failed");
+                Status::internal("the search failed; retrying is safe")
+            })
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

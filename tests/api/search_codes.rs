@@ -2,13 +2,14 @@
 
 use std::collections::HashSet;
 
+use cptd::config::Config;
 use cptd::pb::{
     Category, Imaging, MatchKind, SearchCodesRequest, SearchCodesResponse, SearchMatch,
     SearchResult, Status as CodeStatus, code_lookup_client::CodeLookupClient,
 };
 use tonic::transport::Channel;
 
-use crate::helpers::{assert_invalid_field, spawn_app};
+use crate::helpers::{assert_invalid_field, spawn_app, spawn_app_with};
 
 fn query(text: &str) -> SearchCodesRequest {
     SearchCodesRequest {
@@ -803,4 +804,40 @@ async fn an_anatomy_filter_narrows_a_text_search() {
     // Assert
     let found = codes(&response.results);
     assert_eq!(found, ["64633", "64634"], "{found:?}");
+}
+
+#[tokio::test]
+async fn a_large_code_set_is_searched_off_the_runtime_with_the_same_answers() {
+    // Arrange: enough codes that searches run on the blocking pool.
+    let directory = tempfile::tempdir().unwrap();
+    let mut csv = String::from("code,descriptor,anatomy\n");
+    for number in 0..12_000 {
+        let place = ["lumbar", "cervical", "thoracic"][number % 3];
+        csv.push_str(&format!(
+            "{:05},Practice procedure number {number} on the {place} spine.,{place} spine\n",
+            30_000 + number
+        ));
+    }
+    let file = directory.path().join("large.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut config = Config::for_tests();
+    config.code_files = vec![file];
+    let mut app = spawn_app_with(config).await;
+
+    // Act
+    let broad = app
+        .code_lookup
+        .search_codes(query("practice cervical"))
+        .await
+        .expect("a broad search over a large set is answered");
+    let version = broad.metadata().get("cptd-registry-version").cloned();
+    let broad = broad.into_inner();
+    let built_in = search(&mut app.code_lookup, query("TFESI L5")).await;
+
+    // Assert
+    assert_eq!(broad.total_size, 4_000);
+    assert_eq!(broad.results.len(), 20);
+    assert_ranked(&broad.results);
+    assert!(version.is_some(), "the answer names the code set");
+    assert_eq!(codes(&built_in.results)[0], "64483");
 }

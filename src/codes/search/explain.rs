@@ -38,7 +38,7 @@ pub enum SearchField {
 
 impl SearchField {
     /// The field's bit in a posting's field set.
-    pub(crate) fn bit(self) -> u8 {
+    pub(crate) const fn bit(self) -> u8 {
         match self {
             SearchField::Code => 0,
             SearchField::Synonyms => 1,

@@ -6,16 +6,17 @@
 //! (which of synonyms, short name, descriptor, … hold it): five bytes per
 //! posting, no strings per document.
 
-use std::{collections::HashMap, ops::Range};
+use std::ops::Range;
 
 use fst::{Automaton, IntoStreamer, Map, MapBuilder, Streamer};
 use levenshtein_automata::{DFA, Distance, SINK_STATE};
 
 use super::{
     explain::SearchField,
+    indexing::{self, Run},
     quantity::{Quantity, quantities},
     standing::DocFacts,
-    tokenize::{phrase_key, terms, tokens},
+    tokenize::tokens,
 };
 use crate::codes::{record::CodeVersion, registry::CodeHistory};
 
@@ -47,11 +48,15 @@ pub struct SearchIndex {
     doc_quantities: Vec<Quantity>,
     doc_history: Vec<u32>,
     doc_facts: Vec<DocFacts>,
+    doc_briefs: Vec<u8>,
     history_first_doc: Vec<u32>,
 }
 
 /// Calls `visit` with each searchable text of a version and its field.
-pub(crate) fn field_texts(version: &CodeVersion, mut visit: impl FnMut(SearchField, &str)) {
+pub(crate) fn field_texts<'a>(
+    version: &'a CodeVersion,
+    mut visit: impl FnMut(SearchField, &'a str),
+) {
     for synonym in &version.synonyms {
         visit(SearchField::Synonyms, synonym);
     }
@@ -80,49 +85,62 @@ pub(crate) fn version_quantities(version: &CodeVersion) -> Vec<Quantity> {
 impl SearchIndex {
     /// Indexes every version of `histories`, which are in code order.
     pub fn build(histories: &[CodeHistory]) -> SearchIndex {
-        let mut postings: HashMap<String, Vec<(u32, u8)>> = HashMap::new();
-        let mut phrase_postings: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut quantity_starts = vec![0];
-        let mut doc_quantities = Vec::new();
-        let mut doc_history = Vec::new();
-        let mut doc_facts = Vec::new();
+        SearchIndex::from_runs(histories, indexing::read_runs(histories))
+    }
+
+    /// The index of `histories` from the runs they were read into.
+    fn from_runs(histories: &[CodeHistory], runs: Vec<Run>) -> SearchIndex {
         let mut history_first_doc = Vec::with_capacity(histories.len() + 1);
         let mut doc = 0u32;
-        for (history_index, history) in histories.iter().enumerate() {
+        for history in histories {
             history_first_doc.push(doc);
-            for (at, version) in history.versions().iter().enumerate() {
-                doc_facts.push(DocFacts::of(history.versions(), at));
-                field_texts(version, |field, text| {
-                    for (term, _) in terms(text) {
-                        let list = match postings.get_mut(&term) {
-                            Some(list) => list,
-                            None => postings.entry(term).or_default(),
-                        };
-                        match list.last_mut() {
-                            Some((last, bits)) if *last == doc => *bits |= field.bit(),
-                            _ => list.push((doc, field.bit())),
-                        }
-                    }
-                });
-                for synonym in &version.synonyms {
-                    let key = phrase_key(synonym);
-                    let list = phrase_postings.entry(key).or_default();
-                    if list.last() != Some(&doc) {
-                        list.push(doc);
-                    }
-                }
-                doc_quantities.extend(version_quantities(version));
-                quantity_starts.push(to_u32(doc_quantities.len()));
-                doc_history.push(to_u32(history_index));
-                doc += 1;
-            }
+            doc += to_u32(history.versions().len());
         }
         history_first_doc.push(doc);
 
-        let (terms, term_starts, flat) = dictionary(postings);
-        let (posting_docs, posting_fields) = flat.into_iter().unzip();
-        phrase_postings.remove("");
-        let (phrases, phrase_starts, phrase_docs) = dictionary(phrase_postings);
+        // Written straight into their final vectors: a 200,000-code set has
+        // millions of postings, and an intermediate copy would raise the
+        // build's peak memory (which the allocator keeps) by tens of megabytes.
+        let total = |lists: &Vec<Vec<(u32, u8)>>| lists.iter().map(Vec::len).sum::<usize>();
+        let postings: usize = runs.iter().map(|run| total(&run.postings)).sum();
+        let mut posting_docs = Vec::with_capacity(postings);
+        let mut posting_fields = Vec::with_capacity(postings);
+        let (terms, term_starts) = merge(
+            &runs,
+            |run| (&run.terms, &run.postings),
+            |list| {
+                posting_docs.extend(list.iter().map(|(doc, _)| *doc));
+                posting_fields.extend(list.iter().map(|(_, fields)| *fields));
+                posting_docs.len()
+            },
+        );
+        let mut phrase_docs = Vec::new();
+        let (phrases, phrase_starts) = merge(
+            &runs,
+            |run| (&run.phrases, &run.phrase_docs),
+            |list| {
+                phrase_docs.extend_from_slice(list);
+                phrase_docs.len()
+            },
+        );
+
+        let documents = doc as usize;
+        let mut quantity_starts = Vec::with_capacity(documents + 1);
+        quantity_starts.push(0);
+        let mut doc_quantities = Vec::new();
+        let mut doc_history = Vec::with_capacity(documents);
+        let mut doc_facts = Vec::with_capacity(documents);
+        for run in runs {
+            let mut end = *quantity_starts.last().expect("starts at 0");
+            for count in &run.quantity_counts {
+                end += count;
+                quantity_starts.push(end);
+            }
+            doc_quantities.extend(run.quantities);
+            doc_history.extend(run.doc_history);
+            doc_facts.extend(run.doc_facts);
+        }
+        let doc_briefs = doc_facts.iter().map(DocFacts::brief).collect();
         SearchIndex {
             terms,
             term_starts,
@@ -135,6 +153,7 @@ impl SearchIndex {
             doc_quantities,
             doc_history,
             doc_facts,
+            doc_briefs,
             history_first_doc,
         }
     }
@@ -161,6 +180,7 @@ impl SearchIndex {
                 + self.doc_history.capacity()
                 + self.history_first_doc.capacity())
             + self.posting_fields.capacity()
+            + self.doc_briefs.capacity()
             + self.doc_quantities.capacity() * size_of::<Quantity>()
             + self.doc_facts.capacity() * size_of::<DocFacts>()
     }
@@ -244,6 +264,11 @@ impl SearchIndex {
         &self.doc_facts[doc as usize]
     }
 
+    /// Document `doc` in one byte (see [`DocFacts::brief`]).
+    pub(crate) fn brief(&self, doc: u32) -> u8 {
+        self.doc_briefs[doc as usize]
+    }
+
     /// The history index and version index of a document.
     pub(crate) fn locate(&self, doc: u32) -> (usize, usize) {
         let history = self.doc_history[doc as usize] as usize;
@@ -251,27 +276,54 @@ impl SearchIndex {
     }
 }
 
-/// Sorts keyed postings into an fst (key → id) with flattened postings.
-fn dictionary<P>(postings: HashMap<String, Vec<P>>) -> (Map<Vec<u8>>, Vec<u32>, Vec<P>) {
-    let mut entries: Vec<(String, Vec<P>)> = postings.into_iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+/// The keys of every run in one sorted fst (key → id), and where each key's
+/// postings start: `append` gets each key's postings from every run, in key
+/// order then run order, and answers how many postings it holds so far.
+fn merge<P>(
+    runs: &[Run],
+    part: impl Fn(&Run) -> (&Vec<String>, &Vec<Vec<P>>),
+    mut append: impl FnMut(&[P]) -> usize,
+) -> (Map<Vec<u8>>, Vec<u32>) {
+    let mut keys: Vec<&str> = runs
+        .iter()
+        .flat_map(|run| part(run).0.iter().map(String::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // Per run, the run's own number of each key (`u32::MAX`: not in the run).
+    let local: Vec<Vec<u32>> = runs
+        .iter()
+        .map(|run| {
+            let mut local = vec![u32::MAX; keys.len()];
+            for (number, key) in part(run).0.iter().enumerate() {
+                let at = keys
+                    .binary_search(&key.as_str())
+                    .expect("every key was collected");
+                local[at] = to_u32(number);
+            }
+            local
+        })
+        .collect();
     let mut builder = MapBuilder::memory();
-    let mut starts = Vec::with_capacity(entries.len() + 1);
-    let mut flat = Vec::new();
-    for (id, (key, list)) in entries.into_iter().enumerate() {
-        starts.push(to_u32(flat.len()));
-        // Keys are distinct and sorted, so insertion cannot fail.
+    let mut starts = Vec::with_capacity(keys.len() + 1);
+    starts.push(0);
+    for (id, key) in keys.iter().enumerate() {
         builder
             .insert(key, id as u64)
             .expect("dictionary keys are distinct and sorted");
-        flat.extend(list);
+        let mut held = *starts.last().expect("starts at 0") as usize;
+        for (run, local) in runs.iter().zip(&local) {
+            if let Some(list) = part(run).1.get(local[id] as usize) {
+                held = append(list);
+            }
+        }
+        starts.push(to_u32(held));
     }
-    starts.push(to_u32(flat.len()));
     let bytes = builder
         .into_inner()
         .expect("an in-memory fst build does not fail");
     let map = Map::new(bytes).expect("a freshly built fst is valid");
-    (map, starts, flat)
+    (map, starts)
 }
 
 /// The entries from `prefix` on while they start with it: a range walk.
@@ -337,4 +389,41 @@ impl Automaton for LevenshteinDfa<'_> {
 
 fn to_u32(value: usize) -> u32 {
     u32::try_from(value).expect("the index holds fewer than 2^32 postings")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes::CodeRegistry;
+
+    #[test]
+    fn reading_on_several_threads_builds_the_same_index() {
+        let registry = CodeRegistry::built_in().unwrap();
+        let histories = registry.histories();
+        let alone = SearchIndex::from_runs(histories, indexing::read_in_runs(histories, 1));
+        let shared = SearchIndex::from_runs(histories, indexing::read_in_runs(histories, 3));
+        let parts = |index: &SearchIndex| {
+            (
+                index.terms.as_fst().as_bytes().to_vec(),
+                index.phrases.as_fst().as_bytes().to_vec(),
+                index.term_starts.clone(),
+                index.posting_docs.clone(),
+                index.posting_fields.clone(),
+                index.phrase_starts.clone(),
+                index.phrase_docs.clone(),
+                index.quantity_starts.clone(),
+                index.doc_quantities.clone(),
+                index.doc_history.clone(),
+                (index.doc_facts.clone(), index.doc_briefs.clone()),
+                index.history_first_doc.clone(),
+            )
+        };
+        assert_eq!(parts(&alone), parts(&shared));
+        // Every document states what the scan reads from its text.
+        for (at, history) in histories.iter().enumerate() {
+            for (doc, version) in alone.docs_of(at).zip(history.versions()) {
+                assert_eq!(alone.quantities(doc), version_quantities(version));
+            }
+        }
+    }
 }

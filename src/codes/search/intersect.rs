@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use super::{
     index::SearchIndex,
     plan::{QueryPlan, Role},
-    rank::{Accumulators, Candidate, expansion_score, named_histories, spread_word},
+    rank::{Accumulators, Candidate, CandidateSink, expansion_score, named_histories, spread_word},
     standing::Admission,
     weights::{self, field_weight},
 };
@@ -22,41 +22,50 @@ use crate::codes::{CodeFilter, CodeHistory, CodeRegistry};
 const SEARCH_COST: usize = 8;
 
 /// The codes passing `filter` on `as_of` that match every required word of
-/// `plan`, scored; `None` when there is none, so that the caller falls back.
+/// `plan`, scored, given to `sink`; false when there is none (and `sink` got
+/// nothing), so that the caller falls back.
 pub(crate) fn full_matches(
     registry: &CodeRegistry,
     plan: &QueryPlan,
     filter: &CodeFilter,
     as_of: Date,
     scratch: &mut Accumulators,
-) -> Option<Vec<Candidate>> {
+    sink: &mut impl CandidateSink,
+) -> bool {
     let index = registry.search_index();
     let histories = registry.histories();
     let words = plan.words.len();
     let costs: Vec<usize> = (0..words)
         .map(|word| spread_cost(index, histories, plan, word))
         .collect();
+    // A required word that no document matches cannot count for any code: the
+    // codes matching every other required word are then those matching the
+    // most, as the fallback would find them, at the cost of an intersection.
     let mut required: Vec<usize> = (0..words)
-        .filter(|word| plan.words[*word].required)
+        .filter(|word| plan.words[*word].required && costs[*word] > 0)
         .collect();
     required.sort_by_key(|word| costs[*word]);
-    let (&driver, others) = required.split_first()?;
+    let Some((&driver, others)) = required.split_first() else {
+        return false;
+    };
 
     spread_word(scratch, index, histories, plan, driver);
     // In the order first touched; nothing below needs document order.
     let mut docs = std::mem::take(&mut scratch.word_touched);
     // Row `i` holds candidate `docs[i]`'s best score for each query word.
-    let mut scores = vec![0.0f64; docs.len() * words];
+    let mut scores = std::mem::take(&mut scratch.scores);
+    scores.clear();
+    scores.resize(docs.len() * words, 0.0);
     for (row, doc) in docs.iter().enumerate() {
         let slot = &mut scratch.word_best[*doc as usize];
         scores[row * words + driver] = *slot;
         *slot = 0.0;
     }
 
-    let optional = (0..words).filter(|word| !plan.words[*word].required);
+    let optional = (0..words).filter(|word| !plan.words[*word].required && costs[*word] > 0);
     for word in others.iter().copied().chain(optional) {
         if docs.is_empty() {
-            return None;
+            return false;
         }
         if probe_cost(plan, word, docs.len()) < costs[word] {
             for (row, doc) in docs.iter().enumerate() {
@@ -76,44 +85,51 @@ pub(crate) fn full_matches(
         }
     }
 
-    let mut phrase = vec![0.0f64; docs.len()];
-    for (row, doc) in docs.iter().enumerate() {
-        scratch.slot[*doc as usize] = row as u32 + 1;
-    }
-    for planned in &plan.phrases {
-        for doc in index.phrase_docs(planned.id) {
-            if let Some(row) = scratch.slot[*doc as usize].checked_sub(1) {
-                let best = &mut phrase[row as usize];
-                *best = best.max(planned.score);
+    let mut phrase = std::mem::take(&mut scratch.phrase_scores);
+    phrase.clear();
+    phrase.resize(docs.len(), 0.0);
+    if !plan.phrases.is_empty() {
+        for (row, doc) in docs.iter().enumerate() {
+            scratch.slot[*doc as usize] = row as u32 + 1;
+        }
+        for planned in &plan.phrases {
+            for doc in index.phrase_docs(planned.id) {
+                if let Some(row) = scratch.slot[*doc as usize].checked_sub(1) {
+                    let best = &mut phrase[row as usize];
+                    *best = best.max(planned.score);
+                }
             }
+        }
+        for doc in &docs {
+            scratch.slot[*doc as usize] = 0;
         }
     }
     let matched = u8::try_from(plan.required).unwrap_or(u8::MAX);
-    let mut found = Vec::new();
+    let mut found = false;
     let admission = Admission::new(registry, filter, as_of);
     for (row, &doc) in docs.iter().enumerate() {
-        scratch.slot[doc as usize] = 0;
         let Some(prior) = admission.prior(doc) else {
             continue;
         };
-        let stated = index.quantities(doc);
-        let quantities = plan
-            .quantities
-            .iter()
-            .filter(|query| stated.iter().any(|own| query.quantity.meets(own)))
-            .count();
+        let quantities = met_quantities(plan, index, doc);
         // Summed in word order, as the accumulators and the scan sum them.
         let words_score = scores[row * words..(row + 1) * words]
             .iter()
             .fold(0.0, |sum, score| sum + score);
         let score = weights::total(words_score, phrase[row], quantities, prior);
-        found.push(Candidate {
+        sink.take(Candidate {
             doc,
             score,
             matched,
         });
+        found = true;
     }
-    (!found.is_empty()).then_some(found)
+    // The buffers go back for the thread's next query.
+    docs.clear();
+    scratch.word_touched = docs;
+    scratch.scores = scores;
+    scratch.phrase_scores = phrase;
+    found
 }
 
 /// Drops the candidates that do not match `word`, with their rows.
@@ -217,11 +233,30 @@ fn probe(
             best = best.max(expansion_score(plan, expansion, &bits));
         }
     }
-    let code = histories[index.locate(doc).0].code();
-    for codes in plan.codes.iter().filter(|codes| codes.word == word) {
-        if codes.target.names(code) {
-            best = best.max(codes.score);
+    let mut named = plan
+        .codes
+        .iter()
+        .filter(|codes| codes.word == word)
+        .peekable();
+    if named.peek().is_some() {
+        let code = histories[index.locate(doc).0].code();
+        for codes in named {
+            if codes.target.names(code) {
+                best = best.max(codes.score);
+            }
         }
     }
     best
+}
+
+/// How many quantities of the query document `doc` meets.
+pub(crate) fn met_quantities(plan: &QueryPlan, index: &SearchIndex, doc: u32) -> usize {
+    if plan.quantities.is_empty() {
+        return 0;
+    }
+    let stated = index.quantities(doc);
+    plan.quantities
+        .iter()
+        .filter(|query| stated.iter().any(|own| query.quantity.meets(own)))
+        .count()
 }

@@ -60,6 +60,7 @@
 mod abbreviations;
 mod explain;
 mod index;
+mod indexing;
 mod intersect;
 mod plan;
 mod quantity;
@@ -131,7 +132,8 @@ impl CodeRegistry {
         if plan.words.is_empty() {
             return self.listing(query).collect();
         }
-        let mut candidates = rank::with_index(self, &plan, query.filter, query.as_of);
+        let mut candidates = Vec::new();
+        rank::with_index(self, &plan, query.filter, query.as_of, &mut candidates);
         candidates.sort_unstable_by(rank::rank_order);
         candidates
             .iter()
@@ -162,9 +164,10 @@ impl CodeRegistry {
                 .collect();
             return SearchPage { hits, total };
         }
-        let candidates = rank::with_index(self, &plan, query.filter, query.as_of);
-        let total = candidates.len();
-        let candidates = rank::best(candidates, offset.saturating_add(limit));
+        let mut best = rank::Best::new(offset.saturating_add(limit));
+        rank::with_index(self, &plan, query.filter, query.as_of, &mut best);
+        let total = best.seen();
+        let candidates = best.into_ranked();
         let index = self.search_index();
         let hits = candidates
             .iter()

@@ -104,14 +104,33 @@ pub(crate) fn is_count_word(term: &str) -> bool {
     number(term).is_some() || term == "both" || LATERALITY.iter().any(|(word, _)| *word == term)
 }
 
+/// False for a normalised word that can neither state a count nor a side, nor
+/// begin one: a text made only of such words states no quantity.
+pub(crate) fn may_begin_quantity(term: &str) -> bool {
+    is_count_word(term) || matches!(term, "additional" | "addl")
+}
+
 /// Every quantity in a text split into `tokens`. Bare numbers without a unit are
 /// kept (as [`Unit::Any`]) only when `bare_numbers` is set, as for queries.
 pub(crate) fn quantities(tokens: &[Token<'_>], bare_numbers: bool) -> Vec<Found> {
     let terms: Vec<String> = tokens.iter().map(|token| normalise(token.raw)).collect();
+    let terms: Vec<&str> = terms.iter().map(String::as_str).collect();
     let mut found = Vec::new();
+    quantities_of_terms(tokens, &terms, bare_numbers, &mut found);
+    found
+}
+
+/// [`quantities`] of tokens already normalised into `terms` (one per token),
+/// appended to `found`: the index build normalises each distinct word once.
+pub(crate) fn quantities_of_terms(
+    tokens: &[Token<'_>],
+    terms: &[&str],
+    bare_numbers: bool,
+    found: &mut Vec<Found>,
+) {
     let mut index = 0;
     while index < terms.len() {
-        let term = terms[index].as_str();
+        let term = terms[index];
         if let Some((_, sides)) = LATERALITY.iter().find(|(word, _)| *word == term) {
             found.push(Found {
                 quantity: Quantity {
@@ -127,7 +146,7 @@ pub(crate) fn quantities(tokens: &[Token<'_>], bare_numbers: bool) -> Vec<Found>
         }
         // "L4-5" names spinal levels; the 5 is no count.
         let spinal_level =
-            tokens[index].after_hyphen && index > 0 && number(&terms[index - 1]).is_none();
+            tokens[index].after_hyphen && index > 0 && number(terms[index - 1]).is_none();
         let count = number(term)
             .or((term == "both").then_some(2))
             .filter(|_| !spinal_level);
@@ -137,7 +156,7 @@ pub(crate) fn quantities(tokens: &[Token<'_>], bare_numbers: bool) -> Vec<Found>
                 && let Some(count) = number(next)
                 && index
                     .checked_sub(1)
-                    .is_none_or(|before| number(&terms[before]).is_none())
+                    .is_none_or(|before| number(terms[before]).is_none())
             {
                 // "level 3", as E/M levels are written.
                 found.push(Found {
@@ -156,14 +175,14 @@ pub(crate) fn quantities(tokens: &[Token<'_>], bare_numbers: bool) -> Vec<Found>
             continue;
         }
         let (min, max, mut next) = match count {
-            Some(count) => range_from(count, index, tokens, &terms),
+            Some(count) => range_from(count, index, tokens, terms),
             None => (2, UNBOUNDED, index + 1),
         };
         let unit = (next..terms.len().min(next + UNIT_WINDOW))
-            .take_while(|at| number(&terms[*at]).is_none())
-            .find_map(|at| unit_of(&terms[at]).map(|unit| (unit, at)))
+            .take_while(|at| number(terms[*at]).is_none())
+            .find_map(|at| unit_of(terms[at]).map(|unit| (unit, at)))
             // "reported with the first-level code" names another code, not a count.
-            .filter(|(_, at)| terms.get(at + 1).is_none_or(|after| after != "code"));
+            .filter(|(_, at)| terms.get(at + 1).is_none_or(|after| *after != "code"));
         match unit {
             Some((unit, at)) => {
                 found.push(Found {
@@ -186,13 +205,12 @@ pub(crate) fn quantities(tokens: &[Token<'_>], bare_numbers: bool) -> Vec<Found>
         }
         index = next;
     }
-    found
 }
 
 /// The range a count starts at `index`: "3", "3+", "3 or more", "3rd and any
 /// further", "1 or 2", "1 to 4", "1-4"; with the index after it.
-fn range_from(count: u8, index: usize, tokens: &[Token<'_>], terms: &[String]) -> (u8, u8, usize) {
-    let word = |at: usize| terms.get(at).map(String::as_str).unwrap_or("");
+fn range_from(count: u8, index: usize, tokens: &[Token<'_>], terms: &[&str]) -> (u8, u8, usize) {
+    let word = |at: usize| terms.get(at).copied().unwrap_or("");
     if tokens[index].plus {
         return (count, UNBOUNDED, index + 1);
     }

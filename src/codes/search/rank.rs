@@ -7,7 +7,7 @@
 //! queries of a thread; only the slots a query touched are reset, so a query
 //! costs what its postings cost, not what the corpus costs.
 
-use std::cell::RefCell;
+use std::{cell::RefCell, collections::BinaryHeap};
 
 use jiff::civil::Date;
 
@@ -36,48 +36,88 @@ pub(crate) fn rank_order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc))
 }
 
-/// The `count` best candidates, in rank order, in one pass that keeps only a
-/// heap of that many: a broad query's ranking costs its matches, not a sort of
-/// them.
-pub(crate) fn best(candidates: Vec<Candidate>, count: usize) -> Vec<Candidate> {
-    /// Orders the heap so that its top is the worst candidate kept.
-    struct Ranked(Candidate);
-    impl PartialEq for Ranked {
-        fn eq(&self, other: &Ranked) -> bool {
-            self.cmp(other).is_eq()
-        }
+/// Where ranking puts each candidate it finds.
+pub(crate) trait CandidateSink {
+    /// One more candidate, in no particular order.
+    fn take(&mut self, candidate: Candidate);
+}
+
+impl CandidateSink for Vec<Candidate> {
+    fn take(&mut self, candidate: Candidate) {
+        self.push(candidate);
     }
-    impl Eq for Ranked {}
-    impl PartialOrd for Ranked {
-        fn partial_cmp(&self, other: &Ranked) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(other))
-        }
+}
+
+/// Orders a heap so that its top is the worst candidate kept.
+#[derive(Debug)]
+struct Ranked(Candidate);
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Ranked) -> bool {
+        self.cmp(other).is_eq()
     }
-    impl Ord for Ranked {
-        fn cmp(&self, other: &Ranked) -> std::cmp::Ordering {
-            rank_order(&self.0, &other.0)
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Ranked) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Ranked) -> std::cmp::Ordering {
+        rank_order(&self.0, &other.0)
+    }
+}
+
+/// The `count` best candidates and how many there were, kept in one pass with
+/// a heap of `count`: a broad query's ranking costs its matches, neither a sort
+/// of them nor a list of them.
+#[derive(Debug)]
+pub(crate) struct Best {
+    count: usize,
+    seen: usize,
+    heap: BinaryHeap<Ranked>,
+}
+
+impl Best {
+    /// Keeps the best `count`.
+    pub fn new(count: usize) -> Best {
+        Best {
+            count,
+            seen: 0,
+            heap: BinaryHeap::with_capacity(count.min(1024) + 1),
         }
     }
 
-    if count == 0 {
-        return Vec::new();
+    /// How many candidates were taken.
+    pub fn seen(&self) -> usize {
+        self.seen
     }
-    let mut heap = std::collections::BinaryHeap::with_capacity(count.min(candidates.len()) + 1);
-    for candidate in candidates {
-        if heap.len() < count {
-            heap.push(Ranked(candidate));
-        } else if heap
-            .peek()
-            .is_some_and(|worst: &Ranked| rank_order(&candidate, &worst.0).is_lt())
+
+    /// The best candidates, in rank order.
+    pub fn into_ranked(self) -> Vec<Candidate> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|ranked| ranked.0)
+            .collect()
+    }
+}
+
+impl CandidateSink for Best {
+    fn take(&mut self, candidate: Candidate) {
+        self.seen += 1;
+        if self.heap.len() < self.count {
+            self.heap.push(Ranked(candidate));
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && rank_order(&candidate, &worst.0).is_lt()
         {
-            heap.pop();
-            heap.push(Ranked(candidate));
+            *worst = Ranked(candidate);
         }
     }
-    heap.into_sorted_vec()
-        .into_iter()
-        .map(|ranked| ranked.0)
-        .collect()
 }
 
 /// An expansion's score from its components' field bits, in component order.
@@ -137,6 +177,10 @@ pub(crate) struct Accumulators {
     pub word_touched: Vec<u32>,
     /// Candidate number + 1 per document, 0 for none (the intersection path).
     pub slot: Vec<u32>,
+    /// Per candidate and query word, its score (the intersection path).
+    pub scores: Vec<f64>,
+    /// Per candidate, its synonym phrase score (the intersection path).
+    pub phrase_scores: Vec<f64>,
     total: Vec<f64>,
     phrase: Vec<f64>,
     matched: Vec<u8>,
@@ -200,21 +244,22 @@ thread_local! {
     static ACCUMULATORS: RefCell<Accumulators> = RefCell::new(Accumulators::default());
 }
 
-/// The documents matching `plan` that pass `filter` on `as_of`, selected but not
-/// yet sorted.
+/// The documents matching `plan` that pass `filter` on `as_of`, selected, given
+/// to `sink` in no particular order.
 pub(crate) fn with_index(
     registry: &CodeRegistry,
     plan: &QueryPlan,
     filter: &CodeFilter,
     as_of: Date,
-) -> Vec<Candidate> {
+    sink: &mut impl CandidateSink,
+) {
     let index = registry.search_index();
     let histories = registry.histories();
     ACCUMULATORS.with(|cell| {
         let mut scratch = cell.borrow_mut();
         scratch.ready(index.documents());
-        if let Some(found) = intersect::full_matches(registry, plan, filter, as_of, &mut scratch) {
-            return found;
+        if intersect::full_matches(registry, plan, filter, as_of, &mut scratch, sink) {
+            return;
         }
         // No code passing the filters matches every required word: count how many
         // each code matches, to return those matching the most.
@@ -236,12 +281,7 @@ pub(crate) fn with_index(
             let Some(prior) = admission.prior(doc) else {
                 continue;
             };
-            let stated = index.quantities(doc);
-            let quantities = plan
-                .quantities
-                .iter()
-                .filter(|query| stated.iter().any(|own| query.quantity.meets(own)))
-                .count();
+            let quantities = intersect::met_quantities(plan, index, doc);
             let at = doc as usize;
             let score = weights::total(scratch.total[at], scratch.phrase[at], quantities, prior);
             candidates.push(Candidate {
@@ -251,7 +291,9 @@ pub(crate) fn with_index(
             });
         }
         scratch.clear();
-        select(candidates, plan.required)
+        for candidate in select(candidates, plan.required) {
+            sink.take(candidate);
+        }
     })
 }
 

@@ -11,7 +11,7 @@
 
 use jiff::civil::Date;
 
-use super::weights;
+use super::{SearchIndex, weights};
 use crate::codes::{Category, CodeFilter, CodeRegistry, CodeStatus, Imaging, record::CodeVersion};
 
 /// A day as `yyyymmdd`, which orders as the dates do.
@@ -54,6 +54,28 @@ impl DocFacts {
         }
     }
 
+    /// The document in one byte, for the common search (every active code, no
+    /// filter): 0 when its version has any date, else what its prior depends
+    /// on. A query matching most of a large code set admits its matches from
+    /// these bytes, which stay in cache where the facts would not.
+    pub fn brief(&self) -> u8 {
+        let timeless = self.answers_from == i32::MIN
+            && self.answers_until == i32::MAX
+            && self.effective == i32::MIN
+            && self.deletion == i32::MAX
+            && self.sunset == i32::MAX;
+        if !timeless {
+            return 0;
+        }
+        let category = match self.category {
+            None => 0,
+            Some(Category::I) => 1,
+            Some(Category::II) => 2,
+            Some(Category::III) => 3,
+        };
+        1 + u8::from(self.add_on) + 2 * category
+    }
+
     /// The document's prior when it answers for `day` and passes `filter`.
     /// Only for filters that [`reads_only_facts`] accepts.
     pub fn admit(&self, filter: &CodeFilter, day: i32) -> Option<f64> {
@@ -82,6 +104,19 @@ impl DocFacts {
     }
 }
 
+/// The prior of a timeless document from its [`DocFacts::brief`] (not 0): it is
+/// active on every day.
+fn timeless_prior(brief: u8) -> f64 {
+    let packed = brief - 1;
+    let category = match packed >> 1 {
+        0 => None,
+        1 => Some(Category::I),
+        2 => Some(Category::II),
+        _ => Some(Category::III),
+    };
+    weights::prior_of(packed & 1 == 1, true, category)
+}
+
 /// True when `filter` asks only what [`DocFacts`] knows (not a code range, a
 /// section or anatomy text, which need the code itself).
 pub(crate) fn reads_only_facts(filter: &CodeFilter) -> bool {
@@ -96,18 +131,28 @@ pub(crate) fn reads_only_facts(filter: &CodeFilter) -> bool {
 /// else from the code history itself.
 pub(crate) struct Admission<'a> {
     registry: &'a CodeRegistry,
+    index: &'a SearchIndex,
     filter: &'a CodeFilter,
     as_of: Date,
     day: i32,
     from_facts: bool,
+    // No filter at all: a timeless document is admitted from its brief alone.
+    unfiltered: bool,
 }
 
 impl<'a> Admission<'a> {
     /// Admission to a search of `registry` with `filter` on `as_of`.
     pub fn new(registry: &'a CodeRegistry, filter: &'a CodeFilter, as_of: Date) -> Admission<'a> {
         let from_facts = reads_only_facts(filter);
+        let unfiltered = from_facts
+            && filter.categories.is_empty()
+            && filter.imaging.is_empty()
+            && filter.add_on.is_none()
+            && filter.statuses.is_empty();
         Admission {
+            unfiltered,
             registry,
+            index: registry.search_index(),
             filter,
             as_of,
             day: day_number(as_of),
@@ -117,7 +162,13 @@ impl<'a> Admission<'a> {
 
     /// The document's prior when it is admitted.
     pub fn prior(&self, doc: u32) -> Option<f64> {
-        let index = self.registry.search_index();
+        let index = self.index;
+        if self.unfiltered {
+            let brief = index.brief(doc);
+            if brief != 0 {
+                return Some(timeless_prior(brief));
+            }
+        }
         if self.from_facts {
             return index.facts(doc).admit(self.filter, self.day);
         }
@@ -126,5 +177,39 @@ impl<'a> Admission<'a> {
         let found = history.as_of(self.as_of);
         let answers = std::ptr::eq(found.version, &history.versions()[version]);
         (answers && self.filter.admits(&found)).then(|| weights::prior(&found))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use super::*;
+
+    #[test]
+    fn a_brief_admits_as_the_facts_do() {
+        let undated = "code,descriptor,add_on\n64483,Undated primary.,false\n\
+                       64484,Undated add-on.,true\n0521F,Undated measure code.,false\n\
+                       0095T,Undated emerging code.,false\nJ1030,Undated drug.,false\n";
+        let registry = CodeRegistry::from_sources(&[
+            (
+                crate::codes::BUILT_IN_SOURCE,
+                include_str!("../../../data/codes.csv"),
+            ),
+            ("undated.csv", undated),
+        ])
+        .unwrap();
+        let index = registry.search_index();
+        let filter = CodeFilter::default();
+        let mut timeless = 0;
+        for day in [date(2009, 6, 1), date(2025, 6, 1)] {
+            let admission = Admission::new(&registry, &filter, day);
+            for doc in 0..index.documents() as u32 {
+                let facts = index.facts(doc).admit(&filter, day_number(day));
+                assert_eq!(admission.prior(doc), facts, "document {doc}");
+                timeless += usize::from(index.brief(doc) != 0);
+            }
+        }
+        assert!(timeless >= 2, "{timeless}");
     }
 }

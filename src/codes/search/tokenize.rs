@@ -23,6 +23,22 @@ pub(crate) struct Token<'a> {
 /// The words of `text`, in order.
 pub(crate) fn tokens(text: &str) -> Vec<Token<'_>> {
     let mut found = Vec::new();
+    tokens_into(text, &mut found);
+    found
+}
+
+/// The words of `text`, in order, in place of what `found` held: the index build
+/// splits millions of texts and reuses one buffer.
+pub(crate) fn tokens_into<'a>(text: &'a str, found: &mut Vec<Token<'a>>) {
+    found.clear();
+    if text.is_ascii() {
+        ascii_tokens_into(text, found);
+    } else {
+        unicode_tokens_into(text, found);
+    }
+}
+
+fn unicode_tokens_into<'a>(text: &'a str, found: &mut Vec<Token<'a>>) {
     let mut start = None;
     let mut previous_end = 0;
     for (index, character) in text.char_indices().chain([(text.len(), ' ')]) {
@@ -43,7 +59,31 @@ pub(crate) fn tokens(text: &str) -> Vec<Token<'_>> {
             _ => {}
         }
     }
-    found
+}
+
+/// [`tokens_into`] for ASCII text, byte by byte: the same words, without
+/// decoding characters (nearly every text of a code set is ASCII).
+fn ascii_tokens_into<'a>(text: &'a str, found: &mut Vec<Token<'a>>) {
+    let bytes = text.as_bytes();
+    let mut previous_end = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if !bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+            continue;
+        }
+        let begin = at;
+        while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
+            at += 1;
+        }
+        found.push(Token {
+            raw: &text[begin..at],
+            start: begin,
+            plus: bytes.get(at) == Some(&b'+'),
+            after_hyphen: !found.is_empty() && &bytes[previous_end..begin] == b"-",
+        });
+        previous_end = at;
+    }
 }
 
 const CARDINALS: [&str; 12] = [
@@ -177,6 +217,21 @@ mod tests {
             normalised("plexus lysis branches ESIs"),
             ["plexus", "lysis", "branch", "esi"]
         );
+    }
+
+    #[test]
+    fn ascii_text_splits_as_any_text() {
+        for text in [
+            "TPI 3+ muscles, 1-4 musc",
+            "-lead- L4-5 + 3rd+, (bilateral)  w/ imaging.",
+            "",
+            "+-+",
+        ] {
+            let (mut ascii, mut unicode) = (Vec::new(), Vec::new());
+            ascii_tokens_into(text, &mut ascii);
+            unicode_tokens_into(text, &mut unicode);
+            assert_eq!(ascii, unicode, "{text:?}");
+        }
     }
 
     #[test]

@@ -7,8 +7,6 @@
 //! that breaks near-ties the way coders expect (a primary code before its add-on,
 //! an active code before a deleted one, CPT before HCPCS).
 
-use std::sync::LazyLock;
-
 use super::explain::SearchField;
 use crate::codes::{Category, CodeAsOf, record::Standing};
 
@@ -47,23 +45,27 @@ pub(crate) const FIELD_WEIGHTS: [(SearchField, f64); 7] = [
 ];
 
 /// The weight of a word found in the fields `bits`: the strongest field, plus a
-/// little for each other field that holds it too. Read from a table, since every
-/// posting a query visits asks.
+/// little for each other field that holds it too. Read from a table made at
+/// compile time, since every posting a query visits asks.
 pub(crate) fn field_weight(bits: u8) -> f64 {
-    static TABLE: LazyLock<[f64; 128]> = LazyLock::new(|| {
+    const TABLE: [f64; 128] = {
         let mut table = [0.0; 128];
-        for (bits, weight) in table.iter_mut().enumerate() {
-            *weight = weigh_fields(bits as u8);
+        let mut bits = 0;
+        while bits < 128 {
+            table[bits] = weigh_fields(bits as u8);
+            bits += 1;
         }
         table
-    });
+    };
     TABLE[usize::from(bits & 0x7f)]
 }
 
-fn weigh_fields(bits: u8) -> f64 {
+const fn weigh_fields(bits: u8) -> f64 {
     let mut strongest = 0.0;
     let mut others = 0.0;
-    for (field, weight) in FIELD_WEIGHTS {
+    let mut at = 0;
+    while at < FIELD_WEIGHTS.len() {
+        let (field, weight) = FIELD_WEIGHTS[at];
         if bits & field.bit() != 0 {
             if strongest == 0.0 {
                 strongest = weight;
@@ -71,6 +73,7 @@ fn weigh_fields(bits: u8) -> f64 {
                 others += weight;
             }
         }
+        at += 1;
     }
     strongest + 0.1 * others
 }
