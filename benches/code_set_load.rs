@@ -3,10 +3,12 @@
 //! crate, and the memory the registry keeps per code beyond its text.
 //!
 //! Run: `cargo bench --bench code_set_load`. Memory figures are printed before
-//! the timings: the heap bytes the registry keeps (counted by a global allocator
-//! that tallies live allocations), and for comparison the growth of the resident
-//! set, which also holds memory freed during the build but not returned to the
-//! system.
+//! the timings, each size measured in a fresh copy of this bench: the heap bytes
+//! the registry keeps (counted by a global allocator that tallies live
+//! allocations) and the growth of the resident set, which also holds memory the
+//! build freed but the allocator kept, and what any first build costs once. The
+//! last memory line is the cost of each further code: the difference between the
+//! two sizes, per code added.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -148,36 +150,118 @@ fn text_bytes(registry: &CodeRegistry) -> u64 {
         .sum()
 }
 
-fn report_memory(rows: usize, csv: &str) {
+/// Set in the child processes that measure memory, to the number of rows.
+const MEMORY_ROWS_VARIABLE: &str = "CPTD_BENCH_MEMORY_ROWS";
+
+/// What one registry build kept, in bytes.
+#[derive(Debug, Clone, Copy)]
+struct MemoryFigures {
+    codes: u64,
+    text: u64,
+    heap_kept: u64,
+    resident_growth: u64,
+}
+
+impl MemoryFigures {
+    fn beyond_text_per_code(&self, bytes: u64) -> f64 {
+        bytes.saturating_sub(self.text) as f64 / self.codes as f64
+    }
+}
+
+/// Builds a registry of `rows` in this process and measures what it kept.
+fn measure_memory(rows: usize) -> MemoryFigures {
+    let csv = synthetic_csv(rows);
     let resident_before = resident_bytes();
     let heap_before = LIVE_BYTES.load(Ordering::Relaxed);
     let registry =
-        CodeRegistry::from_sources(&[("synthetic.csv", csv)]).expect("synthetic set loads");
-    let heap_kept = LIVE_BYTES
-        .load(Ordering::Relaxed)
-        .saturating_sub(heap_before) as u64;
-    let resident_growth = resident_bytes().saturating_sub(resident_before);
-    let text = text_bytes(&registry);
-    let codes = registry.len() as f64;
-    let beyond_text = |bytes: u64| bytes.saturating_sub(text) as f64 / codes;
-    println!(
-        "memory {rows} rows: text {:.1} MiB; heap kept {:.1} MiB, {:.0} bytes per code beyond the text; \
-         resident growth {:.1} MiB, {:.0} bytes per code beyond the text",
-        text as f64 / MIB,
-        heap_kept as f64 / MIB,
-        beyond_text(heap_kept),
-        resident_growth as f64 / MIB,
-        beyond_text(resident_growth),
-    );
+        CodeRegistry::from_sources(&[("synthetic.csv", &csv)]).expect("synthetic set loads");
+    let figures = MemoryFigures {
+        codes: registry.len() as u64,
+        text: text_bytes(&registry),
+        heap_kept: LIVE_BYTES
+            .load(Ordering::Relaxed)
+            .saturating_sub(heap_before) as u64,
+        resident_growth: resident_bytes().saturating_sub(resident_before),
+    };
     black_box(registry);
+    figures
+}
+
+/// Measures `rows` in a fresh copy of this bench, so that neither size's figure
+/// is shaped by what an earlier build left in the allocator.
+fn memory_in_fresh_process(rows: usize) -> MemoryFigures {
+    let output = std::process::Command::new(std::env::current_exe().expect("the bench's path"))
+        .args(std::env::args().skip(1))
+        .env(MEMORY_ROWS_VARIABLE, rows.to_string())
+        .output()
+        .expect("the bench can run itself");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let numbers: Vec<u64> = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("memory-figures "))
+        .expect("the child prints its figures")
+        .split_whitespace()
+        .map(|number| number.parse().expect("figures are numbers"))
+        .collect();
+    MemoryFigures {
+        codes: numbers[0],
+        text: numbers[1],
+        heap_kept: numbers[2],
+        resident_growth: numbers[3],
+    }
+}
+
+fn report_memory(sizes: &[usize]) {
+    let mut measured = Vec::new();
+    for &rows in sizes {
+        let figures = memory_in_fresh_process(rows);
+        println!(
+            "memory {rows} rows (fresh process): text {:.1} MiB; heap kept {:.1} MiB, {:.0} bytes \
+             per code beyond the text; resident growth {:.1} MiB, {:.0} bytes per code beyond the text",
+            figures.text as f64 / MIB,
+            figures.heap_kept as f64 / MIB,
+            figures.beyond_text_per_code(figures.heap_kept),
+            figures.resident_growth as f64 / MIB,
+            figures.beyond_text_per_code(figures.resident_growth),
+        );
+        measured.push(figures);
+    }
+    // What each further code costs, without what any build costs once (thread
+    // arenas, tables made on first use, the allocator's first growth).
+    if let [smaller, larger] = measured[..] {
+        let more_codes = (larger.codes - smaller.codes) as f64;
+        let more_text = larger.text.saturating_sub(smaller.text);
+        let marginal = |small: u64, large: u64| {
+            large.saturating_sub(small).saturating_sub(more_text) as f64 / more_codes
+        };
+        println!(
+            "memory per further code beyond the text ({} to {} rows): heap kept {:.0} bytes, resident {:.0} bytes",
+            smaller.codes,
+            larger.codes,
+            marginal(smaller.heap_kept, larger.heap_kept),
+            marginal(smaller.resident_growth, larger.resident_growth),
+        );
+    }
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn load(criterion: &mut Criterion) {
-    for rows in [20_000, 200_000] {
+    // As the server's `main` does.
+    cptd::memory::tune_allocator();
+    if let Ok(rows) = std::env::var(MEMORY_ROWS_VARIABLE) {
+        let rows = rows.parse().expect("a number of rows");
+        let figures = measure_memory(rows);
+        println!(
+            "memory-figures {} {} {} {}",
+            figures.codes, figures.text, figures.heap_kept, figures.resident_growth
+        );
+        std::process::exit(0);
+    }
+    const SIZES: [usize; 2] = [20_000, 200_000];
+    report_memory(&SIZES);
+    for rows in SIZES {
         let csv = synthetic_csv(rows);
-        report_memory(rows, &csv);
         let mut group = criterion.benchmark_group(format!("code_set_{rows}_rows"));
         group
             .sample_size(10)

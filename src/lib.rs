@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod codes;
 pub mod config;
 pub mod measures;
+pub mod memory;
 pub mod pb;
 pub mod server;
 pub mod shutdown;

@@ -4,11 +4,12 @@ use clap::Parser;
 use cptd::{
     codes::CodeRegistry,
     config::{Cli, Command},
-    server, shutdown, telemetry,
+    memory, server, shutdown, telemetry,
 };
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    memory::tune_allocator();
     let cli = Cli::parse();
     if let Some(Command::Check { files }) = cli.command {
         return check(&files);
