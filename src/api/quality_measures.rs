@@ -146,15 +146,20 @@ impl QualityMeasures for QualityMeasuresService {
         request: Request<pb::RecordEncounterRequest>,
     ) -> Result<Response<pb::RecordEncounterResponse>, Status> {
         let request = request.into_inner();
-        let registry = self.registry();
-        let parsed = self
-            .parse(
-                &registry,
-                request.encounter,
-                request.replace,
-                calendar::today(),
-            )
-            .map_err(|violations| violations.into_status(tonic::Code::InvalidArgument))?;
+        // Parsed against one snapshot, whose version the answer names; the
+        // snapshot itself is let go before the wait for the disk.
+        let (parsed, registry_version) = {
+            let registry = self.registry();
+            let parsed = self
+                .parse(
+                    &registry,
+                    request.encounter,
+                    request.replace,
+                    calendar::today(),
+                )
+                .map_err(|violations| violations.into_status(tonic::Code::InvalidArgument))?;
+            (parsed, registry.version().clone())
+        };
         let (submission, warnings) = self.submission(parsed);
         let encounter_id = submission.encounter.encounter_id.clone();
         let outcomes = submission
@@ -178,7 +183,7 @@ impl QualityMeasures for QualityMeasuresService {
         });
         // Which codes were known, and so which warnings were given, depends on
         // the code set.
-        name_registry(&mut response, &registry);
+        name_registry(&mut response, &registry_version);
         Ok(response)
     }
 

@@ -32,10 +32,10 @@ use crate::{
 /// Response metadata naming the registry snapshot that answered.
 pub const REGISTRY_VERSION_HEADER: &str = "cptd-registry-version";
 
-/// Names `registry` in `response`'s metadata, for answers that depend on the
-/// code set but are not kept per snapshot.
-pub fn name_registry<T>(response: &mut Response<T>, registry: &CodeRegistry) {
-    if let Ok(version) = AsciiMetadataValue::try_from(&**registry.version()) {
+/// Names the registry `version` in `response`'s metadata, for answers that
+/// depend on the code set but are not kept per snapshot.
+pub fn name_registry<T>(response: &mut Response<T>, version: &str) {
+    if let Ok(version) = AsciiMetadataValue::try_from(version) {
         response
             .metadata_mut()
             .insert(REGISTRY_VERSION_HEADER, version);

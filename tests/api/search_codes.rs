@@ -807,7 +807,7 @@ async fn an_anatomy_filter_narrows_a_text_search() {
 }
 
 #[tokio::test]
-async fn a_large_code_set_is_searched_off_the_runtime_with_the_same_answers() {
+async fn a_code_set_past_the_blocking_pool_threshold_is_searched_correctly() {
     // Arrange: enough codes that searches run on the blocking pool.
     let directory = tempfile::tempdir().unwrap();
     let mut csv = String::from("code,descriptor,anatomy\n");
