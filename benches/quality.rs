@@ -37,6 +37,8 @@ const PROVIDERS: usize = 40;
 const IMPORT_STREAM: usize = 100_000;
 /// The store's writer thread, as the kernel names it (15 characters at most).
 const WRITER_THREAD: &str = "cptd-store-writ";
+/// The threads that prepare imports, by the start of their names.
+const IMPORT_THREADS: &str = "cptd-import-";
 /// Rounds of `GetCode` alone and during an import.
 const GET_CODE_ROUNDS: usize = 3;
 
@@ -79,6 +81,7 @@ fn encounter(prefix: &str, index: usize) -> pb::Encounter {
 }
 
 struct Server {
+    address: std::net::SocketAddr,
     quality: QualityMeasuresClient<Channel>,
     lookup: CodeLookupClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
@@ -110,20 +113,12 @@ async fn start(data_dir: &Path) -> Server {
             .await
         })
     });
-    let endpoint = Endpoint::from_shared(format!("http://{address}")).expect("uri");
-    let connect = || async {
-        loop {
-            match endpoint.connect().await {
-                Ok(channel) => break channel,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    };
     // Two connections, as two calling services would have: look-ups do not
     // queue behind an import's frames on one connection.
-    let quality_channel = connect().await;
-    let lookup_channel = connect().await;
+    let quality_channel = connect(address).await;
+    let lookup_channel = connect(address).await;
     Server {
+        address,
         quality: QualityMeasuresClient::new(quality_channel)
             .max_decoding_message_size(64 * 1024 * 1024),
         lookup: CodeLookupClient::new(lookup_channel),
@@ -132,7 +127,40 @@ async fn start(data_dir: &Path) -> Server {
     }
 }
 
+async fn connect(address: std::net::SocketAddr) -> Channel {
+    let endpoint = Endpoint::from_shared(format!("http://{address}")).expect("uri");
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => break channel,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 impl Server {
+    /// Sends an import as a separate calling service would: from a thread, a
+    /// runtime and a connection of its own, so that the benchmark's look-up
+    /// client does not wait behind the import's encoding on a shared runtime.
+    /// Answers the summary and the time from the first message sent to it.
+    fn import_from_another_client(
+        &self,
+        messages: Vec<pb::ImportEncountersRequest>,
+    ) -> std::thread::JoinHandle<(pb::ImportEncountersResponse, Duration)> {
+        let address = self.address;
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("client runtime");
+            runtime.block_on(async move {
+                let mut client = QualityMeasuresClient::new(connect(address).await);
+                let started = Instant::now();
+                let summary = send(&mut client, messages).await;
+                (summary, started.elapsed())
+            })
+        })
+    }
+
     async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -146,8 +174,8 @@ impl Server {
     }
 }
 
-/// CPU time used so far by this process's threads whose name is `thread`, or
-/// by all of them; from `/proc` (Linux), `None` elsewhere. Unlike throughput,
+/// CPU time used so far by this process's threads whose name begins with
+/// `thread`, or by all of them; from `/proc` (Linux), `None` elsewhere. Unlike throughput,
 /// CPU time per encounter hardly moves with the machine's other load.
 fn cpu_time(thread: Option<&str>) -> Option<Duration> {
     let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
@@ -164,7 +192,7 @@ fn cpu_time(thread: Option<&str>) -> Option<Duration> {
         Some(wanted) => std::fs::read_dir("/proc/self/task")
             .ok()?
             .filter_map(|task| fields(task.ok()?.path().join("stat")))
-            .filter(|(name, _)| name == wanted)
+            .filter(|(name, _)| name.starts_with(wanted))
             .map(|(_, ticks)| ticks)
             .sum(),
     };
@@ -339,20 +367,31 @@ async fn main() {
     let data_dir = directory.path().join("cptd");
     let mut server = start(&data_dir).await;
     let prepared = messages("imp", 0..IMPORT_STREAM);
-    let (process_before, writer_before) = (cpu_time(None), cpu_time(Some(WRITER_THREAD)));
-    let started = Instant::now();
-    let summary = send(&mut server.quality, prepared).await;
-    let import_rate = IMPORT_STREAM as f64 / started.elapsed().as_secs_f64();
-    let (process_after, writer_after) = (cpu_time(None), cpu_time(Some(WRITER_THREAD)));
+    let cpu = || {
+        (
+            cpu_time(None),
+            cpu_time(Some(WRITER_THREAD)),
+            cpu_time(Some(IMPORT_THREADS)),
+        )
+    };
+    let (process_before, writer_before, preparing_before) = cpu();
+    let importing = server.import_from_another_client(prepared);
+    let (summary, elapsed) = tokio::task::spawn_blocking(move || importing.join())
+        .await
+        .expect("joined")
+        .expect("import thread");
+    let import_rate = IMPORT_STREAM as f64 / elapsed.as_secs_f64();
+    let (process_after, writer_after, preparing_after) = cpu();
     assert_eq!(summary.accepted as usize, IMPORT_STREAM);
     println!(
         "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
         import_rate / raw
     );
     println!(
-        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {}",
+        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {} and the import threads {}",
         cpu_per_row(process_before, process_after, IMPORT_STREAM),
         cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
+        cpu_per_row(preparing_before, preparing_after, IMPORT_STREAM),
     );
 
     // GetCode alone, then while an import runs, in alternating rounds: the
@@ -363,12 +402,14 @@ async fn main() {
     let (mut all_alone, mut all_during) = (Vec::new(), Vec::new());
     for round in 0..GET_CODE_ROUNDS {
         let alone = get_code_latencies(&mut server.lookup, calls).await;
-        let mut importing = server.quality.clone();
         let prepared = messages(&format!("bg{round}"), 0..IMPORT_STREAM);
-        let background = tokio::spawn(async move { send(&mut importing, prepared).await });
+        let background = server.import_from_another_client(prepared);
         let during = get_code_latencies(&mut server.lookup, calls).await;
         let still_running = !background.is_finished();
-        background.await.expect("joined");
+        tokio::task::spawn_blocking(move || background.join())
+            .await
+            .expect("joined")
+            .expect("import thread");
         stored += IMPORT_STREAM;
         println!(
             "GetCode round {round}: p99 alone {:.0} us, during an import {:.0} us (import still running at the end: {still_running}); ratio {:.2}",

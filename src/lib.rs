@@ -19,12 +19,14 @@
 //!   until shutdown. [`shutdown`] is the signal, [`config`] the flags,
 //!   [`telemetry`] the log setup, [`calendar`] the date format of the API,
 //!   [`transport`] the accepted connections, [`source_files`] the reading of
-//!   the operator's data files.
+//!   the operator's data files, [`background`] the low-priority threads that
+//!   bulk work such as imports runs on.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
 
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod background;
 pub mod calendar;
 pub mod codes;
 pub mod config;

@@ -17,6 +17,7 @@ use crate::{
         AdmissionLayer, CodeLookupRoutes, CodeLookupService, QualityMeasuresService,
         RequestLogLayer,
     },
+    background::BackgroundPool,
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
     measures::{MeasureSet, MeasureSetError},
@@ -52,6 +53,9 @@ pub enum ServerError {
     /// The transport failed.
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The threads imports run on could not be started.
+    #[error("cannot start the import threads: {0}")]
+    ImportThreads(std::io::Error),
 }
 
 /// Re-reads the code-set files on each SIGHUP and swaps the new registry in whole.
@@ -172,10 +176,16 @@ pub async fn run(
     health_reporter
         .set_serving::<QualityMeasuresServer<QualityMeasuresService>>()
         .await;
+    // One thread a core: an import prepares chunks on several at once, and the
+    // look-ups, at higher priority, take a core from them when they need one.
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let import_threads =
+        Arc::new(BackgroundPool::new(cores, "cptd-import").map_err(ServerError::ImportThreads)?);
     let quality_measures = QualityMeasuresServer::new(QualityMeasuresService::new(
         registry.clone(),
         measures,
         store.clone(),
+        import_threads,
         config.strict_codes,
     ))
     .max_decoding_message_size(MAX_MESSAGE_BYTES);

@@ -1,20 +1,21 @@
 //! `ImportEncounters`: a client stream recorded in chunks.
 //!
 //! Messages are gathered into chunks; each chunk is parsed, judged and made
-//! ready for the store off the async runtime, then handed to the store's writer
-//! in stream order, many chunks in flight at once so reading, preparing and
-//! committing overlap. A bad encounter is rejected alone, with its index and id. The summary
-//! is sent only after every chunk's commit has been answered, so everything it
-//! counts as accepted is durable.
+//! ready for the store on the low-priority import threads, several chunks at
+//! once, then handed to the store's writer in stream order, many chunks in
+//! flight at once so reading, preparing and committing overlap. A bad encounter
+//! is rejected alone, with its index and id. The summary is sent only after
+//! every chunk's commit has been answered, so everything it counts as accepted
+//! is durable.
 
 use std::collections::VecDeque;
 
 use jiff::civil::Date;
-use tokio::task::JoinHandle;
 use tonic::{Status, Streaming};
 
 use super::quality_measures::{QualityMeasuresService, conflict_message};
 use crate::{
+    background::Answer,
     calendar,
     measures::MAX_ID_CHARS,
     pb,
@@ -55,15 +56,18 @@ struct PreparedChunk {
 /// The state of one import.
 ///
 /// The stream is read on the async runtime; each chunk is parsed, judged,
-/// hashed and serialised on the blocking pool, one chunk at a time per
-/// import, while the next chunk is read and earlier ones commit. So an import
-/// keeps at most one blocking thread and its reading busy, never a runtime
-/// worker for long, and the calls of other clients on the same workers wait
-/// behind it for no more than one message.
+/// hashed and serialised on the import threads, as many chunks at once as
+/// there are threads, while the next chunk is read and earlier ones commit.
+/// So an import never holds a runtime worker for long, the calls of other
+/// clients on the same workers wait behind it for no more than one chunk's
+/// reading, and its heavy work runs below their priority. Handing chunks to
+/// another thread and back costs a wake-up each way; several in preparation
+/// keep those waits from leaving the cores idle.
 pub struct Import {
     service: QualityMeasuresService,
     messages: ChunkMessages,
-    preparing: Option<JoinHandle<PreparedChunk>>,
+    /// Chunks being prepared, oldest first.
+    preparing: VecDeque<Answer<PreparedChunk>>,
     in_flight: VecDeque<(ChunkIds, PendingWrite)>,
     summary: pb::ImportEncountersResponse,
     // Taken once: the time-zone look-up costs more than the rest of a date
@@ -77,7 +81,7 @@ impl Import {
         Import {
             service: service.clone(),
             messages: Vec::with_capacity(CHUNK),
-            preparing: None,
+            preparing: VecDeque::new(),
             in_flight: VecDeque::new(),
             summary: pb::ImportEncountersResponse::default(),
             today: calendar::today(),
@@ -110,19 +114,24 @@ impl Import {
         Ok(self.summary)
     }
 
-    /// Starts preparing the chunk read so far, once the one before it is
-    /// prepared and queued for the writer.
+    /// Starts preparing the chunk read so far, once a thread is free for it:
+    /// while every thread has a chunk of this import, the oldest is awaited
+    /// and queued for the writer first.
     async fn flush(&mut self) -> Result<(), Status> {
         if self.messages.is_empty() {
             return Ok(());
         }
-        self.queue_prepared().await?;
+        while self.preparing.len() >= self.service.import_threads().threads() {
+            self.queue_prepared().await?;
+        }
         let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(CHUNK));
         let service = self.service.clone();
         let today = self.today;
-        self.preparing = Some(tokio::task::spawn_blocking(move || {
-            prepare(&service, today, messages)
-        }));
+        let preparing = self
+            .service
+            .import_threads()
+            .run(move || prepare(&service, today, messages));
+        self.preparing.push_back(preparing);
         // A fast client keeps the stream's buffer full, so reading never waits;
         // yielding once per chunk lets other calls on this worker run between
         // chunks instead of after the whole import.
@@ -130,13 +139,13 @@ impl Import {
         Ok(())
     }
 
-    /// Waits for the chunk being prepared and queues it for the writer.
+    /// Waits for the oldest chunk being prepared and queues it for the writer.
     async fn queue_prepared(&mut self) -> Result<(), Status> {
-        let Some(preparing) = self.preparing.take() else {
+        let Some(preparing) = self.preparing.pop_front() else {
             return Ok(());
         };
         let prepared = preparing.await.map_err(|error| {
-            tracing::error!(%error, "an import's preparation task failed");
+            tracing::error!(%error, "an import's preparation failed");
             Status::internal("the import failed; encounters answered as accepted are stored")
         })?;
         for (index, encounter_id, message) in prepared.rejected {
@@ -184,7 +193,9 @@ impl Import {
 
     async fn drain(&mut self) -> Result<(), Status> {
         self.flush().await?;
-        self.queue_prepared().await?;
+        while !self.preparing.is_empty() {
+            self.queue_prepared().await?;
+        }
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;
         }
@@ -195,7 +206,7 @@ impl Import {
 }
 
 /// Parses and judges each message of a chunk, and makes the good ones ready
-/// for the writer. Runs on the blocking pool.
+/// for the writer. Runs on an import thread.
 fn prepare(
     service: &QualityMeasuresService,
     today: Date,

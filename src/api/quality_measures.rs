@@ -18,6 +18,7 @@ use super::{
     snapshot_answers::name_registry,
 };
 use crate::{
+    background::BackgroundPool,
     calendar,
     codes::CodeRegistry,
     measures::MeasureSet,
@@ -32,23 +33,26 @@ pub struct QualityMeasuresService {
     registry: Arc<ArcSwap<CodeRegistry>>,
     measures: Arc<MeasureSet>,
     store: Arc<EncounterStore>,
+    import_threads: Arc<BackgroundPool>,
     strict_codes: bool,
 }
 
 impl QualityMeasuresService {
-    /// A service over the shared registry, measures and store. With
-    /// `strict_codes`, a well-formed code the registry does not hold is an error
-    /// rather than a warning.
+    /// A service over the shared registry, measures and store, preparing
+    /// imports on `import_threads`. With `strict_codes`, a well-formed code the
+    /// registry does not hold is an error rather than a warning.
     pub fn new(
         registry: Arc<ArcSwap<CodeRegistry>>,
         measures: Arc<MeasureSet>,
         store: Arc<EncounterStore>,
+        import_threads: Arc<BackgroundPool>,
         strict_codes: bool,
     ) -> QualityMeasuresService {
         QualityMeasuresService {
             registry,
             measures,
             store,
+            import_threads,
             strict_codes,
         }
     }
@@ -88,6 +92,10 @@ impl QualityMeasuresService {
 
     pub(super) fn store(&self) -> &EncounterStore {
         &self.store
+    }
+
+    pub(super) fn import_threads(&self) -> &BackgroundPool {
+        &self.import_threads
     }
 }
 

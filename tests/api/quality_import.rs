@@ -100,3 +100,43 @@ async fn importing_again_counts_duplicates_not_encounters() {
         .into_inner();
     assert_eq!((report.eligible, report.not_met), (300, 300));
 }
+
+/// A thread's name and nice value, from its `stat` file under `/proc`.
+#[cfg(target_os = "linux")]
+fn name_and_nice(stat: &std::path::Path) -> Option<(String, i64)> {
+    let stat = std::fs::read_to_string(stat).ok()?;
+    let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+    // nice is field 19 of stat, the 17th after the name.
+    let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
+    Some((name.to_string(), nice))
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn imports_are_prepared_below_the_priority_of_look_ups() {
+    let mut app = spawn_app().await;
+    let messages: Vec<pb::ImportEncountersRequest> = (0..500)
+        .map(|index| import(cancer_visit(&format!("nice-{index}"), "99213 1125F")))
+        .collect();
+    let summary = app
+        .quality_measures
+        .import_encounters(tokio_stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summary.accepted, 500);
+
+    let (_, own) = name_and_nice("/proc/thread-self/stat".as_ref()).expect("own stat");
+    let import_threads: Vec<i64> = std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| name_and_nice(&task.ok()?.path().join("stat")))
+        .filter(|(name, _)| name.starts_with("cptd-import-"))
+        .map(|(_, nice)| nice)
+        .collect();
+    assert!(!import_threads.is_empty(), "the server runs import threads");
+    let expected = own.max(i64::from(cptd::background::BACKGROUND_NICE));
+    assert!(
+        import_threads.iter().all(|nice| *nice == expected),
+        "import threads at {import_threads:?}, expected {expected}"
+    );
+}
