@@ -11,7 +11,9 @@
 //! - start-up time to rebuild the totals from 1,000,000 encounters.
 //!
 //! Run with `cargo bench --bench quality` (set `CPTD_BENCH_ENCOUNTERS` to change
-//! the 1,000,000); the figures are in `BENCHMARKS.md`. Each figure is one run on
+//! the 1,000,000; set `CPTD_BENCH_DEFAULT_SLICES` to serve from a runtime
+//! without the short time slices the server asks for, to compare); the figures
+//! are in `BENCHMARKS.md`. Each figure is one run on
 //! the machine at hand, not a statistic over runs.
 
 use std::{
@@ -101,10 +103,16 @@ async fn start(data_dir: &Path) -> Server {
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("server runtime");
+        // For comparison only: the same runtime without the short time
+        // slices `server::runtime` asks for.
+        let runtime = if std::env::var_os("CPTD_BENCH_DEFAULT_SLICES").is_some() {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+        } else {
+            server::runtime()
+        }
+        .expect("server runtime");
         runtime.block_on(async move {
             let listener = TcpListener::from_std(listener).expect("tokio listener");
             server::run(listener, config, async move {

@@ -5,10 +5,12 @@
 //! that work, run at the same priority as the look-ups, takes whole time slices
 //! from them: a `GetCode` answered in 0.3 ms alone waited 2 to 5 ms during an
 //! import (BENCHMARKS.md). [`BackgroundPool`] runs such work on threads of its
-//! own at a lower scheduling priority ([`BACKGROUND_NICE`]), so a look-up that
-//! wakes up is given a core first, and the import takes whatever the look-ups
-//! leave. The writer thread is not one of these: every caller's commit waits on
-//! it.
+//! own at a lower scheduling priority ([`BACKGROUND_NICE`]; see
+//! [`crate::scheduling`]), so a look-up that wakes up is given a core first,
+//! and the import takes whatever the look-ups leave. The writer thread is not
+//! one of these: every caller's commit waits on it.
+//!
+//! [`BACKGROUND_NICE`]: crate::scheduling::BACKGROUND_NICE
 
 use std::{
     pin::Pin,
@@ -18,11 +20,7 @@ use std::{
 
 use tokio::sync::oneshot;
 
-/// The nice value of background threads. Ten gives a busy background thread
-/// about a tenth of the weight of a normal one when they compete for a core,
-/// enough that an import still moves while look-ups saturate the machine, unlike
-/// the idle policy, which could starve it.
-pub const BACKGROUND_NICE: i32 = 10;
+use crate::scheduling::lower_this_threads_priority;
 
 type Work = Box<dyn FnOnce() + Send>;
 
@@ -111,35 +109,6 @@ impl<T> Future for Answer<T> {
     }
 }
 
-/// Lowers the calling thread's priority to [`BACKGROUND_NICE`], unless it is
-/// lower already (raising it back is not allowed). On Linux a nice value
-/// belongs to one thread, so the rest of the process keeps its own. Elsewhere
-/// this does nothing: the work runs at normal priority.
-fn lower_this_threads_priority() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        if this_threads_nice() >= BACKGROUND_NICE {
-            return;
-        }
-        // SAFETY: `setpriority` reads its plain integer arguments only; `who`
-        // 0 names the calling thread.
-        let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) } != 0;
-        if failed {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                "cannot lower a background thread's priority; imports will compete with look-ups"
-            );
-        }
-    }
-}
-
-/// The calling thread's nice value. `getpriority` for oneself cannot fail.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn this_threads_nice() -> i32 {
-    // SAFETY: reads plain integer arguments only; `who` 0 names the calling thread.
-    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +144,8 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[tokio::test]
     async fn background_threads_run_below_the_callers_priority() {
+        use crate::scheduling::{BACKGROUND_NICE, this_threads_nice};
+
         let caller = this_threads_nice();
         let pool = BackgroundPool::new(1, "test-bg").unwrap();
         let background = pool.run(this_threads_nice).await.unwrap();

@@ -19,8 +19,9 @@
 //!   until shutdown. [`shutdown`] is the signal, [`config`] the flags,
 //!   [`telemetry`] the log setup, [`calendar`] the date format of the API,
 //!   [`transport`] the accepted connections, [`source_files`] the reading of
-//!   the operator's data files, [`background`] the low-priority threads that
-//!   bulk work such as imports runs on.
+//!   the operator's data files, [`scheduling`] what the kernel is told about
+//!   each kind of thread, [`background`] the low-priority threads that bulk
+//!   work such as imports runs on.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
 
 #![warn(missing_docs)]
@@ -33,6 +34,7 @@ pub mod config;
 pub mod measures;
 pub mod memory;
 pub mod pb;
+pub mod scheduling;
 pub mod server;
 pub mod shutdown;
 pub mod source_files;

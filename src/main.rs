@@ -7,14 +7,22 @@ use cptd::{
     memory, server, shutdown, telemetry,
 };
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     memory::tune_allocator();
     let cli = Cli::parse();
     if let Some(Command::Check { files }) = cli.command {
         return check(&files);
     }
-    let config = cli.config;
+    match server::runtime() {
+        Ok(runtime) => runtime.block_on(serve(cli.config)),
+        Err(error) => {
+            eprintln!("cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: cptd::config::Config) -> ExitCode {
     telemetry::init(config.log_format);
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,

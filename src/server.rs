@@ -14,8 +14,8 @@ use tonic::transport::Server;
 
 use crate::{
     api::{
-        AdmissionLayer, CodeLookupRoutes, CodeLookupService, QualityMeasuresService,
-        RequestLogLayer,
+        AdmissionLayer, CodeLookupService, QualityMeasuresService, RequestLogLayer,
+        code_lookup_routes, quality_measures_routes,
     },
     background::BackgroundPool,
     codes::{CodeRegistry, CodeSetError, CodeValue},
@@ -24,6 +24,7 @@ use crate::{
     pb::{
         self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
     },
+    scheduling,
     store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
     transport,
 };
@@ -125,6 +126,18 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
 }
 
+/// The runtime to [`run`] the server on: tokio's multi-threaded runtime, one
+/// worker a core, whose threads (workers and the blocking pool, which serves
+/// large searches) ask the kernel for short time slices, so that a call that
+/// wakes one of them is not kept waiting behind bulk work
+/// ([`crate::scheduling`]).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(scheduling::shorten_this_threads_slice)
+        .build()
+}
+
 /// Serves every cptd service on `listener` until `shutdown` completes, then stops
 /// accepting, lets calls in flight finish for up to `config.shutdown_grace`, and
 /// returns.
@@ -181,15 +194,17 @@ pub async fn run(
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let import_threads =
         Arc::new(BackgroundPool::new(cores, "cptd-import").map_err(ServerError::ImportThreads)?);
-    let quality_measures = QualityMeasuresServer::new(QualityMeasuresService::new(
-        registry.clone(),
-        measures,
-        store.clone(),
-        import_threads,
-        config.strict_codes,
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES);
-    let code_lookup = CodeLookupRoutes::new(CodeLookupService::new(registry), MAX_MESSAGE_BYTES);
+    let quality_measures = quality_measures_routes(
+        QualityMeasuresService::new(
+            registry.clone(),
+            measures,
+            store.clone(),
+            import_threads,
+            config.strict_codes,
+        ),
+        MAX_MESSAGE_BYTES,
+    );
+    let code_lookup = code_lookup_routes(CodeLookupService::new(registry), MAX_MESSAGE_BYTES);
 
     let address = listener.local_addr().ok();
     let incoming = transport::accept(listener);

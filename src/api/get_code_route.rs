@@ -2,33 +2,31 @@
 //!
 //! The generated `CodeLookupServer` encodes every answer from a `pb::Code`
 //! built for the call. [`CodeLookupRoutes`] sits in front of it and takes
-//! `GetCode` itself, through tonic's own unary handling but with a codec that
-//! writes the kept encoding of the answer ([`SnapshotAnswers::encoded_code`]);
-//! every other method goes to the generated server unchanged. Request decoding,
+//! `GetCode` itself ([`super::method_route`]), through tonic's own unary
+//! handling but with a codec that writes the kept encoding of the answer
+//! ([`SnapshotAnswers::encoded_code`]); every other method goes to the
+//! generated server unchanged. Request decoding,
 //! size limits, status codes and error details are those of the generated path.
 //!
 //! [`SnapshotAnswers::encoded_code`]: super::snapshot_answers::SnapshotAnswers::encoded_code
 
-use std::{
-    convert::Infallible,
-    task::{Context, Poll},
-};
+use std::convert::Infallible;
 
 use prost::bytes::{BufMut, Bytes};
 use tonic::{
     Request, Response, Status,
     body::Body,
     codec::{Codec, EncodeBuf, Encoder},
-    codegen::{BoxFuture, Service, http},
-    server::{Grpc, NamedService, UnaryService},
+    codegen::{BoxFuture, http},
+    server::{Grpc, UnaryService},
 };
 use tonic_prost::ProstDecoder;
 
-use super::code_lookup::CodeLookupService;
+use super::{
+    code_lookup::CodeLookupService,
+    method_route::{MethodRoute, TakenMethod},
+};
 use crate::pb::{self, code_lookup_server::CodeLookupServer};
-
-/// The path of the method taken here.
-const GET_CODE_PATH: &str = "/cpt.v1.CodeLookup/GetCode";
 
 /// A protobuf message already encoded.
 #[derive(Debug, Clone)]
@@ -76,59 +74,49 @@ impl UnaryService<pb::GetCodeRequest> for GetCodeAnswer {
     }
 }
 
-/// The `cpt.v1.CodeLookup` service as served: `GetCode` from kept encodings,
-/// the rest from the generated server.
+/// `GetCode`, served by hand.
 #[derive(Debug, Clone)]
-pub struct CodeLookupRoutes {
-    service: CodeLookupService,
-    generated: CodeLookupServer<CodeLookupService>,
-    max_decoding_message_size: usize,
-}
+pub struct GetCodeMethod(CodeLookupService);
 
-impl CodeLookupRoutes {
-    /// Routes for `service`, refusing request messages over
-    /// `max_decoding_message_size` bytes on every method.
-    pub fn new(service: CodeLookupService, max_decoding_message_size: usize) -> CodeLookupRoutes {
-        CodeLookupRoutes {
-            generated: CodeLookupServer::new(service.clone())
-                .max_decoding_message_size(max_decoding_message_size),
-            service,
-            max_decoding_message_size,
-        }
-    }
-}
+impl TakenMethod for GetCodeMethod {
+    const PATH: &'static str = "/cpt.v1.CodeLookup/GetCode";
 
-impl NamedService for CodeLookupRoutes {
-    const NAME: &'static str = <CodeLookupServer<CodeLookupService> as NamedService>::NAME;
-}
-
-impl Service<http::Request<Body>> for CodeLookupRoutes {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<http::Response<Body>, Infallible>;
-
-    fn poll_ready(&mut self, _context: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if request.uri().path() != GET_CODE_PATH {
-            return self.generated.call(request);
-        }
-        let answer = GetCodeAnswer(self.service.clone());
+    fn serve(
+        &self,
+        request: http::Request<Body>,
+        max_decoding_message_size: usize,
+    ) -> BoxFuture<http::Response<Body>, Infallible> {
+        let answer = GetCodeAnswer(self.0.clone());
         let mut grpc = Grpc::new(EncodedAnswerCodec)
-            .apply_max_message_size_config(Some(self.max_decoding_message_size), None);
+            .apply_max_message_size_config(Some(max_decoding_message_size), None);
         Box::pin(async move { Ok(grpc.unary(answer, request).await) })
     }
 }
 
+/// The `cpt.v1.CodeLookup` service as served: `GetCode` from kept encodings,
+/// the rest from the generated server.
+pub type CodeLookupRoutes = MethodRoute<GetCodeMethod, CodeLookupServer<CodeLookupService>>;
+
+/// Routes for `service`, refusing request messages over
+/// `max_decoding_message_size` bytes on every method.
+pub fn code_lookup_routes(
+    service: CodeLookupService,
+    max_decoding_message_size: usize,
+) -> CodeLookupRoutes {
+    let generated =
+        CodeLookupServer::new(service.clone()).max_decoding_message_size(max_decoding_message_size);
+    MethodRoute::new(GetCodeMethod(service), generated, max_decoding_message_size)
+}
+
 #[cfg(test)]
 mod tests {
+    use tonic::server::NamedService;
+
     use super::*;
 
     #[test]
     fn the_route_takes_the_method_the_generated_server_names() {
         let generated = <CodeLookupServer<CodeLookupService> as NamedService>::NAME;
-        assert_eq!(GET_CODE_PATH, format!("/{generated}/GetCode"));
+        assert_eq!(GetCodeMethod::PATH, format!("/{generated}/GetCode"));
     }
 }

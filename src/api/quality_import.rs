@@ -13,7 +13,10 @@ use std::collections::VecDeque;
 use jiff::civil::Date;
 use tonic::{Status, Streaming};
 
-use super::quality_measures::{QualityMeasuresService, conflict_message};
+use super::{
+    get_code_route::EncodedMessage,
+    quality_measures::{QualityMeasuresService, conflict_message},
+};
 use crate::{
     background::Answer,
     calendar,
@@ -43,7 +46,27 @@ const IN_FLIGHT: usize = 128;
 type ChunkIds = Vec<(usize, String)>;
 
 /// A chunk as read from the stream, each message with its position.
-type ChunkMessages = Vec<(usize, pb::ImportEncountersRequest)>;
+type ChunkMessages<M> = Vec<(usize, M)>;
+
+/// One message of an import stream as read: still encoded, to be decoded on
+/// an import thread with the rest of its chunk (the route's way), or already
+/// decoded on the runtime (the generated server's).
+pub trait StreamedRequest: Send + 'static {
+    /// The request the message carries.
+    fn decode(self) -> Result<pb::ImportEncountersRequest, prost::DecodeError>;
+}
+
+impl StreamedRequest for EncodedMessage {
+    fn decode(self) -> Result<pb::ImportEncountersRequest, prost::DecodeError> {
+        prost::Message::decode(self.0)
+    }
+}
+
+impl StreamedRequest for pb::ImportEncountersRequest {
+    fn decode(self) -> Result<pb::ImportEncountersRequest, prost::DecodeError> {
+        Ok(self)
+    }
+}
 
 /// A chunk parsed, judged and made ready for the writer.
 struct PreparedChunk {
@@ -63,9 +86,9 @@ struct PreparedChunk {
 /// reading, and its heavy work runs below their priority. Handing chunks to
 /// another thread and back costs a wake-up each way; several in preparation
 /// keep those waits from leaving the cores idle.
-pub struct Import {
+pub struct Import<M> {
     service: QualityMeasuresService,
-    messages: ChunkMessages,
+    messages: ChunkMessages<M>,
     /// Chunks being prepared, oldest first.
     preparing: VecDeque<Answer<PreparedChunk>>,
     in_flight: VecDeque<(ChunkIds, PendingWrite)>,
@@ -75,9 +98,9 @@ pub struct Import {
     today: Date,
 }
 
-impl Import {
+impl<M: StreamedRequest> Import<M> {
     /// An import through `service`.
-    pub fn new(service: &QualityMeasuresService) -> Import {
+    pub fn new(service: &QualityMeasuresService) -> Import<M> {
         Import {
             service: service.clone(),
             messages: Vec::with_capacity(CHUNK),
@@ -91,7 +114,7 @@ impl Import {
     /// Reads the whole stream, records it, and answers the summary once durable.
     pub async fn run(
         mut self,
-        mut stream: Streaming<pb::ImportEncountersRequest>,
+        mut stream: Streaming<M>,
     ) -> Result<pb::ImportEncountersResponse, Status> {
         let mut index = 0usize;
         while let Some(message) = stream.message().await? {
@@ -205,12 +228,12 @@ impl Import {
     }
 }
 
-/// Parses and judges each message of a chunk, and makes the good ones ready
-/// for the writer. Runs on an import thread.
-fn prepare(
+/// Decodes, parses and judges each message of a chunk, and makes the good ones
+/// ready for the writer. Runs on an import thread.
+fn prepare<M: StreamedRequest>(
     service: &QualityMeasuresService,
     today: Date,
-    messages: ChunkMessages,
+    messages: ChunkMessages<M>,
 ) -> PreparedChunk {
     let mut submissions = Vec::with_capacity(messages.len());
     let mut ids = Vec::with_capacity(messages.len());
@@ -218,6 +241,15 @@ fn prepare(
     // One code set for the whole chunk.
     let registry = service.registry();
     for (index, message) in messages {
+        let message = match message.decode() {
+            Ok(message) => message,
+            Err(error) => {
+                // prost names the field and the fault, never a value.
+                let problem = format!("not a valid ImportEncountersRequest message: {error}");
+                rejected.push((index, String::new(), problem));
+                continue;
+            }
+        };
         let sent_id: String = message
             .encounter
             .as_ref()

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{
     error::Violations,
     page_token::{self, PageStart},
-    quality_import::Import,
+    quality_import::{Import, StreamedRequest},
     quality_requests::{
         EncounterRules, GetMeasure, GetPerformance, LIST_MEASURES_FINGERPRINT, ListMeasures,
         ParsedEncounter, parse_encounter,
@@ -96,6 +96,15 @@ impl QualityMeasuresService {
 
     pub(super) fn import_threads(&self) -> &BackgroundPool {
         &self.import_threads
+    }
+
+    /// Records an import stream and answers its summary once durable.
+    pub(super) async fn import<M: StreamedRequest>(
+        &self,
+        stream: Streaming<M>,
+    ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
+        let summary = Import::new(self).run(stream).await?;
+        Ok(Response::new(summary))
     }
 }
 
@@ -195,13 +204,14 @@ impl QualityMeasures for QualityMeasuresService {
         Ok(response)
     }
 
+    // Served by `QualityMeasuresRoutes`, which reads the messages undecoded;
+    // this path, with messages decoded on the runtime, answers the same.
     #[tracing::instrument(level = "debug", skip_all)]
     async fn import_encounters(
         &self,
         request: Request<Streaming<pb::ImportEncountersRequest>>,
     ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
-        let summary = Import::new(self).run(request.into_inner()).await?;
-        Ok(Response::new(summary))
+        self.import(request.into_inner()).await
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -1,11 +1,120 @@
 //! ImportEncounters: a client stream, bad encounters rejected alone and named.
 
 use cptd::pb;
+use prost::{Message, bytes::BufMut};
+use tonic::{
+    Code, Status,
+    codec::{Codec, EncodeBuf, Encoder},
+    codegen::http::uri::PathAndQuery,
+};
+use tonic_prost::ProstDecoder;
 
 use crate::{
     helpers::spawn_app,
     quality_fixtures::{cancer_visit, import, performance},
 };
+
+/// Sends request messages as the bytes given, well-formed or not.
+#[derive(Default)]
+struct RawRequestCodec;
+
+impl Codec for RawRequestCodec {
+    type Encode = Vec<u8>;
+    type Decode = pb::ImportEncountersResponse;
+    type Encoder = RawRequestCodec;
+    type Decoder = ProstDecoder<pb::ImportEncountersResponse>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawRequestCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::default()
+    }
+}
+
+impl Encoder for RawRequestCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+
+    fn encode(&mut self, item: Vec<u8>, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buffer.put_slice(&item);
+        Ok(())
+    }
+}
+
+/// Imports `messages`, each sent exactly as its bytes.
+async fn import_raw(
+    app: &crate::helpers::TestApp,
+    messages: Vec<Vec<u8>>,
+) -> Result<pb::ImportEncountersResponse, Status> {
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.expect("ready");
+    let path = PathAndQuery::from_static("/cpt.v1.QualityMeasures/ImportEncounters");
+    grpc.client_streaming(
+        tonic::Request::new(tokio_stream::iter(messages)),
+        path,
+        RawRequestCodec,
+    )
+    .await
+    .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_protobuf_is_rejected_alone() {
+    let app = spawn_app().await;
+    let good = |id: &str| import(cancer_visit(id, "99213 1125F")).encode_to_vec();
+    // A field number 0 key: no protobuf message starts this way.
+    let broken = vec![0x00, 0x01, 0x02];
+
+    let summary = import_raw(&app, vec![good("raw-0"), broken, good("raw-2")])
+        .await
+        .expect("the import answers a summary");
+
+    assert_eq!((summary.accepted, summary.rejected), (2, 1));
+    assert_eq!(summary.errors.len(), 1);
+    assert_eq!(summary.errors[0].index, 1);
+    assert_eq!(summary.errors[0].encounter_id, "");
+    assert!(
+        summary.errors[0]
+            .message
+            .contains("not a valid ImportEncountersRequest"),
+        "{}",
+        summary.errors[0].message
+    );
+}
+
+#[tokio::test]
+async fn an_import_message_over_4_mib_is_refused_and_the_server_keeps_answering() {
+    let mut app = spawn_app().await;
+    let mut huge = import(cancer_visit("huge", "99213 1125F"));
+    huge.encounter.as_mut().unwrap().diagnoses = vec!["G".repeat(4 * 1024 * 1024 + 1)];
+
+    let refused = import_raw(&app, vec![huge.encode_to_vec()])
+        .await
+        .expect_err("a message over 4 MiB is refused");
+    let next = app
+        .quality_measures
+        .import_encounters(tokio_stream::iter(vec![import(cancer_visit(
+            "after-huge",
+            "99213 1125F",
+        ))]))
+        .await;
+
+    assert!(
+        !matches!(
+            refused.code(),
+            Code::Ok | Code::Internal | Code::Unknown | Code::Unavailable
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        next.expect("the server keeps answering")
+            .into_inner()
+            .accepted,
+        1
+    );
+}
 
 #[tokio::test]
 async fn a_bad_encounter_in_the_middle_is_rejected_alone() {
@@ -134,7 +243,7 @@ async fn imports_are_prepared_below_the_priority_of_look_ups() {
         .map(|(_, nice)| nice)
         .collect();
     assert!(!import_threads.is_empty(), "the server runs import threads");
-    let expected = own.max(i64::from(cptd::background::BACKGROUND_NICE));
+    let expected = own.max(i64::from(cptd::scheduling::BACKGROUND_NICE));
     assert!(
         import_threads.iter().all(|nice| *nice == expected),
         "import threads at {import_threads:?}, expected {expected}"

@@ -1,0 +1,135 @@
+//! What the kernel is told about this process's threads, so that calls people
+//! wait on get a core before bulk work does.
+//!
+//! Two requests, both per thread and both allowed without privileges:
+//!
+//! - Threads that answer calls (the runtime's) ask for a short time slice
+//!   ([`CALL_SLICE`]). Linux's scheduler (EEVDF, 6.6 and later) gives a task
+//!   that wakes with a shorter slice an earlier deadline, so since 6.12 it
+//!   preempts a busy thread at once instead of waiting for that thread's slice
+//!   (a few milliseconds) to end. A look-up wakes, runs for tens of
+//!   microseconds, and sleeps again; it is exactly the task short slices are
+//!   for.
+//! - Threads that do bulk work (imports, see [`crate::background`]) run at a
+//!   lower priority ([`BACKGROUND_NICE`]), so their share of a contended core
+//!   is small.
+//!
+//! Both are hints: on kernels or systems without them nothing changes but the
+//! latency of calls during bulk work. A refusal is logged once per thread.
+
+use std::time::Duration;
+
+/// The nice value of background threads. Ten gives a busy background thread
+/// about a tenth of the weight of a normal one when they compete for a core,
+/// enough that an import still moves while look-ups saturate the machine, unlike
+/// the idle policy, which could starve it.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// The time slice asked for by threads that answer calls: the shortest the
+/// kernel grants. A look-up takes well under it, so it is never cut short.
+pub const CALL_SLICE: Duration = Duration::from_micros(100);
+
+/// Lowers the calling thread's priority to [`BACKGROUND_NICE`], unless it is
+/// lower already (raising it back is not allowed). On Linux a nice value
+/// belongs to one thread, so the rest of the process keeps its own. Elsewhere
+/// this does nothing.
+pub fn lower_this_threads_priority() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if this_threads_nice() >= BACKGROUND_NICE {
+            return;
+        }
+        // SAFETY: `setpriority` reads its plain integer arguments only; `who`
+        // 0 names the calling thread.
+        let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) } != 0;
+        if failed {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "cannot lower a background thread's priority; imports will compete with look-ups"
+            );
+        }
+    }
+}
+
+/// Asks for [`CALL_SLICE`] as the calling thread's time slice, keeping its
+/// policy and nice value. Linux only; a kernel that does not know custom slices
+/// (before 6.12) accepts the request and ignores it.
+pub fn shorten_this_threads_slice() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: `sched_attr` is plain integers; all-zero is a valid value.
+        let mut attributes: libc::sched_attr = unsafe { std::mem::zeroed() };
+        attributes.size = std::mem::size_of::<libc::sched_attr>() as u32;
+        attributes.sched_policy = libc::SCHED_OTHER as u32;
+        // The call sets the nice value too: keep the thread's own, since
+        // raising it back is not allowed.
+        attributes.sched_nice = this_threads_nice();
+        attributes.sched_runtime = CALL_SLICE.as_nanos() as u64;
+        // SAFETY: the kernel reads `size` bytes of `attributes`, which lives
+        // until the call returns; pid 0 names the calling thread.
+        let failed =
+            unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw const attributes, 0) } != 0;
+        if failed {
+            tracing::warn!(
+                error = %std::io::Error::last_os_error(),
+                "cannot ask for a short time slice; calls may wait behind bulk work"
+            );
+        }
+    }
+}
+
+/// The calling thread's nice value. `getpriority` for oneself cannot fail.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn this_threads_nice() -> i32 {
+    // SAFETY: reads plain integer arguments only; `who` 0 names the calling thread.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
+}
+
+/// The calling thread's time slice as the kernel holds it; zero for the default.
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+fn this_threads_slice() -> Duration {
+    // SAFETY: as in `shorten_this_threads_slice`; the kernel writes at most
+    // `size` bytes into `attributes`.
+    let mut attributes: libc::sched_attr = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::sched_attr>() as u32;
+    let failed =
+        unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &raw mut attributes, size, 0) } != 0;
+    assert!(
+        !failed,
+        "sched_getattr: {}",
+        std::io::Error::last_os_error()
+    );
+    Duration::from_nanos(attributes.sched_runtime)
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shortened_slice_keeps_the_threads_nice_value() {
+        std::thread::spawn(|| {
+            lower_this_threads_priority();
+            let nice = this_threads_nice();
+            shorten_this_threads_slice();
+            assert_eq!(this_threads_nice(), nice);
+            // Kernels before custom slices report none; from 6.12 on, ours.
+            let slice = this_threads_slice();
+            assert!(slice == Duration::ZERO || slice == CALL_SLICE, "{slice:?}");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn lowering_twice_stays_at_the_background_level() {
+        std::thread::spawn(|| {
+            let before = this_threads_nice();
+            lower_this_threads_priority();
+            lower_this_threads_priority();
+            assert_eq!(this_threads_nice(), before.max(BACKGROUND_NICE));
+        })
+        .join()
+        .unwrap();
+    }
+}
