@@ -11,9 +11,9 @@
 //! - start-up time to rebuild the totals from 1,000,000 encounters.
 //!
 //! Run with `cargo bench --bench quality` (set `CPTD_BENCH_ENCOUNTERS` to change
-//! the 1,000,000; set `CPTD_BENCH_DEFAULT_SLICES` to serve from a runtime
-//! without the short time slices the server asks for, to compare); the figures
-//! are in `BENCHMARKS.md`. Each figure is one run on
+//! the 1,000,000; set `CPTD_BENCH_DEFAULT_SLICES` to run the server and the
+//! look-up client without the short time slices the server asks for, to
+//! compare); the figures are in `BENCHMARKS.md`. Each figure is one run on
 //! the machine at hand, not a statistic over runs.
 
 use std::{
@@ -103,16 +103,7 @@ async fn start(data_dir: &Path) -> Server {
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        // For comparison only: the same runtime without the short time
-        // slices `server::runtime` asks for.
-        let runtime = if std::env::var_os("CPTD_BENCH_DEFAULT_SLICES").is_some() {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-        } else {
-            server::runtime()
-        }
-        .expect("server runtime");
+        let runtime = runtime();
         runtime.block_on(async move {
             let listener = TcpListener::from_std(listener).expect("tokio listener");
             server::run(listener, config, async move {
@@ -359,8 +350,30 @@ async fn get_code_latencies(client: &mut CodeLookupClient<Channel>, calls: usize
     latencies
 }
 
-#[tokio::main]
-async fn main() {
+/// The runtime the server runs on, and the look-up client too, as a caller
+/// that waits on its answers would: with the short time slices the server
+/// asks for. With `CPTD_BENCH_DEFAULT_SLICES` set, both run on tokio's default
+/// runtime instead, to compare.
+fn runtime() -> tokio::runtime::Runtime {
+    if std::env::var_os("CPTD_BENCH_DEFAULT_SLICES").is_some() {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        server::runtime()
+    }
+    .expect("runtime")
+}
+
+fn main() {
+    if std::env::var_os("CPTD_BENCH_DEFAULT_SLICES").is_none() {
+        // `block_on` runs the look-up client on this thread.
+        cptd::scheduling::shorten_this_threads_slice();
+    }
+    runtime().block_on(measure_everything());
+}
+
+async fn measure_everything() {
     let total: usize = std::env::var("CPTD_BENCH_ENCOUNTERS")
         .ok()
         .and_then(|text| text.parse().ok())

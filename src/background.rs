@@ -28,7 +28,7 @@ type Work = Box<dyn FnOnce() + Send>;
 /// Dropping the pool lets each thread finish the work it holds, then end.
 #[derive(Debug)]
 pub struct BackgroundPool {
-    work: Mutex<mpsc::Sender<Work>>,
+    work: mpsc::Sender<Work>,
     threads: usize,
 }
 
@@ -60,7 +60,7 @@ impl BackgroundPool {
                 })?;
         }
         Ok(BackgroundPool {
-            work: Mutex::new(sender),
+            work: sender,
             threads,
         })
     }
@@ -86,11 +86,7 @@ impl BackgroundPool {
         });
         // A send fails only once every thread has ended, which only dropping
         // the pool does; the answer then reports the work unfinished.
-        let _ = self
-            .work
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job);
+        let _ = self.work.send(job);
         Answer(answer)
     }
 }
