@@ -68,6 +68,7 @@ mod query;
 mod rank;
 mod scan;
 mod standing;
+mod tiers;
 mod tokenize;
 mod weights;
 
@@ -165,7 +166,7 @@ impl CodeRegistry {
             return SearchPage { hits, total };
         }
         let mut best = rank::Best::new(offset.saturating_add(limit));
-        rank::with_index(self, &plan, query.filter, query.as_of, &mut best);
+        rank::best_with_index(self, &plan, query.filter, query.as_of, &mut best);
         let total = best.seen();
         let candidates = best.into_ranked();
         let index = self.search_index();
