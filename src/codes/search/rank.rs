@@ -399,6 +399,20 @@ pub(crate) fn each_word_score(
     }
 }
 
+/// The first position from `from` on at which the ordered `docs` hold `doc` or
+/// a later document. Gallops: the lists walked together are often about as
+/// dense, and the next match is then a step or two away, where a binary search
+/// of all that is left would touch memory far off each time.
+pub(crate) fn seek(docs: &[u32], from: usize, doc: u32) -> usize {
+    let rest = &docs[from..];
+    let mut bound = 1;
+    while bound < rest.len() && rest[bound] < doc {
+        bound *= 2;
+    }
+    let window = &rest[..rest.len().min(bound + 1)];
+    from + window.partition_point(|candidate| *candidate < doc)
+}
+
 /// Calls `visit` with each document holding every word of `expansion`, and its
 /// score, walking the shortest postings and seeking in the others.
 pub(crate) fn each_expansion_doc(
@@ -430,10 +444,8 @@ pub(crate) fn each_expansion_doc(
     let mut bits = vec![0u8; lists.len()];
     'docs: for &doc in lists[shortest].0 {
         for (at, (docs, fields)) in lists.iter().enumerate() {
-            let rest = &docs[cursors[at]..];
-            let skip = rest.partition_point(|candidate| *candidate < doc);
-            cursors[at] += skip;
-            match rest.get(skip) {
+            cursors[at] = seek(docs, cursors[at], doc);
+            match docs.get(cursors[at]) {
                 Some(found) if *found == doc => bits[at] = fields[cursors[at]],
                 _ => continue 'docs,
             }

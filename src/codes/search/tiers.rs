@@ -36,7 +36,7 @@ use super::{
     plan::{QueryPlan, Role},
     rank::{
         Best, Candidate, CandidateSink, each_expansion_doc, each_word_score, expansion_score,
-        named_histories,
+        named_histories, seek,
     },
     standing::Admission,
     weights::{self, field_weight},
@@ -55,11 +55,14 @@ pub(crate) enum Pruning {
     NotWorthIt,
 }
 
-/// Pruning pays once the rarest required word matches this many documents;
-/// below, scoring them all takes a few hundred microseconds at most. Tests
-/// prune from far fewer, so that the property tests' small code sets take
-/// this path too, and are compared with the full ranking.
-const BROAD: usize = if cfg!(test) { 16 } else { 4096 };
+/// Pruning pays once the rarest required word has this many postings. Below,
+/// the intersection scores every match in about two milliseconds at most (200,000
+/// codes, BENCHMARKS.md), and pruning saves less than it spends: a pass or two
+/// over every posting of the query, and whole plateaus of codes that score
+/// alike, which abbreviations and shared synonyms make. Tests prune from far
+/// fewer, so that the property tests' small code sets take this path too and
+/// are compared with the full ranking.
+const BROAD: usize = if cfg!(test) { 16 } else { 65_536 };
 
 /// Pruning pays while the page reaches no further into the ranking than this
 /// share of the rarest required word's documents.
@@ -552,13 +555,7 @@ fn field_counts(fields: &[u8]) -> [u32; 128] {
 fn each_shared(rows: &[u32], docs: &[u32], mut visit: impl FnMut(usize, usize)) {
     let mut from = 0;
     for (row, &doc) in rows.iter().enumerate() {
-        let rest = &docs[from..];
-        let mut bound = 1;
-        while bound < rest.len() && rest[bound] < doc {
-            bound *= 2;
-        }
-        let window = &rest[..rest.len().min(bound + 1)];
-        from += window.partition_point(|candidate| *candidate < doc);
+        from = seek(docs, from, doc);
         match docs.get(from) {
             Some(found) if *found == doc => visit(row, from),
             Some(_) => {}
