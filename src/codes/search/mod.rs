@@ -14,7 +14,11 @@
 //! required word, found by intersection from the rarest word ([`intersect`]),
 //! or, when none does, the codes matching the most ([`rank`]); it admits them by
 //! day and filters from packed per-version facts ([`standing`]) and orders them
-//! by score ([`weights`]), then code. [`explain`] says, for each code shown,
+//! by score ([`weights`]), then code. The first pages of a broad query (one whose
+//! rarest required word has tens of thousands of postings) are found by pruning
+//! ([`tiers`]): every match is counted, as a set of bits, but only the codes that
+//! can reach the page are scored, and the page is the one the full ranking
+//! would show. [`explain`] says, for each code shown,
 //! which words hit which fields and how. [`scan`] ranks the same way without the
 //! index, as the benchmarks' baseline and the property tests' oracle.
 //!
@@ -42,6 +46,8 @@
 //! `u32` document and a byte of field bits), one fst of synonym phrases with `u32`
 //! postings, and a few bytes per document for its quantities. No string is kept
 //! per document: explanations re-read the code's own text for the page shown.
+//! Queries reuse per-thread scratch: a few per-document slots for ranking, and
+//! three sets of one bit per document for pruning.
 //!
 //! # Example
 //!
@@ -143,8 +149,10 @@ impl CodeRegistry {
     }
 
     /// The codes `offset..offset + limit` of the ranking of `query`, each with why
-    /// it matched, and how many codes match in all. Only the page is sorted and
-    /// explained, so a deep result list costs little more than its count.
+    /// it matched, and how many codes match in all (always exact). Only the page
+    /// is sorted and explained, so a deep result list costs little more than its
+    /// count; for a broad query only the codes that can reach the page are
+    /// scored.
     pub fn search_page<'a>(
         &'a self,
         query: &SearchQuery<'_>,
