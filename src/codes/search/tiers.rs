@@ -55,14 +55,19 @@ pub(crate) enum Pruning {
     NotWorthIt,
 }
 
-/// Pruning pays once the rarest required word has this many postings. Below,
-/// the intersection scores every match in about two milliseconds at most (200,000
-/// codes, BENCHMARKS.md), and pruning saves less than it spends: a pass or two
-/// over every posting of the query, and whole plateaus of codes that score
-/// alike, which abbreviations and shared synonyms make. Tests prune from far
-/// fewer, so that the property tests' small code sets take this path too and
-/// are compared with the full ranking.
-const BROAD: usize = if cfg!(test) { 16 } else { 65_536 };
+/// Pruning pays once the rarest required word has postings for at least one
+/// document in `BROAD_SHARE` (and at least `BROAD` postings): the intersection
+/// then scores a match for most documents, where pruning reads the query's
+/// postings once or twice and scores a few pages. Below, the intersection
+/// costs less than pruning's passes and the plateaus of codes that score alike
+/// (abbreviations and shared synonyms make them), which it must score whole
+/// (measured in BENCHMARKS.md). Tests prune from far fewer postings, so that
+/// the property tests' small code sets take this path too and are compared
+/// with the full ranking.
+const BROAD: usize = if cfg!(test) { 16 } else { 4096 };
+
+/// See [`BROAD`].
+const BROAD_SHARE: usize = if cfg!(test) { usize::MAX } else { 2 };
 
 /// Pruning pays while the page reaches no further into the ranking than this
 /// share of the rarest required word's documents.
@@ -173,7 +178,8 @@ pub(crate) fn full_matches(
     let Some(rarest) = required.iter().map(|word| costs[*word]).min() else {
         return Pruning::NotWorthIt;
     };
-    if rarest < BROAD || best.keeps().saturating_mul(DEEPEST_PAGE_SHARE) > rarest {
+    let broad = BROAD.max(index.documents() / BROAD_SHARE);
+    if rarest < broad || best.keeps().saturating_mul(DEEPEST_PAGE_SHARE) > rarest {
         return Pruning::NotWorthIt;
     }
     let named_docs = plan
