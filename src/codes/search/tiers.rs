@@ -57,8 +57,8 @@ pub(crate) enum Pruning {
 
 /// Pruning pays once the rarest required word has postings for at least one
 /// document in `BROAD_SHARE` (and at least `BROAD` postings): the intersection
-/// then scores a match for most documents, where pruning reads the query's
-/// postings once or twice and scores a few pages. Below, the intersection
+/// then scores a match for a large part of the code set, where pruning reads
+/// the query's postings once or twice and scores a few pages. Below, the intersection
 /// costs less than pruning's passes and the plateaus of codes that score alike
 /// (abbreviations and shared synonyms make them), which it must score whole
 /// (measured in BENCHMARKS.md). Tests prune from far fewer postings, so that
@@ -67,7 +67,7 @@ pub(crate) enum Pruning {
 const BROAD: usize = if cfg!(test) { 16 } else { 4096 };
 
 /// See [`BROAD`].
-const BROAD_SHARE: usize = if cfg!(test) { usize::MAX } else { 2 };
+const BROAD_SHARE: usize = if cfg!(test) { usize::MAX } else { 3 };
 
 /// Pruning pays while the page reaches no further into the ranking than this
 /// share of the rarest required word's documents.
