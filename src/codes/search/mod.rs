@@ -15,7 +15,7 @@
 //! or, when none does, the codes matching the most ([`rank`]); it admits them by
 //! day and filters from packed per-version facts ([`standing`]) and orders them
 //! by score ([`weights`]), then code. The first pages of a broad query (one whose
-//! rarest required word has tens of thousands of postings) are found by pruning
+//! rarest required word is in a third of a large code set) are found by pruning
 //! ([`tiers`]): every match is counted, as a set of bits, but only the codes that
 //! can reach the page are scored, and the page is the one the full ranking
 //! would show. [`explain`] says, for each code shown,
