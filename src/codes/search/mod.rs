@@ -64,6 +64,7 @@
 //! ```
 
 mod abbreviations;
+mod doc_set;
 mod explain;
 mod index;
 mod indexing;

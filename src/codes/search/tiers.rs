@@ -31,6 +31,7 @@ use std::{cell::RefCell, ops::Range};
 use jiff::civil::Date;
 
 use super::{
+    doc_set::DocSet,
     index::SearchIndex,
     intersect::{met_quantities, spread_cost},
     plan::{QueryPlan, Role},
@@ -58,10 +59,10 @@ pub(crate) enum Pruning {
 /// Pruning pays once the rarest required word has postings for at least one
 /// document in `BROAD_SHARE` (and at least `BROAD` postings): the intersection
 /// then scores a match for a large part of the code set, where pruning reads
-/// the query's postings once or twice and scores a few pages. Below, the intersection
-/// costs less than pruning's passes and the plateaus of codes that score alike
-/// (abbreviations and shared synonyms make them), which it must score whole
-/// (measured in BENCHMARKS.md). Tests prune from far fewer postings, so that
+/// the query's postings once or twice and scores a few pages. Below, the
+/// intersection costs less than pruning's passes and the plateaus of codes that
+/// score alike (abbreviations and shared synonyms make them), which pruning
+/// must score whole (measured in BENCHMARKS.md). Tests prune from far fewer postings, so that
 /// the property tests' small code sets take this path too and are compared
 /// with the full ranking.
 const BROAD: usize = if cfg!(test) { 16 } else { 4096 };
@@ -92,45 +93,6 @@ fn step(score: f64) -> usize {
     // Multiplying by a power of two is exact, so `step(score) >= cut` exactly
     // when `score >= cut / STEPS_PER_POINT`.
     ((score * STEPS_PER_POINT) as usize).min(STEPS - 1)
-}
-
-/// A set of documents, one bit each.
-#[derive(Debug, Default)]
-struct DocSet(Vec<u64>);
-
-impl DocSet {
-    fn reset(&mut self, documents: usize) {
-        self.0.clear();
-        self.0.resize(documents.div_ceil(64), 0);
-    }
-
-    fn insert(&mut self, doc: u32) {
-        self.0[(doc / 64) as usize] |= 1 << (doc % 64);
-    }
-
-    fn contains(&self, doc: u32) -> bool {
-        self.0[(doc / 64) as usize] & (1 << (doc % 64)) != 0
-    }
-
-    fn keep_common(&mut self, other: &DocSet) {
-        for (own, theirs) in self.0.iter_mut().zip(&other.0) {
-            *own &= *theirs;
-        }
-    }
-
-    /// The documents, in order.
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.0.iter().enumerate().flat_map(|(at, &bits)| {
-            let mut rest = bits;
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let bit = rest.trailing_zeros();
-                    rest &= rest - 1;
-                    at as u32 * 64 + bit
-                })
-            })
-        })
-    }
 }
 
 /// Buffers reused across the queries of a thread.
