@@ -147,7 +147,7 @@ fn keep_matching(docs: &mut Vec<u32>, scores: &mut Vec<f64>, words: usize, word:
 }
 
 /// Postings visited to spread a word.
-fn spread_cost(
+pub(crate) fn spread_cost(
     index: &SearchIndex,
     histories: &[CodeHistory],
     plan: &QueryPlan,

@@ -14,7 +14,11 @@
 //! required word, found by intersection from the rarest word ([`intersect`]),
 //! or, when none does, the codes matching the most ([`rank`]); it admits them by
 //! day and filters from packed per-version facts ([`standing`]) and orders them
-//! by score ([`weights`]), then code. [`explain`] says, for each code shown,
+//! by score ([`weights`]), then code. The first pages of a broad query (one whose
+//! rarest required word is in a third of a large code set) are found by pruning
+//! ([`tiers`]): every match is counted, as a set of bits, but only the codes that
+//! can reach the page are scored, and the page is the one the full ranking
+//! would show. [`explain`] says, for each code shown,
 //! which words hit which fields and how. [`scan`] ranks the same way without the
 //! index, as the benchmarks' baseline and the property tests' oracle.
 //!
@@ -42,6 +46,8 @@
 //! `u32` document and a byte of field bits), one fst of synonym phrases with `u32`
 //! postings, and a few bytes per document for its quantities. No string is kept
 //! per document: explanations re-read the code's own text for the page shown.
+//! Queries reuse per-thread scratch: a few per-document slots for ranking, and
+//! three sets of one bit per document for pruning.
 //!
 //! # Example
 //!
@@ -58,6 +64,7 @@
 //! ```
 
 mod abbreviations;
+mod doc_set;
 mod explain;
 mod index;
 mod indexing;
@@ -68,6 +75,7 @@ mod query;
 mod rank;
 mod scan;
 mod standing;
+mod tiers;
 mod tokenize;
 mod weights;
 
@@ -142,8 +150,10 @@ impl CodeRegistry {
     }
 
     /// The codes `offset..offset + limit` of the ranking of `query`, each with why
-    /// it matched, and how many codes match in all. Only the page is sorted and
-    /// explained, so a deep result list costs little more than its count.
+    /// it matched, and how many codes match in all (always exact). Only the page
+    /// is sorted and explained, so a deep result list costs little more than its
+    /// count; for a broad query only the codes that can reach the page are
+    /// scored.
     pub fn search_page<'a>(
         &'a self,
         query: &SearchQuery<'_>,
@@ -165,7 +175,7 @@ impl CodeRegistry {
             return SearchPage { hits, total };
         }
         let mut best = rank::Best::new(offset.saturating_add(limit));
-        rank::with_index(self, &plan, query.filter, query.as_of, &mut best);
+        rank::best_with_index(self, &plan, query.filter, query.as_of, &mut best);
         let total = best.seen();
         let candidates = best.into_ranked();
         let index = self.search_index();

@@ -16,6 +16,7 @@ use super::{
     intersect,
     plan::{CodeTarget, Expansion, QueryPlan, Role},
     standing::Admission,
+    tiers::{self, Pruning},
     weights::{self, field_weight},
 };
 use crate::codes::{CodeFilter, CodeHistory, CodeRegistry};
@@ -92,9 +93,28 @@ impl Best {
         }
     }
 
-    /// How many candidates were taken.
+    /// How many candidates were taken or counted.
     pub fn seen(&self) -> usize {
         self.seen
+    }
+
+    /// Counts candidates left out unscored because they rank below those kept.
+    pub fn count_left_out(&mut self, count: usize) {
+        self.seen += count;
+    }
+
+    /// How many candidates it keeps.
+    pub fn keeps(&self) -> usize {
+        self.count
+    }
+
+    /// The worst candidate kept, once as many are kept as asked for: a candidate
+    /// that would rank after it need not be taken.
+    pub fn worst_kept(&self) -> Option<&Candidate> {
+        if self.heap.len() < self.count {
+            return None;
+        }
+        self.heap.peek().map(|ranked| &ranked.0)
     }
 
     /// The best candidates, in rank order.
@@ -253,16 +273,48 @@ pub(crate) fn with_index(
     as_of: Date,
     sink: &mut impl CandidateSink,
 ) {
+    let full = ACCUMULATORS.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        scratch.ready(registry.search_index().documents());
+        intersect::full_matches(registry, plan, filter, as_of, &mut scratch, sink)
+    });
+    if !full {
+        most_matched(registry, plan, filter, as_of, sink);
+    }
+}
+
+/// The best `best.keeps()` documents of what [`with_index`] selects, and how
+/// many it selects: a broad query's page is found by pruning
+/// ([`super::tiers`]), without scoring every match.
+pub(crate) fn best_with_index(
+    registry: &CodeRegistry,
+    plan: &QueryPlan,
+    filter: &CodeFilter,
+    as_of: Date,
+    best: &mut Best,
+) {
+    match tiers::full_matches(registry, plan, filter, as_of, best) {
+        Pruning::Ranked => {}
+        Pruning::NoFullMatch => most_matched(registry, plan, filter, as_of, best),
+        Pruning::NotWorthIt => with_index(registry, plan, filter, as_of, best),
+    }
+}
+
+/// The graceful fallback, for when no code passing the filters matches every
+/// required word: count how many each code matches, and return those matching
+/// the most.
+fn most_matched(
+    registry: &CodeRegistry,
+    plan: &QueryPlan,
+    filter: &CodeFilter,
+    as_of: Date,
+    sink: &mut impl CandidateSink,
+) {
     let index = registry.search_index();
     let histories = registry.histories();
     ACCUMULATORS.with(|cell| {
         let mut scratch = cell.borrow_mut();
         scratch.ready(index.documents());
-        if intersect::full_matches(registry, plan, filter, as_of, &mut scratch, sink) {
-            return;
-        }
-        // No code passing the filters matches every required word: count how many
-        // each code matches, to return those matching the most.
         for (position, word) in plan.words.iter().enumerate() {
             spread_word(&mut scratch, index, histories, plan, position);
             scratch.end_word(word.required);
@@ -306,6 +358,21 @@ pub(crate) fn spread_word(
     plan: &QueryPlan,
     position: usize,
 ) {
+    each_word_score(index, histories, plan, position, |doc, score| {
+        scratch.raise(doc, score)
+    });
+}
+
+/// Calls `visit` with every document that query word `position` matches and
+/// what one of the word's terms, expansions or codes scores there; a document
+/// matched several ways is visited once for each, and the word scores the best.
+pub(crate) fn each_word_score(
+    index: &SearchIndex,
+    histories: &[CodeHistory],
+    plan: &QueryPlan,
+    position: usize,
+    mut visit: impl FnMut(u32, f64),
+) {
     for term in plan
         .terms
         .iter()
@@ -313,7 +380,7 @@ pub(crate) fn spread_word(
     {
         let (docs, fields) = index.postings(term.id);
         for (doc, bits) in docs.iter().zip(fields) {
-            scratch.raise(*doc, term.worth * field_weight(*bits));
+            visit(*doc, term.worth * field_weight(*bits));
         }
     }
     for expansion in plan
@@ -321,22 +388,34 @@ pub(crate) fn spread_word(
         .iter()
         .filter(|expansion| expansion.word == position)
     {
-        each_expansion_doc(index, plan, expansion, |doc, score| {
-            scratch.raise(doc, score)
-        });
+        each_expansion_doc(index, plan, expansion, &mut visit);
     }
     for codes in plan.codes.iter().filter(|codes| codes.word == position) {
         for history in named_histories(histories, &codes.target) {
             for doc in index.docs_of(history) {
-                scratch.raise(doc, codes.score);
+                visit(doc, codes.score);
             }
         }
     }
 }
 
+/// The first position from `from` on at which the ordered `docs` hold `doc` or
+/// a later document. Gallops: the lists walked together are often about as
+/// dense, and the next match is then a step or two away, where a binary search
+/// of all that is left would touch memory far off each time.
+pub(crate) fn seek(docs: &[u32], from: usize, doc: u32) -> usize {
+    let rest = &docs[from..];
+    let mut bound = 1;
+    while bound < rest.len() && rest[bound] < doc {
+        bound *= 2;
+    }
+    let window = &rest[..rest.len().min(bound + 1)];
+    from + window.partition_point(|candidate| *candidate < doc)
+}
+
 /// Calls `visit` with each document holding every word of `expansion`, and its
 /// score, walking the shortest postings and seeking in the others.
-fn each_expansion_doc(
+pub(crate) fn each_expansion_doc(
     index: &SearchIndex,
     plan: &QueryPlan,
     expansion: &Expansion,
@@ -365,10 +444,8 @@ fn each_expansion_doc(
     let mut bits = vec![0u8; lists.len()];
     'docs: for &doc in lists[shortest].0 {
         for (at, (docs, fields)) in lists.iter().enumerate() {
-            let rest = &docs[cursors[at]..];
-            let skip = rest.partition_point(|candidate| *candidate < doc);
-            cursors[at] += skip;
-            match rest.get(skip) {
+            cursors[at] = seek(docs, cursors[at], doc);
+            match docs.get(cursors[at]) {
                 Some(found) if *found == doc => bits[at] = fields[cursors[at]],
                 _ => continue 'docs,
             }

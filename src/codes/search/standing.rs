@@ -160,6 +160,12 @@ impl<'a> Admission<'a> {
         }
     }
 
+    /// True when the document is admitted; [`Admission::prior`] without the
+    /// prior, for counting.
+    pub fn admits(&self, doc: u32) -> bool {
+        (self.unfiltered && self.index.brief(doc) != 0) || self.prior(doc).is_some()
+    }
+
     /// The document's prior when it is admitted.
     pub fn prior(&self, doc: u32) -> Option<f64> {
         let index = self.index;

@@ -223,6 +223,25 @@ mod properties {
         }
 
         #[test]
+        fn a_page_is_that_slice_of_the_full_ranking(
+            text in query_text(), filter in filter(), as_of in day(),
+            offset in 0usize..12, size in 1usize..25
+        ) {
+            // Broad queries' pages are pruned (from few postings, in tests):
+            // they must hold exactly the full ranking's codes, scores and order.
+            let query = SearchQuery { text: &text, filter: &filter, as_of };
+            let all = registry().search(&query);
+            let page = registry().search_page(&query, offset, size);
+            prop_assert_eq!(page.total, all.len(), "{:?}", text);
+            let expected: Vec<_> = all.iter().skip(offset).take(size).collect();
+            prop_assert_eq!(page.hits.len(), expected.len(), "{:?}", text);
+            for (shown, ranked) in page.hits.iter().zip(expected) {
+                prop_assert_eq!(shown.hit.found.version.code, ranked.found.version.code, "{:?}", text);
+                prop_assert_eq!(shown.hit.score.to_bits(), ranked.score.to_bits(), "{:?}", text);
+            }
+        }
+
+        #[test]
         fn the_index_ranks_exactly_as_the_scan(
             text in query_text(), filter in filter(), as_of in day()
         ) {

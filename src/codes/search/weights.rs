@@ -118,8 +118,11 @@ pub(crate) fn prior(found: &CodeAsOf<'_>) -> f64 {
     prior_of(found.version.add_on, active, found.version.code.category())
 }
 
+/// The highest prior any code has: an active primary Category I code's.
+pub(crate) const PRIOR_CEILING: f64 = prior_of(false, true, Some(Category::I));
+
 /// The prior from the facts it depends on.
-pub(crate) fn prior_of(add_on: bool, active: bool, category: Option<Category>) -> f64 {
+pub(crate) const fn prior_of(add_on: bool, active: bool, category: Option<Category>) -> f64 {
     let primary = if add_on { 0.0 } else { 0.5 };
     let active = if active { 0.3 } else { 0.0 };
     // Permanent codes are what is usually meant; temporary and HCPCS codes less.
