@@ -15,7 +15,7 @@
 //!   is small.
 //!
 //! Both are hints: on kernels or systems without them nothing changes but the
-//! latency of calls during bulk work. A refusal is logged once per thread.
+//! latency of calls during bulk work. A refusal is logged once per process.
 
 use std::time::Duration;
 
@@ -43,10 +43,14 @@ pub fn lower_this_threads_priority() {
         // 0 names the calling thread.
         let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) } != 0;
         if failed {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                "cannot lower a background thread's priority; imports will compete with look-ups"
-            );
+            static REFUSED: std::sync::Once = std::sync::Once::new();
+            let error = std::io::Error::last_os_error();
+            REFUSED.call_once(|| {
+                tracing::warn!(
+                    %error,
+                    "cannot lower a background thread's priority; imports will compete with look-ups"
+                );
+            });
         }
     }
 }
@@ -70,10 +74,14 @@ pub fn shorten_this_threads_slice() {
         let failed =
             unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw const attributes, 0) } != 0;
         if failed {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                "cannot ask for a short time slice; calls may wait behind bulk work"
-            );
+            static REFUSED: std::sync::Once = std::sync::Once::new();
+            let error = std::io::Error::last_os_error();
+            REFUSED.call_once(|| {
+                tracing::warn!(
+                    %error,
+                    "cannot ask for a short time slice; calls may wait behind bulk work"
+                );
+            });
         }
     }
 }
