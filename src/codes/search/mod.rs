@@ -17,8 +17,8 @@
 //! by score ([`weights`]), then code. The first pages of a broad query (one whose
 //! rarest required word is in a third of a large code set) are found by pruning
 //! ([`tiers`]): every match is counted, as a set of bits, but only the codes that
-//! can reach the page are scored, and the page is the one the full ranking
-//! would show. [`explain`] says, for each code shown,
+//! can reach the page are scored (where their scores lie: [`score_cuts`]), and
+//! the page is the one the full ranking would show. [`explain`] says, for each code shown,
 //! which words hit which fields and how. [`scan`] ranks the same way without the
 //! index, as the benchmarks' baseline and the property tests' oracle.
 //!
@@ -74,6 +74,7 @@ mod quantity;
 mod query;
 mod rank;
 mod scan;
+mod score_cuts;
 mod standing;
 mod tiers;
 mod tokenize;
