@@ -163,6 +163,64 @@ async fn a_bad_encounter_in_the_middle_is_rejected_alone() {
 }
 
 #[tokio::test]
+async fn a_long_stream_is_recorded_in_stream_order() {
+    // Chunks are prepared on several threads at once; what the store sees must
+    // still be the stream's order, or a resend could land before its original.
+    // Each block of originals is followed at once by a block of their resends,
+    // one chunk's worth (64) each: identical, changed, and changed to replace.
+    let mut app = spawn_app().await;
+    let (blocks, block) = (20, 64);
+    let mut messages = Vec::new();
+    let mut conflicts = Vec::new();
+    for first in (0..blocks).map(|number| number * block) {
+        let id = |offset: usize| format!("order-{}", first + offset);
+        messages.extend((0..block).map(|offset| import(cancer_visit(&id(offset), "99213 1125F"))));
+        for offset in 0..block {
+            let message = match offset {
+                0..54 => import(cancer_visit(&id(offset), "99213 1125F")),
+                54..59 => {
+                    conflicts.push((messages.len() as i64, id(offset)));
+                    import(cancer_visit(&id(offset), "99213 1126F"))
+                }
+                _ => pb::ImportEncountersRequest {
+                    replace: true,
+                    ..import(cancer_visit(&id(offset), "99213 1126F"))
+                },
+            };
+            messages.push(message);
+        }
+    }
+
+    let summary = app
+        .quality_measures
+        .import_encounters(tokio_stream::iter(messages))
+        .await
+        .expect("the import answers a summary")
+        .into_inner();
+
+    let originals = (blocks * block) as i64;
+    assert_eq!(summary.accepted, originals + blocks as i64 * 5);
+    assert_eq!(summary.duplicates, blocks as i64 * 54);
+    assert_eq!(summary.rejected, blocks as i64 * 5);
+    let named: Vec<(i64, String)> = summary
+        .errors
+        .iter()
+        .map(|error| (error.index, error.encounter_id.clone()))
+        .collect();
+    assert_eq!(
+        named, conflicts,
+        "conflicts are the resends, not the originals"
+    );
+    let report = app
+        .quality_measures
+        .get_performance(performance("pain-intensity-quantified"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.eligible, originals, "each encounter counted once");
+}
+
+#[tokio::test]
 async fn an_empty_stream_answers_zeros() {
     let mut app = spawn_app().await;
     let summary = app
