@@ -44,13 +44,10 @@ pub fn lower_this_threads_priority() {
         let failed = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) } != 0;
         if failed {
             static REFUSED: std::sync::Once = std::sync::Once::new();
-            let error = std::io::Error::last_os_error();
-            REFUSED.call_once(|| {
-                tracing::warn!(
-                    %error,
-                    "cannot lower a background thread's priority; imports will compete with look-ups"
-                );
-            });
+            warn_once(
+                &REFUSED,
+                "cannot lower a background thread's priority; imports will compete with look-ups",
+            );
         }
     }
 }
@@ -75,15 +72,20 @@ pub fn shorten_this_threads_slice() {
             unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw const attributes, 0) } != 0;
         if failed {
             static REFUSED: std::sync::Once = std::sync::Once::new();
-            let error = std::io::Error::last_os_error();
-            REFUSED.call_once(|| {
-                tracing::warn!(
-                    %error,
-                    "cannot ask for a short time slice; calls may wait behind bulk work"
-                );
-            });
+            warn_once(
+                &REFUSED,
+                "cannot ask for a short time slice; calls may wait behind bulk work",
+            );
         }
     }
+}
+
+/// Logs the refusal of the call just made, with the OS's reason, the first
+/// time `refused` sees one: every runtime and background thread asks alike.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn warn_once(refused: &'static std::sync::Once, consequence: &'static str) {
+    let error = std::io::Error::last_os_error();
+    refused.call_once(|| tracing::warn!(%error, "{consequence}"));
 }
 
 /// The calling thread's nice value. `getpriority` for oneself cannot fail.
