@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 
 use jiff::civil::Date;
+use prost::Message;
 use tonic::{Status, Streaming};
 
 use super::{
@@ -45,28 +46,9 @@ const IN_FLIGHT: usize = 128;
 /// The stream position and id of each encounter of a chunk, to name it later.
 type ChunkIds = Vec<(usize, String)>;
 
-/// A chunk as read from the stream, each message with its position.
-type ChunkMessages<M> = Vec<(usize, M)>;
-
-/// One message of an import stream as read: still encoded, to be decoded on
-/// an import thread with the rest of its chunk (the route's way), or already
-/// decoded on the runtime (the generated server's).
-pub trait StreamedRequest: Send + 'static {
-    /// The request the message carries.
-    fn decode(self) -> Result<pb::ImportEncountersRequest, prost::DecodeError>;
-}
-
-impl StreamedRequest for EncodedMessage {
-    fn decode(self) -> Result<pb::ImportEncountersRequest, prost::DecodeError> {
-        prost::Message::decode(self.0)
-    }
-}
-
-impl StreamedRequest for pb::ImportEncountersRequest {
-    fn decode(self) -> Result<pb::ImportEncountersRequest, prost::DecodeError> {
-        Ok(self)
-    }
-}
+/// A chunk as read from the stream, each message with its position, still
+/// encoded: the import threads decode it.
+type ChunkMessages = Vec<(usize, EncodedMessage)>;
 
 /// A chunk parsed, judged and made ready for the writer.
 struct PreparedChunk {
@@ -86,9 +68,9 @@ struct PreparedChunk {
 /// reading, and its heavy work runs below their priority. Handing chunks to
 /// another thread and back costs a wake-up each way; several in preparation
 /// keep those waits from leaving the cores idle.
-pub struct Import<M> {
+pub struct Import {
     service: QualityMeasuresService,
-    messages: ChunkMessages<M>,
+    messages: ChunkMessages,
     /// Chunks being prepared, oldest first.
     preparing: VecDeque<Answer<PreparedChunk>>,
     in_flight: VecDeque<(ChunkIds, PendingWrite)>,
@@ -98,9 +80,9 @@ pub struct Import<M> {
     today: Date,
 }
 
-impl<M: StreamedRequest> Import<M> {
+impl Import {
     /// An import through `service`.
-    pub fn new(service: &QualityMeasuresService) -> Import<M> {
+    pub fn new(service: &QualityMeasuresService) -> Import {
         Import {
             service: service.clone(),
             messages: Vec::with_capacity(CHUNK),
@@ -114,7 +96,7 @@ impl<M: StreamedRequest> Import<M> {
     /// Reads the whole stream, records it, and answers the summary once durable.
     pub async fn run(
         mut self,
-        mut stream: Streaming<M>,
+        mut stream: Streaming<EncodedMessage>,
     ) -> Result<pb::ImportEncountersResponse, Status> {
         let mut index = 0usize;
         while let Some(message) = stream.message().await? {
@@ -230,10 +212,10 @@ impl<M: StreamedRequest> Import<M> {
 
 /// Decodes, parses and judges each message of a chunk, and makes the good ones
 /// ready for the writer. Runs on an import thread.
-fn prepare<M: StreamedRequest>(
+fn prepare(
     service: &QualityMeasuresService,
     today: Date,
-    messages: ChunkMessages<M>,
+    messages: ChunkMessages,
 ) -> PreparedChunk {
     let mut submissions = Vec::with_capacity(messages.len());
     let mut ids = Vec::with_capacity(messages.len());
@@ -241,7 +223,7 @@ fn prepare<M: StreamedRequest>(
     // One code set for the whole chunk.
     let registry = service.registry();
     for (index, message) in messages {
-        let message = match message.decode() {
+        let message = match pb::ImportEncountersRequest::decode(message.0) {
             Ok(message) => message,
             Err(error) => {
                 // prost names the field and the fault, never a value.

@@ -9,8 +9,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{
     error::Violations,
+    get_code_route::EncodedMessage,
     page_token::{self, PageStart},
-    quality_import::{Import, StreamedRequest},
+    quality_import::Import,
     quality_requests::{
         EncounterRules, GetMeasure, GetPerformance, LIST_MEASURES_FINGERPRINT, ListMeasures,
         ParsedEncounter, parse_encounter,
@@ -99,9 +100,9 @@ impl QualityMeasuresService {
     }
 
     /// Records an import stream and answers its summary once durable.
-    pub(super) async fn import<M: StreamedRequest>(
+    pub(super) async fn import(
         &self,
-        stream: Streaming<M>,
+        stream: Streaming<EncodedMessage>,
     ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
         let summary = Import::new(self).run(stream).await?;
         Ok(Response::new(summary))
@@ -204,14 +205,15 @@ impl QualityMeasures for QualityMeasuresService {
         Ok(response)
     }
 
-    // Served by `QualityMeasuresRoutes`, which reads the messages undecoded;
-    // this path, with messages decoded on the runtime, answers the same.
-    #[tracing::instrument(level = "debug", skip_all)]
+    // Never called: `quality_measures_routes`, the only way this service is
+    // served, takes the method and reads its messages undecoded (`import`).
     async fn import_encounters(
         &self,
-        request: Request<Streaming<pb::ImportEncountersRequest>>,
+        _request: Request<Streaming<pb::ImportEncountersRequest>>,
     ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
-        self.import(request.into_inner()).await
+        Err(Status::unimplemented(
+            "ImportEncounters is served through quality_measures_routes",
+        ))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
