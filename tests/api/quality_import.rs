@@ -268,21 +268,44 @@ async fn importing_again_counts_duplicates_not_encounters() {
     assert_eq!((report.eligible, report.not_met), (300, 300));
 }
 
-/// A thread's name and nice value, from its `stat` file under `/proc`.
+/// A thread as `/proc` tells it: name, nice value, and CPU time used in ticks.
 #[cfg(target_os = "linux")]
-fn name_and_nice(stat: &std::path::Path) -> Option<(String, i64)> {
+struct ThreadStat {
+    name: String,
+    nice: i64,
+    cpu_ticks: u64,
+}
+
+#[cfg(target_os = "linux")]
+fn thread_stat(stat: &std::path::Path) -> Option<ThreadStat> {
     let stat = std::fs::read_to_string(stat).ok()?;
     let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
-    // nice is field 19 of stat, the 17th after the name.
-    let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
-    Some((name.to_string(), nice))
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14, 15 (utime, stime) and 19 (nice) of stat, counted after the name.
+    let cpu_ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ThreadStat {
+        name: name.to_string(),
+        nice: fields.get(16)?.parse().ok()?,
+        cpu_ticks,
+    })
+}
+
+/// This process's import threads (every test server's).
+#[cfg(target_os = "linux")]
+fn import_threads() -> Vec<ThreadStat> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|task| thread_stat(&task.ok()?.path().join("stat")))
+        .filter(|thread| thread.name.starts_with("cptd-import-"))
+        .collect()
 }
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn imports_are_prepared_below_the_priority_of_look_ups() {
     let mut app = spawn_app().await;
-    let messages: Vec<pb::ImportEncountersRequest> = (0..500)
+    let busy_before: u64 = import_threads().iter().map(|thread| thread.cpu_ticks).sum();
+    let messages: Vec<pb::ImportEncountersRequest> = (0..3000)
         .map(|index| import(cancer_visit(&format!("nice-{index}"), "99213 1125F")))
         .collect();
     let summary = app
@@ -291,19 +314,24 @@ async fn imports_are_prepared_below_the_priority_of_look_ups() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(summary.accepted, 500);
+    assert_eq!(summary.accepted, 3000);
 
-    let (_, own) = name_and_nice("/proc/thread-self/stat".as_ref()).expect("own stat");
-    let import_threads: Vec<i64> = std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter_map(|task| name_and_nice(&task.ok()?.path().join("stat")))
-        .filter(|(name, _)| name.starts_with("cptd-import-"))
-        .map(|(_, nice)| nice)
-        .collect();
-    assert!(!import_threads.is_empty(), "the server runs import threads");
-    let expected = own.max(i64::from(cptd::scheduling::BACKGROUND_NICE));
+    let own = thread_stat("/proc/thread-self/stat".as_ref())
+        .expect("own stat")
+        .nice;
+    let threads = import_threads();
+    assert!(!threads.is_empty(), "the server runs import threads");
+    // Decoding, parsing, hashing and judging 3,000 encounters takes tens of
+    // milliseconds, several 10 ms ticks, and only import threads do it.
+    let busy_after: u64 = threads.iter().map(|thread| thread.cpu_ticks).sum();
     assert!(
-        import_threads.iter().all(|nice| *nice == expected),
-        "import threads at {import_threads:?}, expected {expected}"
+        busy_after > busy_before,
+        "the import ran on the import threads"
+    );
+    let expected = own.max(i64::from(cptd::scheduling::BACKGROUND_NICE));
+    let nices: Vec<i64> = threads.iter().map(|thread| thread.nice).collect();
+    assert!(
+        nices.iter().all(|nice| *nice == expected),
+        "import threads at {nices:?}, expected {expected}"
     );
 }
