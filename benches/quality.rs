@@ -13,8 +13,10 @@
 //! Run with `cargo bench --bench quality` (set `CPTD_BENCH_ENCOUNTERS` to change
 //! the 1,000,000; set `CPTD_BENCH_DEFAULT_SLICES` to run the server and the
 //! look-up client without the short time slices the server asks for, to
-//! compare); the figures are in `BENCHMARKS.md`. Each figure is one run on
-//! the machine at hand, not a statistic over runs.
+//! compare; set `CPTD_BENCH_IMPORT_ONLY` to a number of rounds to measure
+//! only the import ratio, that many times, and stop); the figures are in
+//! `BENCHMARKS.md`. Each figure is one run on the machine at hand, not a
+//! statistic over runs.
 
 use std::{
     path::Path,
@@ -39,6 +41,8 @@ const PROVIDERS: usize = 40;
 const IMPORT_STREAM: usize = 100_000;
 /// The store's writer thread, as the kernel names it (15 characters at most).
 const WRITER_THREAD: &str = "cptd-store-writ";
+/// The store's counting thread, likewise.
+const COUNTER_THREAD: &str = "cptd-store-coun";
 /// The threads that prepare imports, by the start of their names.
 const IMPORT_THREADS: &str = "cptd-import-";
 /// Rounds of `GetCode` alone and during an import.
@@ -247,8 +251,9 @@ async fn send(
 }
 
 /// The raw rate: the same rows the store writes, inserted straight into an
-/// identical table with the same pragmas.
-fn raw_insert_rate(directory: &Path, rows: usize) -> f64 {
+/// identical table with the same pragmas. Each round adds rows to the same
+/// table, as each import round does to the store.
+fn raw_insert_rate(directory: &Path, round: usize, rows: usize) -> f64 {
     let connection = rusqlite::Connection::open(directory.join("raw.sqlite3")).expect("open");
     connection
         .pragma_update(None, "journal_mode", "WAL")
@@ -258,7 +263,7 @@ fn raw_insert_rate(directory: &Path, rows: usize) -> f64 {
         .expect("full");
     connection
         .execute_batch(
-            "CREATE TABLE encounters (
+            "CREATE TABLE IF NOT EXISTS encounters (
                  encounter_id TEXT PRIMARY KEY NOT NULL, patient_hash BLOB NOT NULL,
                  fingerprint BLOB NOT NULL, provider_id TEXT NOT NULL,
                  service_date TEXT NOT NULL, claim TEXT NOT NULL, revision INTEGER NOT NULL
@@ -268,7 +273,7 @@ fn raw_insert_rate(directory: &Path, rows: usize) -> f64 {
     let claim = r#"{"place":"11","age":61,"sex":"F","codes":[{"code":"99213","units":1},{"code":"1125F","units":1},{"code":"0521F","units":1}],"diagnoses":["C50911","G893"]}"#;
     let prepared: Vec<(String, String, String)> = (0..rows)
         .map(|index| {
-            let row = encounter("raw", index);
+            let row = encounter(&format!("raw{round}"), index);
             (row.encounter_id, row.provider_id, row.service_date)
         })
         .collect();
@@ -299,6 +304,43 @@ fn raw_insert_rate(directory: &Path, rows: usize) -> f64 {
         transaction.commit().expect("commit");
     }
     rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The raw SQLite insert rate, then an import of as many rows through the
+/// server, and their ratio, with the CPU each took per row.
+async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
+    let raw_cpu_before = cpu_time(None);
+    let raw = raw_insert_rate(directory, round, IMPORT_STREAM);
+    let raw_cpu = cpu_per_row(raw_cpu_before, cpu_time(None), IMPORT_STREAM);
+    let prepared = messages(&format!("imp{round}"), 0..IMPORT_STREAM);
+    let cpu = || {
+        (
+            cpu_time(None),
+            cpu_time(Some(WRITER_THREAD)),
+            cpu_time(Some(COUNTER_THREAD)),
+            cpu_time(Some(IMPORT_THREADS)),
+        )
+    };
+    let (process_before, writer_before, counter_before, preparing_before) = cpu();
+    let importing = server.import_from_another_client(prepared);
+    let (summary, elapsed) = tokio::task::spawn_blocking(move || importing.join())
+        .await
+        .expect("joined")
+        .expect("import thread");
+    let import_rate = IMPORT_STREAM as f64 / elapsed.as_secs_f64();
+    let (process_after, writer_after, counter_after, preparing_after) = cpu();
+    assert_eq!(summary.accepted as usize, IMPORT_STREAM);
+    println!(
+        "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
+        import_rate / raw
+    );
+    println!(
+        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {}, its counting thread {} and the import threads {}",
+        cpu_per_row(process_before, process_after, IMPORT_STREAM),
+        cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
+        cpu_per_row(counter_before, counter_after, IMPORT_STREAM),
+        cpu_per_row(preparing_before, preparing_after, IMPORT_STREAM),
+    );
 }
 
 async fn record_latencies(
@@ -381,39 +423,18 @@ async fn measure_everything() {
     let directory = tempfile::tempdir().expect("temp dir");
     println!("data directory on {}", directory.path().display());
 
-    // Raw SQLite insert rate, then the import of the same number of rows.
-    let raw_cpu_before = cpu_time(None);
-    let raw = raw_insert_rate(directory.path(), IMPORT_STREAM);
-    let raw_cpu = cpu_per_row(raw_cpu_before, cpu_time(None), IMPORT_STREAM);
+    let import_only_rounds: Option<usize> = std::env::var("CPTD_BENCH_IMPORT_ONLY")
+        .ok()
+        .and_then(|text| text.parse().ok());
     let data_dir = directory.path().join("cptd");
     let mut server = start(&data_dir).await;
-    let prepared = messages("imp", 0..IMPORT_STREAM);
-    let cpu = || {
-        (
-            cpu_time(None),
-            cpu_time(Some(WRITER_THREAD)),
-            cpu_time(Some(IMPORT_THREADS)),
-        )
-    };
-    let (process_before, writer_before, preparing_before) = cpu();
-    let importing = server.import_from_another_client(prepared);
-    let (summary, elapsed) = tokio::task::spawn_blocking(move || importing.join())
-        .await
-        .expect("joined")
-        .expect("import thread");
-    let import_rate = IMPORT_STREAM as f64 / elapsed.as_secs_f64();
-    let (process_after, writer_after, preparing_after) = cpu();
-    assert_eq!(summary.accepted as usize, IMPORT_STREAM);
-    println!(
-        "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
-        import_rate / raw
-    );
-    println!(
-        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {} and the import threads {}",
-        cpu_per_row(process_before, process_after, IMPORT_STREAM),
-        cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
-        cpu_per_row(preparing_before, preparing_after, IMPORT_STREAM),
-    );
+    for round in 0..import_only_rounds.unwrap_or(1) {
+        measure_import_ratio(&server, directory.path(), round).await;
+    }
+    if import_only_rounds.is_some() {
+        server.stop().await;
+        return;
+    }
 
     // GetCode alone, then while an import runs, in alternating rounds: the
     // machine's other load moves the tails from one second to the next, and
