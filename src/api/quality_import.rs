@@ -23,6 +23,7 @@ use crate::{
     calendar,
     measures::MAX_ID_CHARS,
     pb,
+    scheduling::CooperativeYield,
     store::{PendingWrite, PreparedRows, Recorded},
 };
 
@@ -222,7 +223,9 @@ fn prepare(
     let mut rejected = Vec::new();
     // One code set for the whole chunk.
     let registry = service.registry();
+    let mut turns = CooperativeYield::new();
     for (index, message) in messages {
+        turns.between_items();
         let message = match pb::ImportEncountersRequest::decode(message.0) {
             Ok(message) => message,
             Err(error) => {

@@ -14,7 +14,10 @@ use super::{
     Recorded,
     writer::{PendingRow, Reply},
 };
-use crate::measures::{Claim, MeasureSet, PerformanceTotals};
+use crate::{
+    measures::{Claim, MeasureSet, PerformanceTotals},
+    scheduling::CooperativeYield,
+};
 
 /// Committed batches waiting to be counted; the writer waits when this many
 /// are, so totals and answers never fall far behind the disk.
@@ -74,7 +77,10 @@ impl Counter {
                 }
             }
         }
+        let mut turns = CooperativeYield::new();
         for part in deltas.chunks(CHANGES_PER_LOCK) {
+            // Never while holding the lock: readers would wait longer.
+            turns.between_items();
             let mut totals = self.totals.write().unwrap_or_else(|p| p.into_inner());
             for (index, replaced) in part {
                 if let Some(replaced) = replaced {

@@ -18,7 +18,10 @@ use super::{
     counter::{Commit, TotalsChange},
     row::read_claim,
 };
-use crate::measures::{Claim, Verdict};
+use crate::{
+    measures::{Claim, Verdict},
+    scheduling::CooperativeYield,
+};
 
 /// Most rows one transaction takes; a longer queue waits for the next commit,
 /// so no single commit holds callers for long.
@@ -172,7 +175,9 @@ fn write_all(
              WHERE encounter_id = ?1",
         )?;
         let rows = batch.iter().flat_map(|(rows, _)| rows);
+        let mut turns = CooperativeYield::new();
         for (index, row) in rows.enumerate() {
+            turns.between_items();
             let inserted = insert.execute(params![
                 row.encounter_id,
                 &row.patient_hash[..],
