@@ -334,6 +334,15 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
         "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
         import_rate / raw
     );
+    if let (Some(before), Some(after)) = (process_before, process_after) {
+        // Against the machine's cores: near all of them means the import is
+        // bound by CPU, and only less work a row can raise its rate.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        println!(
+            "cores busy during the import: {:.2} of {cores}",
+            (after - before).as_secs_f64() / elapsed.as_secs_f64()
+        );
+    }
     println!(
         "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {}, its counting thread {} and the import threads {}",
         cpu_per_row(process_before, process_after, IMPORT_STREAM),
