@@ -86,6 +86,15 @@ fn encounter(prefix: &str, index: usize) -> pb::Encounter {
     }
 }
 
+/// What an import's client thread answers.
+struct ImportSent {
+    summary: pb::ImportEncountersResponse,
+    /// From the first message sent to the summary.
+    elapsed: Duration,
+    /// CPU time of the client's thread over the same span.
+    client_cpu: Option<Duration>,
+}
+
 struct Server {
     address: std::net::SocketAddr,
     quality: QualityMeasuresClient<Channel>,
@@ -144,11 +153,12 @@ impl Server {
     /// Sends an import as a separate calling service would: from a thread, a
     /// runtime and a connection of its own, so that the benchmark's look-up
     /// client does not wait behind the import's encoding on a shared runtime.
-    /// Answers the summary and the time from the first message sent to it.
+    /// Answers the summary, the time from the first message sent to it, and the
+    /// CPU time the client's thread used.
     fn import_from_another_client(
         &self,
         messages: Vec<pb::ImportEncountersRequest>,
-    ) -> std::thread::JoinHandle<(pb::ImportEncountersResponse, Duration)> {
+    ) -> std::thread::JoinHandle<ImportSent> {
         let address = self.address;
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -158,8 +168,17 @@ impl Server {
             runtime.block_on(async move {
                 let mut client = QualityMeasuresClient::new(connect(address).await);
                 let started = Instant::now();
+                let cpu_before = this_threads_cpu_time();
                 let summary = send(&mut client, messages).await;
-                (summary, started.elapsed())
+                let elapsed = started.elapsed();
+                let client_cpu = this_threads_cpu_time()
+                    .zip(cpu_before)
+                    .map(|(after, before)| after - before);
+                ImportSent {
+                    summary,
+                    elapsed,
+                    client_cpu,
+                }
             })
         })
     }
@@ -181,25 +200,39 @@ impl Server {
 /// `thread`, or by all of them; from `/proc` (Linux), `None` elsewhere. Unlike throughput,
 /// CPU time per encounter hardly moves with the machine's other load.
 fn cpu_time(thread: Option<&str>) -> Option<Duration> {
-    let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
-    let fields = |path: std::path::PathBuf| -> Option<(String, u64)> {
-        let stat = std::fs::read_to_string(path).ok()?;
-        let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
-        let numbers: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-        let ticks = numbers.get(11)?.parse::<u64>().ok()? + numbers.get(12)?.parse::<u64>().ok()?;
-        Some((name.to_string(), ticks))
-    };
     let ticks = match thread {
-        None => fields("/proc/self/stat".into())?.1,
+        None => stat_ticks("/proc/self/stat".into())?.1,
         Some(wanted) => std::fs::read_dir("/proc/self/task")
             .ok()?
-            .filter_map(|task| fields(task.ok()?.path().join("stat")))
+            .filter_map(|task| stat_ticks(task.ok()?.path().join("stat")))
             .filter(|(name, _)| name.starts_with(wanted))
             .map(|(_, ticks)| ticks)
             .sum(),
     };
-    Some(Duration::from_secs_f64(ticks as f64 / ticks_per_second))
+    Some(ticks_to_time(ticks))
+}
+
+/// CPU time used so far by the calling thread, as [`cpu_time`] reads it: for a
+/// thread that ends before the figures are taken.
+fn this_threads_cpu_time() -> Option<Duration> {
+    Some(ticks_to_time(
+        stat_ticks("/proc/thread-self/stat".into())?.1,
+    ))
+}
+
+/// The name and the user plus system CPU ticks of a `/proc` stat file.
+fn stat_ticks(path: std::path::PathBuf) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+    let numbers: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+    let ticks = numbers.get(11)?.parse::<u64>().ok()? + numbers.get(12)?.parse::<u64>().ok()?;
+    Some((name.to_string(), ticks))
+}
+
+fn ticks_to_time(ticks: u64) -> Duration {
+    let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
+    Duration::from_secs_f64(ticks as f64 / ticks_per_second)
 }
 
 /// Microseconds of CPU per row between two readings, as text.
@@ -323,7 +356,11 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
     };
     let (process_before, writer_before, counter_before, preparing_before) = cpu();
     let importing = server.import_from_another_client(prepared);
-    let (summary, elapsed) = tokio::task::spawn_blocking(move || importing.join())
+    let ImportSent {
+        summary,
+        elapsed,
+        client_cpu,
+    } = tokio::task::spawn_blocking(move || importing.join())
         .await
         .expect("joined")
         .expect("import thread");
@@ -344,8 +381,9 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
         );
     }
     println!(
-        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the store's writer thread {}, its counting thread {} and the import threads {}",
+        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the client's thread {}, the store's writer thread {}, its counting thread {} and the import threads {}",
         cpu_per_row(process_before, process_after, IMPORT_STREAM),
+        cpu_per_row(Some(Duration::ZERO), client_cpu, IMPORT_STREAM),
         cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
         cpu_per_row(counter_before, counter_after, IMPORT_STREAM),
         cpu_per_row(preparing_before, preparing_after, IMPORT_STREAM),
