@@ -39,8 +39,8 @@ pub const CALL_SLICE: Duration = Duration::from_micros(100);
 /// Yields the calling thread's core every [`CALL_SLICE`] of bulk work, so
 /// that a call that woke meanwhile runs next instead of at the busy thread's
 /// next tick (4 ms apart at 250 Hz). A call then waits at most one slice and
-/// one item. When nothing waits, yielding returns at once; a yield a slice
-/// costs about a microsecond in a hundred.
+/// one item. When nothing waits, yielding returns at once: the cost is one
+/// system call a slice.
 #[derive(Debug)]
 pub struct CooperativeYield {
     since: Instant,

@@ -50,7 +50,10 @@ impl Counter {
         while let Ok(commit) = self.commits.recv() {
             self.count(&commit.batch, commit.changes);
             let mut results = commit.results.into_iter();
+            // Answering frees each job's rows too: thousands in a big commit.
+            let mut turns = CooperativeYield::new();
             for (rows, reply) in commit.batch {
+                turns.between_items();
                 let answer: Vec<Recorded> = results.by_ref().take(rows.len()).collect();
                 let _ = reply.send(Ok(answer));
             }
