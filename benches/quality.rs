@@ -550,6 +550,14 @@ async fn measure_everything() {
         fill_started.elapsed().as_secs_f64()
     );
 
+    // The cheapest call, just before: on this machine a quiet spell and a
+    // noisy one differ more in the transport's tail than any report costs.
+    let baseline = get_code_latencies(&mut server.lookup, 2000).await;
+    println!(
+        "GetCode just before, for comparison: p50 {:.0} us, p99 {:.0} us",
+        micros(percentile(&baseline, 0.5)),
+        micros(percentile(&baseline, 0.99))
+    );
     let request = pb::GetPerformanceRequest {
         measure_id: "pain-plan-of-care".into(),
         provider_id: String::new(),
