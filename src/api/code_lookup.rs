@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::{
     code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
     convert::JudgedInput,
-    get_code_route::EncodedMessage,
+    method_route::EncodedMessage,
     page_token::{self, PageStart},
     snapshot_answers::SnapshotAnswers,
 };

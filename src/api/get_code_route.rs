@@ -5,14 +5,14 @@
 //! `GetCode` itself ([`super::method_route`]), through tonic's own unary
 //! handling but with a codec that writes the kept encoding of the answer
 //! ([`SnapshotAnswers::encoded_code`]); every other method goes to the
-//! generated server unchanged. Request decoding,
-//! size limits, status codes and error details are those of the generated path.
+//! generated server unchanged. Request decoding, size limits, status codes and
+//! error details are those of the generated path.
 //!
 //! [`SnapshotAnswers::encoded_code`]: super::snapshot_answers::SnapshotAnswers::encoded_code
 
 use std::convert::Infallible;
 
-use prost::bytes::{BufMut, Bytes};
+use prost::bytes::BufMut;
 use tonic::{
     Request, Response, Status,
     body::Body,
@@ -24,13 +24,9 @@ use tonic_prost::ProstDecoder;
 
 use super::{
     code_lookup::CodeLookupService,
-    method_route::{MethodRoute, TakenMethod},
+    method_route::{EncodedMessage, MethodRoute, TakenMethod},
 };
 use crate::pb::{self, code_lookup_server::CodeLookupServer};
-
-/// A protobuf message already encoded.
-#[derive(Debug, Clone)]
-pub struct EncodedMessage(pub Bytes);
 
 /// Decodes requests with prost and writes answers already encoded.
 #[derive(Debug, Default)]

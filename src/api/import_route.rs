@@ -3,12 +3,13 @@
 //! The generated `QualityMeasuresServer` decodes each message of a client
 //! stream as the handler reads it, on a runtime worker, where the look-ups of
 //! other clients wait their turn. [`QualityMeasuresRoutes`] sits in front of it
-//! and takes `ImportEncounters` itself ([`super::method_route`]), through tonic's own client-streaming
-//! handling, with a codec that keeps each message as the bytes that came. The
-//! import decodes them a chunk at a time on its low-priority threads, beside
-//! the parsing and judging (see `quality_import`). Every other method goes to
-//! the generated server unchanged; size limits, status codes and the summary's
-//! encoding are those of the generated path.
+//! and takes `ImportEncounters` itself ([`super::method_route`]), through
+//! tonic's own client-streaming handling, with a codec that keeps each message
+//! as the bytes that came. The import decodes them a chunk at a time on its
+//! low-priority threads, beside the parsing and judging (see
+//! `quality_import`). Every other method goes to the generated server
+//! unchanged; size limits, status codes and the summary's encoding are those
+//! of the generated path.
 
 use std::convert::Infallible;
 
@@ -23,8 +24,7 @@ use tonic::{
 use tonic_prost::ProstEncoder;
 
 use super::{
-    get_code_route::EncodedMessage,
-    method_route::{MethodRoute, TakenMethod},
+    method_route::{EncodedMessage, MethodRoute, TakenMethod},
     quality_measures::QualityMeasuresService,
 };
 use crate::pb::{self, quality_measures_server::QualityMeasuresServer};

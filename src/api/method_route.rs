@@ -12,11 +12,17 @@ use std::{
     task::{Context, Poll},
 };
 
+use prost::bytes::Bytes;
 use tonic::{
     body::Body,
     codegen::{BoxFuture, Service, http},
     server::NamedService,
 };
+
+/// A protobuf message kept encoded: an answer encoded once, or a request
+/// decoded later, off the runtime.
+#[derive(Debug, Clone)]
+pub struct EncodedMessage(pub Bytes);
 
 /// A method served by hand.
 pub trait TakenMethod: Clone + Send + 'static {

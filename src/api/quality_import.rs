@@ -15,7 +15,7 @@ use prost::Message;
 use tonic::{Status, Streaming};
 
 use super::{
-    get_code_route::EncodedMessage,
+    method_route::EncodedMessage,
     quality_measures::{QualityMeasuresService, conflict_message},
 };
 use crate::{

@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::{
     error::Violations,
-    get_code_route::EncodedMessage,
+    method_route::EncodedMessage,
     page_token::{self, PageStart},
     quality_import::Import,
     quality_requests::{
