@@ -6,9 +6,11 @@
 //! from them: a `GetCode` answered in 0.3 ms alone waited 2 to 5 ms during an
 //! import (BENCHMARKS.md). [`BackgroundPool`] runs such work on threads of its
 //! own at a lower scheduling priority ([`BACKGROUND_NICE`]; see
-//! [`crate::scheduling`]), so a look-up that wakes up is given a core first,
-//! and the import takes whatever the look-ups leave. The writer thread is not
-//! one of these: every caller's commit waits on it.
+//! [`crate::scheduling`]), so that where the kernel preempts on wake-up a
+//! look-up is given a core first, and the import takes whatever the look-ups
+//! leave. Where it does not, the work's own loops yield
+//! ([`crate::scheduling::CooperativeYield`]). The writer thread is not one of
+//! these: every caller's commit waits on it.
 //!
 //! [`BACKGROUND_NICE`]: crate::scheduling::BACKGROUND_NICE
 

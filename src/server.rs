@@ -128,9 +128,10 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 
 /// The runtime to [`run`] the server on: tokio's multi-threaded runtime, one
 /// worker a core, whose threads (workers and the blocking pool, which serves
-/// large searches) ask the kernel for short time slices, so that a call that
-/// wakes one of them is not kept waiting behind bulk work
-/// ([`crate::scheduling`]).
+/// large searches) ask the kernel for short time slices, so that, where the
+/// kernel preempts on wake-up, a call that wakes one of them is not kept
+/// waiting behind bulk work ([`crate::scheduling`]; bulk loops also yield for
+/// kernels that do not).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -189,8 +190,8 @@ pub async fn run(
     health_reporter
         .set_serving::<QualityMeasuresServer<QualityMeasuresService>>()
         .await;
-    // One thread a core: an import prepares chunks on several at once, and the
-    // look-ups, at higher priority, take a core from them when they need one.
+    // One thread a core: an import prepares chunks on several at once, below
+    // the look-ups' priority and yielding its core as it goes.
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let import_threads =
         Arc::new(BackgroundPool::new(cores, "cptd-import").map_err(ServerError::ImportThreads)?);
