@@ -181,6 +181,60 @@ mod tests {
         assert!(turns.since >= before, "the slice was not restarted");
     }
 
+    /// Times the calling thread was switched out while still runnable.
+    fn this_threads_involuntary_switches() -> i64 {
+        // SAFETY: `getrusage` writes one plain-integer struct we own.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let failed = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0;
+        assert!(!failed, "getrusage: {}", std::io::Error::last_os_error());
+        usage.ru_nivcsw
+    }
+
+    #[test]
+    fn bulk_loops_sharing_one_core_hand_it_over_every_slice() {
+        // Two loops pinned to the core this test runs on. Yielding every
+        // slice, each is switched out about once per slice it runs, some 200
+        // times in 40 ms shared; left to the scheduler, once per tick or base
+        // slice (1 to 4 ms), 10 to 30 times. A count, not a time, is checked.
+        const SPAN: Duration = Duration::from_millis(40);
+        // SAFETY: reads the calling thread's CPU number; no arguments.
+        let core = unsafe { libc::sched_getcpu() };
+        assert!(
+            core >= 0,
+            "sched_getcpu: {}",
+            std::io::Error::last_os_error()
+        );
+        let bulk_loop = move || {
+            // SAFETY: `cpu_set_t` is a plain bit set; all-zero is empty; the
+            // kernel reads `size_of::<cpu_set_t>()` bytes of it.
+            unsafe {
+                let mut cores: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(core as usize, &mut cores);
+                let failed =
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &cores) != 0;
+                assert!(
+                    !failed,
+                    "sched_setaffinity: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            let before = this_threads_involuntary_switches();
+            let started = Instant::now();
+            let mut turns = CooperativeYield::new();
+            while started.elapsed() < SPAN {
+                turns.between_items();
+            }
+            this_threads_involuntary_switches() - before
+        };
+        let loops = [std::thread::spawn(bulk_loop), std::thread::spawn(bulk_loop)];
+        for switches in loops.map(|bulk| bulk.join().unwrap()) {
+            assert!(
+                switches >= 60,
+                "switched out {switches} times in {SPAN:?} sharing a core: not yielding"
+            );
+        }
+    }
+
     #[test]
     fn lowering_twice_stays_at_the_background_level() {
         std::thread::spawn(|| {
