@@ -188,11 +188,7 @@ impl Server {
             let _ = stop.send(());
         }
         let thread = self.thread.take().expect("running");
-        tokio::task::spawn_blocking(move || thread.join())
-            .await
-            .expect("joined")
-            .expect("server thread")
-            .expect("clean stop");
+        joined(thread).await.expect("clean stop");
     }
 }
 
@@ -233,6 +229,14 @@ fn stat_ticks(path: std::path::PathBuf) -> Option<(String, u64)> {
 fn ticks_to_time(ticks: u64) -> Duration {
     let ticks_per_second = 100.0; // USER_HZ, fixed at 100 on Linux
     Duration::from_secs_f64(ticks as f64 / ticks_per_second)
+}
+
+/// Waits for one of the bench's threads without holding up this runtime.
+async fn joined<T: Send + 'static>(thread: std::thread::JoinHandle<T>) -> T {
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .expect("joined")
+        .expect("the thread ended without panicking")
 }
 
 /// Microseconds of CPU per row between two readings, as text.
@@ -360,10 +364,7 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
         summary,
         elapsed,
         client_cpu,
-    } = tokio::task::spawn_blocking(move || importing.join())
-        .await
-        .expect("joined")
-        .expect("import thread");
+    } = joined(importing).await;
     let import_rate = IMPORT_STREAM as f64 / elapsed.as_secs_f64();
     let (process_after, writer_after, counter_after, preparing_after) = cpu();
     assert_eq!(summary.accepted as usize, IMPORT_STREAM);
@@ -496,10 +497,7 @@ async fn measure_everything() {
         let background = server.import_from_another_client(prepared);
         let during = get_code_latencies(&mut server.lookup, calls).await;
         let still_running = !background.is_finished();
-        tokio::task::spawn_blocking(move || background.join())
-            .await
-            .expect("joined")
-            .expect("import thread");
+        joined(background).await;
         stored += IMPORT_STREAM;
         let ratio = micros(percentile(&during, 0.99)) / micros(percentile(&alone, 0.99));
         println!(
