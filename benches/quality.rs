@@ -14,7 +14,9 @@
 //! the 1,000,000; set `CPTD_BENCH_DEFAULT_SLICES` to run the server and the
 //! look-up client without the short time slices the server asks for, to
 //! compare; set `CPTD_BENCH_IMPORT_ONLY` to a number of rounds to measure
-//! only the import ratio, that many times, and stop); the figures are in
+//! only the import ratio, that many times, and stop; set
+//! `CPTD_BENCH_GET_CODE_ONLY` to a number of rounds to measure only `GetCode`
+//! alone and during an import, that many times, and stop); the figures are in
 //! `BENCHMARKS.md`. Each figure is one run on the machine at hand, not a
 //! statistic over runs.
 
@@ -463,42 +465,21 @@ fn main() {
     runtime().block_on(measure_everything());
 }
 
-async fn measure_everything() {
-    let total: usize = std::env::var("CPTD_BENCH_ENCOUNTERS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(1_000_000);
-    let directory = tempfile::tempdir().expect("temp dir");
-    println!("data directory on {}", directory.path().display());
-
-    let import_only_rounds: Option<usize> = std::env::var("CPTD_BENCH_IMPORT_ONLY")
-        .ok()
-        .and_then(|text| text.parse().ok());
-    let data_dir = directory.path().join("cptd");
-    let mut server = start(&data_dir).await;
-    for round in 0..import_only_rounds.unwrap_or(1) {
-        measure_import_ratio(&server, directory.path(), round).await;
-    }
-    if import_only_rounds.is_some() {
-        server.stop().await;
-        return;
-    }
-
-    // GetCode alone, then while an import runs, in alternating rounds: the
-    // machine's other load moves the tails from one second to the next, and
-    // alternating puts both figures of a round in the same conditions.
+/// `GetCode` alone, then while an import runs, in alternating rounds: the
+/// machine's other load moves the tails from one second to the next, and
+/// alternating puts both figures of a round in the same conditions. Each
+/// round stores one more import.
+async fn measure_get_code_during_imports(server: &mut Server, rounds: usize) {
     let calls = 2000;
-    let mut stored = IMPORT_STREAM;
     let (mut all_alone, mut all_during) = (Vec::new(), Vec::new());
     let mut ratios = Vec::new();
-    for round in 0..GET_CODE_ROUNDS {
+    for round in 0..rounds {
         let alone = get_code_latencies(&mut server.lookup, calls).await;
         let prepared = messages(&format!("bg{round}"), 0..IMPORT_STREAM);
         let background = server.import_from_another_client(prepared);
         let during = get_code_latencies(&mut server.lookup, calls).await;
         let still_running = !background.is_finished();
         joined(background).await;
-        stored += IMPORT_STREAM;
         let ratio = micros(percentile(&during, 0.99)) / micros(percentile(&alone, 0.99));
         println!(
             "GetCode round {round}: p99 alone {:.0} us, during an import {:.0} us (import still running at the end: {still_running}); ratio {ratio:.2}",
@@ -521,9 +502,48 @@ async fn measure_everything() {
     );
     ratios.sort_by(f64::total_cmp);
     println!(
-        "GetCode p99 ratio, median of the {GET_CODE_ROUNDS} rounds: {:.2}",
+        "GetCode p99 ratio, median of the {rounds} rounds: {:.2}",
         ratios[ratios.len() / 2]
     );
+}
+
+async fn measure_everything() {
+    let total: usize = std::env::var("CPTD_BENCH_ENCOUNTERS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(1_000_000);
+    let directory = tempfile::tempdir().expect("temp dir");
+    println!("data directory on {}", directory.path().display());
+
+    let rounds_of = |variable: &str| -> Option<usize> {
+        std::env::var(variable)
+            .ok()
+            .and_then(|text| text.parse().ok())
+    };
+    let import_only_rounds = rounds_of("CPTD_BENCH_IMPORT_ONLY");
+    let get_code_only_rounds = rounds_of("CPTD_BENCH_GET_CODE_ONLY");
+    let data_dir = directory.path().join("cptd");
+    let mut server = start(&data_dir).await;
+    let import_rounds = match (import_only_rounds, get_code_only_rounds) {
+        (Some(rounds), _) => rounds,
+        (None, Some(_)) => 0,
+        (None, None) => 1,
+    };
+    for round in 0..import_rounds {
+        measure_import_ratio(&server, directory.path(), round).await;
+    }
+    if import_only_rounds.is_some() {
+        server.stop().await;
+        return;
+    }
+    let mut stored = IMPORT_STREAM * import_rounds;
+    let get_code_rounds = get_code_only_rounds.unwrap_or(GET_CODE_ROUNDS);
+    measure_get_code_during_imports(&mut server, get_code_rounds).await;
+    stored += IMPORT_STREAM * get_code_rounds;
+    if get_code_only_rounds.is_some() {
+        server.stop().await;
+        return;
+    }
 
     for callers in [1, 16, 64] {
         let latencies = record_latencies(&server.quality, callers, 64 * 40).await;
