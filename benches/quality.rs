@@ -21,19 +21,23 @@
 //! statistic over runs.
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use cptd::{
+    codes::CodeValue,
     config::Config,
-    measures::MeasureSet,
+    measures::{
+        Claim, Diagnosis, Encounter, MeasureSet, Modifier, PatientId, PlaceOfService, ReportedCode,
+        Sex,
+    },
     pb::{
         self, code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
     },
     server,
-    store::{Durability, EncounterStore, Location, StoreOptions},
+    store::{Durability, EncounterStore, Location, PreparedRows, StoreOptions, Submission},
 };
 use jiff::civil::date;
 use tokio::{net::TcpListener, sync::oneshot};
@@ -290,10 +294,10 @@ async fn send(
 }
 
 /// The raw rate: the same rows the store writes, inserted straight into an
-/// identical table with the same pragmas. Each round adds rows to the same
-/// table, as each import round does to the store.
-fn raw_insert_rate(directory: &Path, round: usize, rows: usize) -> f64 {
-    let connection = rusqlite::Connection::open(directory.join("raw.sqlite3")).expect("open");
+/// identical table in `database` with the same pragmas. Each round adds rows
+/// to the same table, as each round does to the store it is compared with.
+fn raw_insert_rate(database: &Path, round: usize, rows: usize) -> f64 {
+    let connection = rusqlite::Connection::open(database).expect("open");
     connection
         .pragma_update(None, "journal_mode", "WAL")
         .expect("wal");
@@ -345,11 +349,114 @@ fn raw_insert_rate(directory: &Path, round: usize, rows: usize) -> f64 {
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The bench's encounter in the domain's types, as the import threads make it.
+fn domain_encounter(prefix: &str, index: usize) -> Encounter {
+    let sent = encounter(prefix, index);
+    let codes = sent
+        .codes
+        .iter()
+        .map(|code| ReportedCode {
+            code: CodeValue::parse(&code.code).expect("code"),
+            modifiers: code
+                .modifiers
+                .iter()
+                .map(|modifier| Modifier::parse(modifier).expect("modifier"))
+                .collect(),
+            units: code.units as u16,
+        })
+        .collect();
+    Encounter {
+        encounter_id: sent.encounter_id,
+        patient_id: PatientId::parse(&sent.patient_id).expect("patient"),
+        claim: Claim {
+            provider_id: sent.provider_id,
+            service_date: sent.service_date.parse().expect("date"),
+            place_of_service: Some(PlaceOfService::parse(&sent.place_of_service).expect("place")),
+            patient_age: sent.patient_age.map(|age| age as u8),
+            patient_sex: Some(Sex::parse(&sent.patient_sex).expect("sex")),
+            codes,
+            diagnoses: sent
+                .diagnoses
+                .iter()
+                .map(|diagnosis| Diagnosis::parse(diagnosis).expect("diagnosis"))
+                .collect(),
+        },
+    }
+}
+
+/// Opens the store in `directory` as the server does, off the runtime.
+async fn open_store(directory: PathBuf, measures: &Arc<MeasureSet>) -> EncounterStore {
+    let options = StoreOptions {
+        location: Location::Directory(directory),
+        durability: Durability::Full,
+        key: None,
+    };
+    let measures = measures.clone();
+    tokio::task::spawn_blocking(move || EncounterStore::open(options, measures))
+        .await
+        .expect("joined")
+        .expect("store opens")
+}
+
+/// The store's own share of an import: rows already parsed, judged, hashed
+/// and serialised (not timed) are handed to a store of their own in the
+/// import's writes, and timed until every commit is answered. Each round adds
+/// to the same store, and the raw insert it is compared with to a table of its
+/// own. This is the
+/// rate an import reaches where the machine has the cores to prepare rows as
+/// fast as the writer takes them, so its ratio to the raw insert is the part
+/// of the import ratio that the store alone decides.
+async fn measure_store_alone(directory: &Path, round: usize) {
+    // As many rows a write as the import hands the writer.
+    const WRITE_ROWS: usize = 1024;
+    let raw = raw_insert_rate(&directory.join("raw-alone.sqlite3"), round, IMPORT_STREAM);
+    let measures = Arc::new(MeasureSet::built_in().expect("built-in measures"));
+    let store = open_store(directory.join("alone"), &measures).await;
+    let writes: Vec<PreparedRows> = (0..IMPORT_STREAM)
+        .collect::<Vec<_>>()
+        .chunks(WRITE_ROWS)
+        .map(|indices| {
+            let submissions = indices
+                .iter()
+                .map(|&index| {
+                    let encounter = domain_encounter(&format!("alone{round}"), index);
+                    let verdicts = measures.evaluate(&encounter.claim);
+                    Submission {
+                        encounter,
+                        replace: false,
+                        verdicts,
+                    }
+                })
+                .collect();
+            store.prepare(submissions)
+        })
+        .collect();
+    let writer_before = cpu_time(Some(WRITER_THREAD));
+    let started = Instant::now();
+    let mut pending = Vec::with_capacity(writes.len());
+    for write in writes {
+        pending.push(store.submit(write).await.expect("queued"));
+    }
+    let mut stored = 0;
+    for write in pending {
+        stored += write.finish().await.expect("committed").len();
+    }
+    let rate = stored as f64 / started.elapsed().as_secs_f64();
+    let writer_after = cpu_time(Some(WRITER_THREAD));
+    assert_eq!(stored, IMPORT_STREAM);
+    println!(
+        "store alone (rows prepared beforehand): {rate:.0} rows/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}; writer CPU per row {}",
+        rate / raw,
+        cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
+    );
+    store.close().await;
+}
+
 /// The raw SQLite insert rate, then an import of as many rows through the
 /// server, and their ratio, with the CPU each took per row.
 async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
     let raw_cpu_before = cpu_time(None);
-    let raw = raw_insert_rate(directory, round, IMPORT_STREAM);
+    let raw = raw_insert_rate(&directory.join("raw.sqlite3"), round, IMPORT_STREAM);
     let raw_cpu = cpu_per_row(raw_cpu_before, cpu_time(None), IMPORT_STREAM);
     let prepared = messages(&format!("imp{round}"), 0..IMPORT_STREAM);
     let cpu = || {
@@ -531,6 +638,7 @@ async fn measure_everything() {
     };
     for round in 0..import_rounds {
         measure_import_ratio(&server, directory.path(), round).await;
+        measure_store_alone(directory.path(), round).await;
     }
     if import_only_rounds.is_some() {
         server.stop().await;
@@ -605,19 +713,8 @@ async fn measure_everything() {
 
     // Start-up: open the store and rebuild the totals, as the server does.
     let measures = Arc::new(MeasureSet::built_in().expect("built-in measures"));
-    let options = StoreOptions {
-        location: Location::Directory(data_dir.clone()),
-        durability: Durability::Full,
-        key: None,
-    };
     let started = Instant::now();
-    let store = tokio::task::spawn_blocking({
-        let measures = measures.clone();
-        move || EncounterStore::open(options, measures)
-    })
-    .await
-    .expect("joined")
-    .expect("store opens");
+    let store = open_store(data_dir.clone(), &measures).await;
     println!(
         "start-up rebuild of the totals: {:.2} s",
         started.elapsed().as_secs_f64()
