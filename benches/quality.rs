@@ -408,7 +408,7 @@ async fn open_store(directory: PathBuf, measures: &Arc<MeasureSet>) -> Encounter
 /// of the import ratio that the store alone decides.
 async fn measure_store_alone(directory: &Path, round: usize) {
     // As many rows a write as the import hands the writer.
-    const WRITE_ROWS: usize = 1024;
+    const WRITE_ROWS: usize = 64;
     let raw = raw_insert_rate(&directory.join("raw-alone.sqlite3"), round, IMPORT_STREAM);
     let measures = Arc::new(MeasureSet::built_in().expect("built-in measures"));
     let store = open_store(directory.join("alone"), &measures).await;

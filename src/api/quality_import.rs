@@ -2,11 +2,11 @@
 //!
 //! Messages are gathered into chunks; each chunk is parsed, judged and made
 //! ready for the store on the low-priority import threads, several chunks at
-//! once, then gathered into writes of many chunks and handed to the store's
-//! writer in stream order, several writes in flight at once so reading,
-//! preparing and committing overlap. A bad encounter is rejected alone, with
-//! its index and id. The summary is sent only after every write's commit has
-//! been answered, so everything it counts as accepted is durable.
+//! once, then handed to the store's writer in stream order, many chunks in
+//! flight at once so reading, preparing and committing overlap. A bad encounter
+//! is rejected alone, with its index and id. The summary is sent only after
+//! every chunk's commit has been answered, so everything it counts as accepted
+//! is durable.
 
 use std::collections::VecDeque;
 
@@ -33,24 +33,16 @@ pub const MAX_IMPORT_ENCOUNTERS: usize = 100_000;
 /// Most rejected encounters listed in a summary; the count covers them all.
 pub const MAX_IMPORT_ERRORS: usize = 1000;
 
-/// Encounters per preparation task: large enough that handing a chunk between
-/// threads costs little per encounter, small enough that one task stays well
-/// under a millisecond.
+/// Encounters per write handed to the store, and per preparation task: large
+/// enough that handing a chunk between threads costs little per encounter,
+/// small enough that one task stays well under a millisecond.
 const CHUNK: usize = 64;
 
-/// Prepared encounters gathered into one write for the store. The writer
-/// commits whatever is queued as soon as it is free, and every commit costs a
-/// disk sync and its log header, about 0.2 ms of CPU whatever its size. Handed
-/// over chunk by chunk, an import left the writer about a hundred rows a
-/// commit, and those costs took a third of the writer's time (BENCHMARKS.md);
-/// gathered, they are a few percent.
-const WRITE_ROWS: usize = 1024;
-
-/// Writes awaiting their commit before reading more of the stream: twice the
+/// Chunks awaiting their commit before reading more of the stream: twice the
 /// rows the writer takes into one transaction, so that while one transaction
 /// commits the next is already filling, and the writer is never left idle
 /// waiting for this import to read on.
-const IN_FLIGHT: usize = 8;
+const IN_FLIGHT: usize = 128;
 
 /// The stream position and id of each encounter of a chunk, to name it later.
 type ChunkIds = Vec<(usize, String)>;
@@ -82,8 +74,6 @@ pub struct Import {
     messages: ChunkMessages,
     /// Chunks being prepared, oldest first.
     preparing: VecDeque<Answer<PreparedChunk>>,
-    /// Prepared rows not yet handed to the writer, and their ids.
-    unsent: (PreparedRows, ChunkIds),
     in_flight: VecDeque<(ChunkIds, PendingWrite)>,
     summary: pb::ImportEncountersResponse,
     // Taken once: the time-zone look-up costs more than the rest of a date
@@ -98,7 +88,6 @@ impl Import {
             service: service.clone(),
             messages: Vec::with_capacity(CHUNK),
             preparing: VecDeque::new(),
-            unsent: Default::default(),
             in_flight: VecDeque::new(),
             summary: pb::ImportEncountersResponse::default(),
             today: calendar::today(),
@@ -156,8 +145,7 @@ impl Import {
         Ok(())
     }
 
-    /// Waits for the oldest chunk being prepared and adds it to the next write,
-    /// which goes to the writer once it is full.
+    /// Waits for the oldest chunk being prepared and queues it for the writer.
     async fn queue_prepared(&mut self) -> Result<(), Status> {
         let Some(preparing) = self.preparing.pop_front() else {
             return Ok(());
@@ -169,23 +157,11 @@ impl Import {
         for (index, encounter_id, message) in prepared.rejected {
             self.reject(index, encounter_id, message);
         }
-        let (rows, ids) = &mut self.unsent;
-        rows.append(prepared.rows);
-        ids.extend(prepared.ids);
-        if rows.len() >= WRITE_ROWS {
-            self.submit_unsent().await?;
-        }
-        Ok(())
-    }
-
-    /// Hands the rows gathered so far to the writer.
-    async fn submit_unsent(&mut self) -> Result<(), Status> {
-        let (rows, ids) = std::mem::take(&mut self.unsent);
-        if rows.is_empty() {
+        if prepared.rows.is_empty() {
             return Ok(());
         }
-        let pending = self.service.store().submit(rows).await?;
-        self.in_flight.push_back((ids, pending));
+        let pending = self.service.store().submit(prepared.rows).await?;
+        self.in_flight.push_back((prepared.ids, pending));
         while self.in_flight.len() > IN_FLIGHT {
             self.settle_oldest().await?;
         }
@@ -226,7 +202,6 @@ impl Import {
         while !self.preparing.is_empty() {
             self.queue_prepared().await?;
         }
-        self.submit_unsent().await?;
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;
         }

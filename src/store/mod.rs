@@ -159,15 +159,10 @@ pub enum Recorded {
 
 /// Encounters made ready for the writer by [`EncounterStore::prepare`], in
 /// the order given.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PreparedRows(Vec<PendingRow>);
 
 impl PreparedRows {
-    /// Moves `later`'s rows after these, in their order.
-    pub fn append(&mut self, mut later: PreparedRows) {
-        self.0.append(&mut later.0);
-    }
-
     /// How many encounters.
     pub fn len(&self) -> usize {
         self.0.len()
