@@ -232,14 +232,35 @@ fn open_connection(options: &StoreOptions) -> Result<(Connection, PatientIdKey),
             let connection = Connection::open(directory.join(DATABASE_FILE))?;
             // Another process (an operator's sqlite3, a second cptd by mistake)
             // may hold a lock for a moment; wait rather than fail at once.
-            connection.busy_timeout(std::time::Duration::from_secs(5))?;
-            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection.busy_timeout(BUSY_TIMEOUT)?;
+            use_write_ahead_log(&connection)?;
             let synchronous = match options.durability {
                 Durability::Full => "FULL",
                 Durability::Normal => "NORMAL",
             };
             connection.pragma_update(None, "synchronous", synchronous)?;
             Ok((connection, key))
+        }
+    }
+}
+
+/// How long a connection waits for a lock another process holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Puts the database in WAL mode. Switching needs the database to itself, and
+/// SQLite answers "busy" at once instead of waiting as it does for other locks,
+/// so two servers opening one new directory together would see one fail; the
+/// switch is retried for as long as any other lock is waited for.
+fn use_write_ahead_log(connection: &Connection) -> Result<(), StoreError> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            switched => return Ok(switched?),
         }
     }
 }
