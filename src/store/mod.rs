@@ -20,6 +20,7 @@
 //! patient in two.
 
 mod counter;
+mod directory_lock;
 mod patient_key;
 mod row;
 mod schema;
@@ -39,6 +40,7 @@ use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+pub use directory_lock::LOCK_FILE;
 pub use patient_key::{KEY_BYTES, KEY_FILE, PatientHasher, PatientIdKey};
 pub use schema::SCHEMA_VERSION;
 
@@ -46,6 +48,7 @@ use crate::measures::{
     Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals, Verdict,
 };
 use counter::Counter;
+use directory_lock::DirectoryLock;
 use writer::{Job, PendingRow, Writer};
 
 /// The database file in the data directory.
@@ -75,6 +78,19 @@ pub enum StoreError {
     /// The patient-id key could not be read or made.
     #[error("patient-id key: {0}")]
     Key(String),
+    /// Another store, most likely another server, has the data directory open.
+    #[error(
+        "{} is in use by another running cptd{}; stop that server first, or give this one a \
+         data directory of its own",
+        directory.display(),
+        holder.map(|pid| format!(" (process {pid})")).unwrap_or_default()
+    )]
+    InUse {
+        /// The data directory.
+        directory: PathBuf,
+        /// The holder's process id, when it could be read.
+        holder: Option<u32>,
+    },
     /// The key given differs from the one the data directory was written with.
     #[error(
         "the patient-id key differs from the one this data directory was written with; \
@@ -199,14 +215,18 @@ impl std::fmt::Debug for EncounterStore {
     }
 }
 
-fn open_connection(options: &StoreOptions) -> Result<(Connection, PatientIdKey), StoreError> {
+/// An open database, the key for its patient ids, and, on disk, the lock that
+/// keeps its directory to this store.
+type Opened = (Connection, PatientIdKey, Option<DirectoryLock>);
+
+fn open_connection(options: &StoreOptions) -> Result<Opened, StoreError> {
     match &options.location {
         Location::InMemory => {
             let key = match &options.key {
                 Some(key) => key.clone(),
                 None => PatientIdKey::random()?,
             };
-            Ok((Connection::open_in_memory()?, key))
+            Ok((Connection::open_in_memory()?, key, None))
         }
         Location::Directory(directory) => {
             let io_error = |error| StoreError::Io {
@@ -225,6 +245,7 @@ fn open_connection(options: &StoreOptions) -> Result<(Connection, PatientIdKey),
                 }
                 builder.create(directory).map_err(io_error)?;
             }
+            let lock = DirectoryLock::acquire(directory)?;
             let key = match &options.key {
                 Some(key) => key.clone(),
                 None => PatientIdKey::in_directory(directory)?,
@@ -239,7 +260,7 @@ fn open_connection(options: &StoreOptions) -> Result<(Connection, PatientIdKey),
                 Durability::Normal => "NORMAL",
             };
             connection.pragma_update(None, "synchronous", synchronous)?;
-            Ok((connection, key))
+            Ok((connection, key, Some(lock)))
         }
     }
 }
@@ -381,7 +402,7 @@ impl EncounterStore {
         measures: Arc<MeasureSet>,
     ) -> Result<EncounterStore, StoreError> {
         let started = Instant::now();
-        let (mut connection, key) = open_connection(&options)?;
+        let (mut connection, key, directory_lock) = open_connection(&options)?;
         schema::migrate(&mut connection)?;
         let hasher = key.hasher();
         check_key(&connection, &hasher)?;
@@ -414,6 +435,7 @@ impl EncounterStore {
             jobs: receiver,
             committed,
             counter,
+            directory_lock,
         };
         let handle = std::thread::Builder::new()
             .name("cptd-store-writer".into())

@@ -1,5 +1,5 @@
 //! The store on its own: durable across reopening, totals rebuilt from disk,
-//! replacement re-counted once, the key and schema guarded.
+//! replacement re-counted once, the key and schema guarded, one store per directory.
 
 use std::sync::Arc;
 
@@ -171,20 +171,44 @@ async fn nothing_of_the_patient_id_reaches_the_files() {
     }
 }
 
-#[test]
-fn two_stores_opening_one_new_directory_at_once_agree() {
+#[tokio::test]
+async fn of_stores_opening_one_new_directory_at_once_one_opens_and_the_rest_are_refused() {
     let directory = tempfile::tempdir().unwrap();
     let measures = Arc::new(MeasureSet::built_in().unwrap());
     let openings: Vec<_> = (0..4)
         .map(|_| {
             let path = directory.path().to_path_buf();
             let measures = measures.clone();
-            std::thread::spawn(move || EncounterStore::open(options(&path), measures).map(drop))
+            std::thread::spawn(move || EncounterStore::open(options(&path), measures))
         })
         .collect();
+    let mut opened = Vec::new();
     for opening in openings {
-        opening.join().unwrap().unwrap();
+        match opening.join().unwrap() {
+            Ok(store) => opened.push(store),
+            Err(StoreError::InUse { holder, .. }) => {
+                assert_eq!(holder, Some(std::process::id()));
+            }
+            Err(error) => panic!("refused for another reason: {error}"),
+        }
     }
+    assert_eq!(
+        opened.len(),
+        1,
+        "one store at a time may have the directory"
+    );
+
+    let store = opened.pop().unwrap();
+    let batch = vec![submission(
+        &measures,
+        encounter("e1", &["99213", "1125F"]),
+        false,
+    )];
+    store.record(batch).await.unwrap();
+    store.close().await;
+    let reopened = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    assert_eq!(met(&reopened, &measures), (1, 1));
+    reopened.close().await;
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     Recorded, StoreError,
     counter::{Commit, TotalsChange},
+    directory_lock::DirectoryLock,
     row::read_claim,
 };
 use crate::{
@@ -59,6 +60,9 @@ pub struct Writer {
     pub committed: std_mpsc::SyncSender<Commit>,
     /// The counting thread, joined at stop so every answer is sent first.
     pub counter: std::thread::JoinHandle<()>,
+    /// The data directory's lock, released only once the database is closed.
+    /// Declared last, so it is dropped last.
+    pub directory_lock: Option<DirectoryLock>,
 }
 
 impl Writer {
@@ -101,6 +105,7 @@ impl Writer {
             connection,
             committed,
             counter,
+            directory_lock,
             ..
         } = self;
         // The counter finishes what it holds once the writer hangs up.
@@ -113,6 +118,7 @@ impl Writer {
             tracing::warn!(%error, "store checkpoint at shutdown failed");
         }
         drop(connection);
+        drop(directory_lock);
         let _ = done.send(());
     }
 

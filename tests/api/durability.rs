@@ -1,6 +1,7 @@
 //! The real `cptd` binary with a data directory: `kill -9` in the middle of an
-//! import loses nothing that was answered and counts nothing twice, and the
-//! patient id appears in no log line (at any level) and in no file.
+//! import loses nothing that was answered and counts nothing twice, the
+//! patient id appears in no log line (at any level) and in no file, and a
+//! second server is kept out of a directory in use.
 
 use std::{
     io::{BufRead, BufReader},
@@ -303,4 +304,39 @@ async fn the_key_file_is_private_and_a_different_key_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("64 hex digits"), "{stderr}");
     assert!(!stderr.contains(malformed), "the key was echoed: {stderr}");
+}
+
+#[tokio::test]
+async fn a_second_server_on_a_running_servers_directory_is_refused() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut first = Cptd::start(data.path(), log.clone());
+
+    let output = Command::new(env!("CARGO_BIN_EXE_cptd"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env_remove("CPTD_PATIENT_ID_KEY")
+        .output()
+        .expect("run cptd");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("in use by another running cptd"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("(process {})", first.child.id())),
+        "the holder is not named: {stderr}"
+    );
+
+    // The first server is unharmed, and its directory is free once it stops.
+    let mut client = first.client().await;
+    client
+        .record_encounter(record(cancer_visit("after-refusal", "99213 1125F")))
+        .await
+        .expect("the first server still records");
+    first.stop();
+    let second = Cptd::start(data.path(), log);
+    let mut client = second.client().await;
+    assert_eq!(eligible(&mut client).await, 1);
 }
