@@ -139,7 +139,8 @@ fn a_refused_file_stops_the_server_with_every_problem_by_line() {
     let file = file.to_str().unwrap();
 
     // Act
-    let (status, _, stderr) = run_to_end(&["--listen", "127.0.0.1:0", "--codes", file]);
+    let (status, _, stderr) =
+        run_to_end(&["--listen", "127.0.0.1:0", "--in-memory", "--codes", file]);
 
     // Assert
     assert!(!status.success(), "a refused file must stop the server");
