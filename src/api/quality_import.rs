@@ -30,6 +30,13 @@ use crate::{
 /// Most encounters in one stream.
 pub const MAX_IMPORT_ENCOUNTERS: usize = 100_000;
 
+/// Most imports running at once. One writer commits them all and the import
+/// threads number one a core, so beyond a few concurrent imports none goes
+/// faster; each more only holds its share of memory (up to some 8,000
+/// prepared rows and its stream's flow-control window, about 1 MiB). Beyond
+/// it an import is refused before any of it is read.
+pub const MAX_CONCURRENT_IMPORTS: usize = 8;
+
 /// Most rejected encounters listed in a summary; the count covers them all.
 pub const MAX_IMPORT_ERRORS: usize = 1000;
 

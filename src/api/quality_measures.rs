@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 use jiff::civil::Date;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
     error::Violations,
     method_route::EncodedMessage,
     page_token::{self, PageStart},
-    quality_import::Import,
+    quality_import::{Import, MAX_CONCURRENT_IMPORTS},
     quality_requests::{
         EncounterRules, GetMeasure, GetPerformance, LIST_MEASURES_FINGERPRINT, ListMeasures,
         ParsedEncounter, parse_encounter,
@@ -35,6 +36,8 @@ pub struct QualityMeasuresService {
     measures: Arc<MeasureSet>,
     store: Arc<EncounterStore>,
     import_threads: Arc<BackgroundPool>,
+    /// One permit an import running.
+    imports: Arc<Semaphore>,
     strict_codes: bool,
 }
 
@@ -54,6 +57,7 @@ impl QualityMeasuresService {
             measures,
             store,
             import_threads,
+            imports: Arc::new(Semaphore::new(MAX_CONCURRENT_IMPORTS)),
             strict_codes,
         }
     }
@@ -104,6 +108,12 @@ impl QualityMeasuresService {
         &self,
         stream: Streaming<EncodedMessage>,
     ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
+        let Ok(_running) = self.imports.clone().try_acquire_owned() else {
+            return Err(Status::resource_exhausted(format!(
+                "at most {MAX_CONCURRENT_IMPORTS} imports run at once; none of this one was \
+                 read, so send it again once another has finished"
+            )));
+        };
         let summary = Import::new(self).run(stream).await?;
         Ok(Response::new(summary))
     }

@@ -1,7 +1,8 @@
 //! ImportEncounters: a client stream, bad encounters rejected alone and named.
 
-use cptd::pb;
+use cptd::{api::MAX_CONCURRENT_IMPORTS, pb};
 use prost::{Message, bytes::BufMut};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
     Code, Status,
     codec::{Codec, EncodeBuf, Encoder},
@@ -10,7 +11,7 @@ use tonic::{
 use tonic_prost::ProstDecoder;
 
 use crate::{
-    helpers::spawn_app,
+    helpers::{HANG_GUARD, spawn_app},
     quality_fixtures::{cancer_visit, import, performance},
 };
 
@@ -334,4 +335,75 @@ async fn imports_are_prepared_below_the_priority_of_look_ups() {
         nices.iter().all(|nice| *nice == expected),
         "import threads at {nices:?}, expected {expected}"
     );
+}
+
+#[tokio::test]
+async fn imports_beyond_the_limit_are_refused_and_the_running_ones_finish() {
+    let app = spawn_app().await;
+    let extra = 3;
+    // Streams left open, one encounter sent on each, so every admitted
+    // import stays running until its sender is dropped.
+    let mut senders = Vec::new();
+    let mut calls = tokio::task::JoinSet::new();
+    for number in 0..MAX_CONCURRENT_IMPORTS + extra {
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
+        sender
+            .send(import(cancer_visit(
+                &format!("held-{number}"),
+                "99213 1125F",
+            )))
+            .await
+            .expect("the stream is open");
+        senders.push(sender);
+        let mut client = app.quality_measures.clone();
+        calls.spawn(async move {
+            client
+                .import_encounters(ReceiverStream::new(receiver))
+                .await
+                .map(tonic::Response::into_inner)
+        });
+    }
+
+    // Refused imports answer at once; admitted ones wait for their streams.
+    let mut refused = Vec::new();
+    while refused.len() < extra {
+        let answer = tokio::time::timeout(HANG_GUARD, calls.join_next())
+            .await
+            .expect("the refusals came")
+            .expect("a call is left")
+            .expect("joined");
+        refused.push(answer.expect_err("only refusals answer before the streams end"));
+    }
+    for status in &refused {
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(
+            status
+                .message()
+                .contains(&format!("at most {MAX_CONCURRENT_IMPORTS} imports")),
+            "{status:?}"
+        );
+    }
+
+    drop(senders);
+    let mut accepted = 0;
+    while let Some(answer) = calls.join_next().await {
+        accepted += answer
+            .expect("joined")
+            .expect("admitted imports finish")
+            .accepted;
+    }
+    assert_eq!(accepted, MAX_CONCURRENT_IMPORTS as i64);
+
+    // Their permits are back: a new import runs.
+    let summary = app
+        .quality_measures
+        .clone()
+        .import_encounters(tokio_stream::iter(vec![import(cancer_visit(
+            "after",
+            "99213 1125F",
+        ))]))
+        .await
+        .expect("an import after the others runs")
+        .into_inner();
+    assert_eq!(summary.accepted, 1);
 }
