@@ -251,8 +251,8 @@ fn open_connection(options: &StoreOptions) -> Result<Opened, StoreError> {
                 None => PatientIdKey::in_directory(directory)?,
             };
             let connection = Connection::open(directory.join(DATABASE_FILE))?;
-            // Another process (an operator's sqlite3, a second cptd by mistake)
-            // may hold a lock for a moment; wait rather than fail at once.
+            // Another process (an operator's sqlite3, a backup tool) may hold a
+            // lock for a moment; wait rather than fail at once.
             connection.busy_timeout(BUSY_TIMEOUT)?;
             use_write_ahead_log(&connection)?;
             let synchronous = match options.durability {
@@ -270,7 +270,7 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Puts the database in WAL mode. Switching needs the database to itself, and
 /// SQLite answers "busy" at once instead of waiting as it does for other locks,
-/// so two servers opening one new directory together would see one fail; the
+/// so opening a new database while another process reads it would fail; the
 /// switch is retried for as long as any other lock is waited for.
 fn use_write_ahead_log(connection: &Connection) -> Result<(), StoreError> {
     let deadline = Instant::now() + BUSY_TIMEOUT;
