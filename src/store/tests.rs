@@ -236,3 +236,29 @@ async fn a_rebuild_over_several_batches_counts_every_encounter_once() {
     assert_eq!(met(&reopened, &measures), before);
     assert_eq!(before, (rows.div_ceil(3) as i64, rows as i64));
 }
+
+#[tokio::test]
+async fn a_new_database_another_process_is_writing_opens_once_it_commits() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    // Another process (an operator's sqlite3, say) is in the middle of a write
+    // to the new database, in SQLite's default journal mode. SQLite refuses
+    // the switch to WAL at once then, without waiting.
+    let other = Connection::open(directory.path().join(DATABASE_FILE)).unwrap();
+    other
+        .execute_batch("CREATE TABLE other (x); BEGIN IMMEDIATE; INSERT INTO other VALUES (1);")
+        .unwrap();
+    let opening = {
+        let path = directory.path().to_path_buf();
+        let measures = measures.clone();
+        std::thread::spawn(move || EncounterStore::open(options(&path), measures))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    let store = opening
+        .join()
+        .unwrap()
+        .expect("opens once the write is done");
+    store.close().await;
+}
