@@ -1,6 +1,7 @@
 //! Encounters for the QualityMeasures tests, built from a few words.
 
-use cptd::pb;
+use cptd::pb::{self, quality_measures_client::QualityMeasuresClient};
+use tonic::transport::Channel;
 
 /// A service date safely in the past.
 pub const SERVICE_DATE: &str = "2025-03-04";
@@ -65,4 +66,28 @@ pub fn performance(measure_id: &str) -> pb::GetPerformanceRequest {
         period_start: "2025-01-01".to_string(),
         period_end: "2025-12-31".to_string(),
     }
+}
+
+/// The whole-year report of `measure_id` (see [`performance`]).
+pub async fn performance_report(
+    client: &mut QualityMeasuresClient<Channel>,
+    measure_id: &str,
+) -> pb::PerformanceReport {
+    client
+        .get_performance(performance(measure_id))
+        .await
+        .expect("the report is answered")
+        .into_inner()
+}
+
+/// Imports `messages` in one stream and answers its summary.
+pub async fn import_all(
+    client: &mut QualityMeasuresClient<Channel>,
+    messages: Vec<pb::ImportEncountersRequest>,
+) -> pb::ImportEncountersResponse {
+    client
+        .import_encounters(tokio_stream::iter(messages))
+        .await
+        .expect("the import answers a summary")
+        .into_inner()
 }

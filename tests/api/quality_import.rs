@@ -12,7 +12,7 @@ use tonic_prost::ProstDecoder;
 
 use crate::{
     helpers::{HANG_GUARD, spawn_app},
-    quality_fixtures::{cancer_visit, import, performance},
+    quality_fixtures::{cancer_visit, import, import_all, performance_report},
 };
 
 /// Sends request messages as the bytes given, well-formed or not.
@@ -129,12 +129,7 @@ async fn a_bad_encounter_in_the_middle_is_rejected_alone() {
     messages.push(import(cancer_visit("imp-3", "99213 1125F")));
     messages.push(import(cancer_visit("imp-4", "99213 1126F")));
 
-    let summary = app
-        .quality_measures
-        .import_encounters(tokio_stream::iter(messages))
-        .await
-        .expect("the import answers a summary")
-        .into_inner();
+    let summary = import_all(&mut app.quality_measures, messages).await;
 
     assert_eq!(summary.accepted, 198);
     assert_eq!(summary.duplicates, 1);
@@ -154,12 +149,7 @@ async fn a_bad_encounter_in_the_middle_is_rejected_alone() {
     assert!(!summary.errors[1].message.contains("patient-of"));
     assert!(summary.errors[2].message.contains("different content"));
 
-    let report = app
-        .quality_measures
-        .get_performance(performance("pain-intensity-quantified"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
     assert_eq!((report.eligible, report.met), (198, 198));
 }
 
@@ -192,12 +182,7 @@ async fn a_long_stream_is_recorded_in_stream_order() {
         }
     }
 
-    let summary = app
-        .quality_measures
-        .import_encounters(tokio_stream::iter(messages))
-        .await
-        .expect("the import answers a summary")
-        .into_inner();
+    let summary = import_all(&mut app.quality_measures, messages).await;
 
     let originals = (blocks * block) as i64;
     assert_eq!(summary.accepted, originals + blocks as i64 * 5);
@@ -212,24 +197,18 @@ async fn a_long_stream_is_recorded_in_stream_order() {
         named, conflicts,
         "conflicts are the resends, not the originals"
     );
-    let report = app
-        .quality_measures
-        .get_performance(performance("pain-intensity-quantified"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
     assert_eq!(report.eligible, originals, "each encounter counted once");
 }
 
 #[tokio::test]
 async fn an_empty_stream_answers_zeros() {
     let mut app = spawn_app().await;
-    let summary = app
-        .quality_measures
-        .import_encounters(tokio_stream::iter(Vec::<pb::ImportEncountersRequest>::new()))
-        .await
-        .unwrap()
-        .into_inner();
+    let summary = import_all(
+        &mut app.quality_measures,
+        Vec::<pb::ImportEncountersRequest>::new(),
+    )
+    .await;
     assert_eq!(summary, pb::ImportEncountersResponse::default());
 }
 
@@ -245,27 +224,12 @@ async fn importing_again_counts_duplicates_not_encounters() {
         })
         .collect();
 
-    let first = app
-        .quality_measures
-        .import_encounters(tokio_stream::iter(messages.clone()))
-        .await
-        .unwrap()
-        .into_inner();
-    let second = app
-        .quality_measures
-        .import_encounters(tokio_stream::iter(messages))
-        .await
-        .unwrap()
-        .into_inner();
+    let first = import_all(&mut app.quality_measures, messages.clone()).await;
+    let second = import_all(&mut app.quality_measures, messages).await;
 
     assert_eq!((first.accepted, first.duplicates), (300, 0));
     assert_eq!((second.accepted, second.duplicates), (0, 300));
-    let report = app
-        .quality_measures
-        .get_performance(performance("pain-plan-of-care"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
     assert_eq!((report.eligible, report.not_met), (300, 300));
 }
 
@@ -309,12 +273,7 @@ async fn imports_are_prepared_below_the_priority_of_look_ups() {
     let messages: Vec<pb::ImportEncountersRequest> = (0..3000)
         .map(|index| import(cancer_visit(&format!("nice-{index}"), "99213 1125F")))
         .collect();
-    let summary = app
-        .quality_measures
-        .import_encounters(tokio_stream::iter(messages))
-        .await
-        .unwrap()
-        .into_inner();
+    let summary = import_all(&mut app.quality_measures, messages).await;
     assert_eq!(summary.accepted, 3000);
 
     let own = thread_stat("/proc/thread-self/stat".as_ref())

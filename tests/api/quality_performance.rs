@@ -5,7 +5,7 @@ use cptd::{config::Config, pb};
 
 use crate::{
     helpers::{assert_invalid_field, spawn_app, spawn_app_with},
-    quality_fixtures::{cancer_visit, code, performance, record},
+    quality_fixtures::{cancer_visit, code, performance, performance_report, record},
 };
 
 async fn record_all(app: &mut crate::helpers::TestApp, encounters: Vec<pb::Encounter>) {
@@ -33,12 +33,7 @@ async fn counts_and_rates_follow_the_outcomes() {
     )
     .await;
 
-    let plan = app
-        .quality_measures
-        .get_performance(performance("pain-plan-of-care"))
-        .await
-        .unwrap()
-        .into_inner();
+    let plan = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
 
     assert_eq!(plan.option_group, "00");
     assert!(plan.option_groups.is_empty());
@@ -56,35 +51,21 @@ async fn counts_and_rates_follow_the_outcomes() {
     assert_eq!(plan.data_completeness, Some(4.0 / 5.0));
     assert_eq!(plan.performance_rate, Some(2.0 / 3.0));
 
-    let intensity = app
-        .quality_measures
-        .get_performance(performance("pain-intensity-quantified"))
-        .await
-        .unwrap()
-        .into_inner();
+    let intensity =
+        performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
     assert_eq!((intensity.eligible, intensity.met), (6, 6));
 }
 
 #[tokio::test]
 async fn rates_with_a_zero_divisor_are_absent() {
     let mut app = spawn_app().await;
-    let empty = app
-        .quality_measures
-        .get_performance(performance("pain-plan-of-care"))
-        .await
-        .unwrap()
-        .into_inner();
+    let empty = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
     assert_eq!(empty.eligible, 0);
     assert_eq!(empty.data_completeness, None);
     assert_eq!(empty.performance_rate, None);
 
     record_all(&mut app, vec![cancer_visit("z-1", "99213 1125F")]).await;
-    let incomplete = app
-        .quality_measures
-        .get_performance(performance("pain-plan-of-care"))
-        .await
-        .unwrap()
-        .into_inner();
+    let incomplete = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
     assert_eq!(incomplete.eligible, 1);
     assert_eq!(incomplete.data_completeness, Some(0.0));
     assert_eq!(incomplete.performance_rate, None);
@@ -162,12 +143,7 @@ async fn a_measure_with_several_groups_reports_each() {
     )
     .await;
 
-    let report = app
-        .quality_measures
-        .get_performance(performance("226"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(&mut app.quality_measures, "226").await;
 
     let groups: Vec<(&str, i64, i64, i64)> = report
         .option_groups

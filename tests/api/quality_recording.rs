@@ -5,7 +5,7 @@ use cptd::{config::Config, pb};
 
 use crate::{
     helpers::{assert_invalid_field, spawn_app, spawn_app_with, violated_fields},
-    quality_fixtures::{cancer_visit, code, outcome_of, performance, record},
+    quality_fixtures::{cancer_visit, code, outcome_of, performance_report, record},
 };
 
 #[tokio::test]
@@ -99,12 +99,7 @@ async fn every_problem_is_named_by_its_field_path_and_nothing_is_stored() {
     let description = assert_invalid_field(&status, "encounter.codes[0].modifiers[0]");
     assert!(description.contains("Category II"), "{description}");
 
-    let report = app
-        .quality_measures
-        .get_performance(performance("pain-intensity-quantified"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
     assert_eq!(report.eligible, 0);
 }
 
@@ -209,12 +204,7 @@ async fn the_same_encounter_twice_is_a_duplicate_counted_once() {
     assert!(!first.duplicate);
     assert!(second.duplicate);
     assert_eq!(first.outcomes, second.outcomes);
-    let report = app
-        .quality_measures
-        .get_performance(performance("pain-intensity-quantified"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
     assert_eq!((report.eligible, report.not_met), (1, 1));
 }
 
@@ -244,13 +234,11 @@ async fn racing_identical_sends_store_and_count_once() {
     }
 
     assert_eq!((firsts, duplicates), (1, 15));
-    let report = app
-        .quality_measures
-        .clone()
-        .get_performance(performance("pain-intensity-quantified"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(
+        &mut app.quality_measures.clone(),
+        "pain-intensity-quantified",
+    )
+    .await;
     assert_eq!((report.eligible, report.met), (1, 1));
 }
 
@@ -292,12 +280,7 @@ async fn different_content_under_a_taken_id_is_already_exists_unless_replaced() 
         .into_inner();
     assert!(again.duplicate);
 
-    let report = app
-        .quality_measures
-        .get_performance(performance("pain-intensity-quantified"))
-        .await
-        .unwrap()
-        .into_inner();
+    let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
     assert_eq!((report.eligible, report.met, report.not_met), (1, 1, 0));
 }
 
