@@ -400,12 +400,11 @@ async fn open_store(directory: PathBuf, measures: &Arc<MeasureSet>) -> Encounter
 
 /// The store's own share of an import: rows already parsed, judged, hashed
 /// and serialised (not timed) are handed to a store of their own in the
-/// import's writes, and timed until every commit is answered. Each round adds
-/// to the same store, and the raw insert it is compared with to a table of its
-/// own. This is the
-/// rate an import reaches where the machine has the cores to prepare rows as
-/// fast as the writer takes them, so its ratio to the raw insert is the part
-/// of the import ratio that the store alone decides.
+/// import's writes, and timed until every commit is answered. This is the rate
+/// an import reaches where the machine has the cores to prepare rows as fast
+/// as the writer takes them, so its ratio to the raw insert is the part of the
+/// import ratio that the store alone decides. Each round adds to the same
+/// store, and the raw insert it is compared with to a table of its own.
 async fn measure_store_alone(directory: &Path, round: usize) {
     // As many rows a write as the import hands the writer.
     const WRITE_ROWS: usize = 64;

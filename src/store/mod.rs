@@ -270,8 +270,8 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Puts the database in WAL mode. Switching needs the database to itself, and
 /// SQLite answers "busy" at once instead of waiting as it does for other locks,
-/// so opening a new database while another process reads it would fail; the
-/// switch is retried for as long as any other lock is waited for.
+/// so opening a new database while another process is writing to it would
+/// fail; the switch is retried for as long as any other lock is waited for.
 fn use_write_ahead_log(connection: &Connection) -> Result<(), StoreError> {
     let deadline = Instant::now() + BUSY_TIMEOUT;
     loop {
