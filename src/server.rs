@@ -216,6 +216,8 @@ pub async fn run(
     };
     let max_concurrent_calls = usize::try_from(config.max_concurrent_calls).unwrap_or(usize::MAX);
     let serve = Server::builder()
+        .initial_stream_window_size(transport::STREAM_WINDOW)
+        .initial_connection_window_size(transport::CONNECTION_WINDOW)
         .timeout(config.request_timeout)
         .layer(RequestLogLayer)
         .layer(AdmissionLayer::new(max_concurrent_calls))

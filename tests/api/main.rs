@@ -6,6 +6,7 @@ mod binary;
 mod built_in_data;
 mod code_sets;
 mod durability;
+mod frame_per_message;
 mod get_code;
 mod health_and_reflection;
 mod helpers;
