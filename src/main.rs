@@ -9,6 +9,7 @@ use cptd::{
 
 fn main() -> ExitCode {
     memory::tune_allocator();
+    shutdown::ignore_file_size_limit_signal();
     let cli = Cli::parse();
     if let Some(Command::Check { files }) = cli.command {
         return check(&files);

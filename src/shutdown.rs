@@ -1,4 +1,5 @@
-//! The shutdown signal: SIGINT or SIGTERM.
+//! The signals the process answers: SIGINT or SIGTERM shut it down, and
+//! SIGXFSZ is ignored.
 
 use std::future::Future;
 
@@ -35,5 +36,18 @@ pub fn signal() -> impl Future<Output = ()> + Send + 'static {
             std::future::pending::<()>().await;
         }
         tracing::info!(signal = "ctrl-c", "shutting down");
+    }
+}
+
+/// Makes a write past the file-size limit (`ulimit -f`) fail with `EFBIG`
+/// instead of killing the process, which is SIGXFSZ's default. The store then
+/// refuses the commit whole like any failed write, the server goes on
+/// answering look-ups and reports, and it records again once the limit is
+/// raised. Call before any thread starts.
+pub fn ignore_file_size_limit_signal() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: ignoring a signal installs no handler; nothing runs on delivery.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }

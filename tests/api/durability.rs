@@ -1,7 +1,8 @@
 //! The real `cptd` binary with a data directory: `kill -9` in the middle of an
 //! import loses nothing that was answered and counts nothing twice, the
-//! patient id appears in no log line (at any level) and in no file, and a
-//! second server is kept out of a directory in use.
+//! patient id appears in no log line (at any level) and in no file, writes
+//! that fail on disk are refused whole and recorded once when sent again, and
+//! a second server is kept out of a directory in use.
 
 use std::{
     io::{BufRead, BufReader},
@@ -31,9 +32,13 @@ struct Cptd {
 
 impl Cptd {
     fn start(data_dir: &Path, log: Arc<Mutex<Vec<String>>>) -> Cptd {
-        // The log is shared across restarts; this run's lines start here.
-        let first_line = log.lock().expect("log lock").len();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cptd"))
+        Cptd::spawn(Cptd::command(data_dir), log)
+    }
+
+    /// The command that runs cptd on `data_dir`, to adjust before [`Cptd::spawn`].
+    fn command(data_dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cptd"));
+        command
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -45,9 +50,14 @@ impl Cptd {
             .env("RUST_LOG", "trace")
             .env_remove("CPTD_PATIENT_ID_KEY")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start cptd");
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn spawn(mut command: Command, log: Arc<Mutex<Vec<String>>>) -> Cptd {
+        // The log is shared across restarts; this run's lines start here.
+        let first_line = log.lock().expect("log lock").len();
+        let mut child = command.spawn().expect("cannot start cptd");
         let stderr = child.stderr.take().expect("piped");
         let collected = log.clone();
         std::thread::spawn(move || {
@@ -339,4 +349,112 @@ async fn a_second_server_on_a_running_servers_directory_is_refused() {
     let second = Cptd::start(data.path(), log);
     let mut client = second.client().await;
     assert_eq!(eligible(&mut client).await, 1);
+}
+
+/// The soft file-size limit (`RLIMIT_FSIZE`) of this process, or of `pid` when
+/// given; the hard limit is left as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_file_size_limit(pid: libc::pid_t, bytes: Option<u64>) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit reads and writes only the struct given.
+    let read = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, std::ptr::null(), &mut limit) };
+    assert_eq!(read, 0, "cannot read the file-size limit");
+    limit.rlim_cur = bytes.map_or(limit.rlim_max, |bytes| bytes.min(limit.rlim_max));
+    // SAFETY: as above.
+    let written = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &limit, std::ptr::null_mut()) };
+    assert_eq!(written, 0, "cannot set the file-size limit");
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_fail_on_disk_are_refused_and_recorded_once_when_sent_again() {
+    use std::os::unix::process::CommandExt;
+
+    // A file-size limit of 1 MiB makes the store's files unwritable past it,
+    // as a full disk would, without needing one: the import below needs about
+    // twice that.
+    let data = tempfile::tempdir().expect("temp dir");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut command = Cptd::command(data.path());
+    // SAFETY: the closure only calls prlimit, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            set_file_size_limit(0, Some(1024 * 1024));
+            Ok(())
+        });
+    }
+    let mut server = Cptd::spawn(command, log.clone());
+    let mut client = server.client().await;
+    let encounters: Vec<pb::Encounter> = (0..6000)
+        .map(|index| cancer_visit(&format!("full-{index}"), "99213 1125F"))
+        .collect();
+    let messages = || tokio_stream::iter(encounters.clone().into_iter().map(import));
+    client
+        .record_encounter(record(cancer_visit("before-full", "99213 1125F")))
+        .await
+        .expect("one encounter fits");
+
+    let failed = client
+        .import_encounters(messages())
+        .await
+        .expect_err("the import outgrows the limit");
+    assert_eq!(failed.code(), tonic::Code::Internal, "{failed:?}");
+    assert!(failed.message().contains("retrying is safe"), "{failed:?}");
+    // The import's commits before the limit stand; which ones is up to timing.
+    let stored_before = eligible(&mut client).await - 1;
+    assert!(stored_before < 6000, "{stored_before}");
+    // Single encounters fill what room the failed commits left, until one
+    // does not fit either; every one answered counts, the refused one does not.
+    let mut recorded_while_full = 0;
+    let refused = loop {
+        let encounter = cancer_visit(&format!("while-full-{recorded_while_full}"), "99213 1125F");
+        match client.record_encounter(record(encounter)).await {
+            Ok(_) => recorded_while_full += 1,
+            Err(status) => break status,
+        }
+        assert!(
+            recorded_while_full < 1000,
+            "single encounters never filled the limit"
+        );
+    };
+    assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
+    let before_room = 1 + stored_before + recorded_while_full;
+    assert_eq!(
+        eligible(&mut client).await,
+        before_room,
+        "nothing half-counted"
+    );
+
+    // Room again: the same import is taken whole, each encounter once.
+    set_file_size_limit(server.child.id() as libc::pid_t, None);
+    let resent = client
+        .import_encounters(messages())
+        .await
+        .expect("the import is taken once there is room")
+        .into_inner();
+    assert_eq!(resent.duplicates, stored_before);
+    assert_eq!(
+        (resent.accepted + resent.duplicates, resent.rejected),
+        (6000, 0)
+    );
+    let everything = 6001 + recorded_while_full;
+    assert_eq!(eligible(&mut client).await, everything);
+    server.stop();
+
+    let connection = rusqlite::Connection::open(data.path().join("encounters.sqlite3"))
+        .expect("open the database");
+    let integrity: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity_check");
+    assert_eq!(integrity, "ok");
+    let stored: i64 = connection
+        .query_row("SELECT count(*) FROM encounters", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(stored, everything);
+    drop(connection);
+    let server = Cptd::start(data.path(), log);
+    assert_eq!(eligible(&mut server.client().await).await, everything);
 }
