@@ -1,6 +1,9 @@
 //! ImportEncounters: a client stream, bad encounters rejected alone and named.
 
-use cptd::{api::MAX_CONCURRENT_IMPORTS, pb};
+use cptd::{
+    api::MAX_CONCURRENT_IMPORTS,
+    pb::{self, quality_measures_client::QualityMeasuresClient},
+};
 use prost::{Message, bytes::BufMut};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
@@ -11,7 +14,7 @@ use tonic::{
 use tonic_prost::ProstDecoder;
 
 use crate::{
-    helpers::{HANG_GUARD, spawn_app},
+    helpers::{HANG_GUARD, connect, spawn_app},
     quality_fixtures::{cancer_visit, import, import_all, performance_report},
 };
 
@@ -255,11 +258,11 @@ fn thread_stat(stat: &std::path::Path) -> Option<ThreadStat> {
     })
 }
 
-/// This process's import threads (every test server's).
+/// The import threads of process `pid`.
 #[cfg(target_os = "linux")]
-fn import_threads() -> Vec<ThreadStat> {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
+fn import_threads(pid: u32) -> Vec<ThreadStat> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the server's /proc/PID/task")
         .filter_map(|task| thread_stat(&task.ok()?.path().join("stat")))
         .filter(|thread| thread.name.starts_with("cptd-import-"))
         .collect()
@@ -268,21 +271,27 @@ fn import_threads() -> Vec<ThreadStat> {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn imports_are_prepared_below_the_priority_of_look_ups() {
-    let mut app = spawn_app().await;
-    let busy_before: u64 = import_threads().iter().map(|thread| thread.cpu_ticks).sum();
+    // The real binary, so that its import threads are this import's alone.
+    let server = crate::binary::ServerProcess::start(&[]);
+    let mut client = QualityMeasuresClient::new(connect(server.address).await);
+    let busy_before: u64 = import_threads(server.id())
+        .iter()
+        .map(|thread| thread.cpu_ticks)
+        .sum();
     let messages: Vec<pb::ImportEncountersRequest> = (0..3000)
         .map(|index| import(cancer_visit(&format!("nice-{index}"), "99213 1125F")))
         .collect();
-    let summary = import_all(&mut app.quality_measures, messages).await;
+    let summary = import_all(&mut client, messages).await;
     assert_eq!(summary.accepted, 3000);
 
     let own = thread_stat("/proc/thread-self/stat".as_ref())
         .expect("own stat")
         .nice;
-    let threads = import_threads();
+    let threads = import_threads(server.id());
     assert!(!threads.is_empty(), "the server runs import threads");
     // Decoding, parsing, hashing and judging 3,000 encounters takes tens of
-    // milliseconds, several 10 ms ticks, and only import threads do it.
+    // milliseconds, several 10 ms ticks, and in this process nothing but this
+    // import runs on import threads.
     let busy_after: u64 = threads.iter().map(|thread| thread.cpu_ticks).sum();
     assert!(
         busy_after > busy_before,
