@@ -24,7 +24,7 @@ use crate::{
     measures::MAX_ID_CHARS,
     pb,
     scheduling::CooperativeYield,
-    store::{PendingWrite, PreparedRows, Recorded},
+    store::{PendingWrite, PreparedRows, Recorded, StoreError},
 };
 
 /// Most encounters in one stream.
@@ -167,7 +167,12 @@ impl Import {
         if prepared.rows.is_empty() {
             return Ok(());
         }
-        let pending = self.service.store().submit(prepared.rows).await?;
+        let pending = self
+            .service
+            .store()
+            .submit(prepared.rows)
+            .await
+            .map_err(import_stopped)?;
         self.in_flight.push_back((prepared.ids, pending));
         while self.in_flight.len() > IN_FLIGHT {
             self.settle_oldest().await?;
@@ -190,7 +195,7 @@ impl Import {
         let Some((ids, pending)) = self.in_flight.pop_front() else {
             return Ok(());
         };
-        let results = pending.finish().await?;
+        let results = pending.finish().await.map_err(import_stopped)?;
         for ((index, encounter_id), recorded) in ids.into_iter().zip(results) {
             match recorded {
                 Recorded::Stored | Recorded::Replaced => self.summary.accepted += 1,
@@ -216,6 +221,21 @@ impl Import {
         self.summary.errors.sort_by_key(|error| error.index);
         Ok(())
     }
+}
+
+/// A store failure as the import's answer. No summary follows, so the caller
+/// cannot know which chunks committed before it; what it needs to hear is that
+/// sending the whole import again is safe.
+fn import_stopped(error: StoreError) -> Status {
+    let status = Status::from(error);
+    if status.code() != tonic::Code::Internal {
+        return status;
+    }
+    Status::internal(
+        "the import stopped: the server could not store its encounters (its log says why); \
+         those stored before stay stored, and sending the whole import again is safe (they \
+         count as duplicates)",
+    )
 }
 
 /// Decodes, parses and judges each message of a chunk, and makes the good ones

@@ -402,7 +402,12 @@ async fn writes_that_fail_on_disk_are_refused_and_recorded_once_when_sent_again(
         .await
         .expect_err("the import outgrows the limit");
     assert_eq!(failed.code(), tonic::Code::Internal, "{failed:?}");
-    assert!(failed.message().contains("retrying is safe"), "{failed:?}");
+    assert!(
+        failed
+            .message()
+            .contains("sending the whole import again is safe"),
+        "{failed:?}"
+    );
     // The import's commits before the limit stand; which ones is up to timing.
     let stored_before = eligible(&mut client).await - 1;
     assert!(stored_before < 6000, "{stored_before}");
