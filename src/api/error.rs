@@ -93,6 +93,10 @@ impl From<StoreError> for Status {
         tracing::error!(%error, "encounter store failed");
         match error {
             StoreError::Closed => Status::unavailable("the server is shutting down; retry"),
+            StoreError::NoRoom => Status::resource_exhausted(
+                "the server's disk is full: nothing of this write was stored; retry once space \
+                 is freed (retrying is safe)",
+            ),
             _ => Status::internal("the encounter could not be stored; retrying is safe"),
         }
     }

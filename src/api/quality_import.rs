@@ -227,15 +227,18 @@ impl Import {
 /// cannot know which chunks committed before it; what it needs to hear is that
 /// sending the whole import again is safe.
 fn import_stopped(error: StoreError) -> Status {
-    let status = Status::from(error);
-    if status.code() != tonic::Code::Internal {
-        return status;
+    const RESEND: &str = "those stored before stay stored, and sending the whole import again \
+                          is safe (they count as duplicates)";
+    match Status::from(error) {
+        status if status.code() == tonic::Code::ResourceExhausted => Status::resource_exhausted(
+            format!("the import stopped: the server's disk is full; once space is freed, {RESEND}"),
+        ),
+        status if status.code() == tonic::Code::Internal => Status::internal(format!(
+            "the import stopped: the server could not store its encounters (its log says why); \
+             {RESEND}"
+        )),
+        status => status,
     }
-    Status::internal(
-        "the import stopped: the server could not store its encounters (its log says why); \
-         those stored before stay stored, and sending the whole import again is safe (they \
-         count as duplicates)",
-    )
 }
 
 /// Decodes, parses and judges each message of a chunk, and makes the good ones

@@ -113,6 +113,11 @@ pub enum StoreError {
     /// A commit failed; nothing of it was stored. The writer logged why.
     #[error("the write could not be committed")]
     CommitFailed,
+    /// A commit failed for want of room: the disk is full, or a file reached
+    /// the process's file-size limit. Nothing of it was stored; the same write
+    /// succeeds once there is room.
+    #[error("the write could not be committed: no room left on the disk")]
+    NoRoom,
     /// The writer thread is gone (the server is stopping).
     #[error("the store is closed")]
     Closed,

@@ -10,7 +10,7 @@
 
 use std::sync::mpsc as std_mpsc;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, ErrorCode, ffi, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -143,12 +143,44 @@ impl Writer {
                 }
             }
             Err(error) => {
-                tracing::error!(%error, rows, "store commit failed; the batch was rolled back");
+                // SAFETY: the handle is only read from, on the thread that owns
+                // the connection, before anything else uses it.
+                let system_error = unsafe { ffi::sqlite3_system_errno(self.connection.handle()) };
+                let no_room = for_want_of_room(&error, system_error);
+                if no_room {
+                    tracing::error!(%error, rows, "store commit failed for want of room on the disk; the batch was rolled back");
+                } else {
+                    tracing::error!(%error, rows, "store commit failed; the batch was rolled back");
+                }
                 for (_, reply) in batch {
-                    let _ = reply.send(Err(StoreError::CommitFailed));
+                    let failure = if no_room {
+                        StoreError::NoRoom
+                    } else {
+                        StoreError::CommitFailed
+                    };
+                    let _ = reply.send(Err(failure));
                 }
             }
         }
+    }
+}
+
+/// Whether a failed write failed for want of room: SQLite's own "full" code
+/// (the disk is out of space), or an I/O error whose operating-system error
+/// (`system_error`, SQLite's `sqlite3_system_errno`) says the disk or the
+/// user's quota is full or a file reached the process's size limit, which
+/// SQLite reports as a plain I/O error.
+fn for_want_of_room(error: &StoreError, system_error: i32) -> bool {
+    let StoreError::Database(rusqlite::Error::SqliteFailure(failure, _)) = error else {
+        return false;
+    };
+    match failure.code {
+        ErrorCode::DiskFull => true,
+        ErrorCode::SystemIoFailure => matches!(
+            std::io::Error::from_raw_os_error(system_error).kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge
+        ),
+        _ => false,
     }
 }
 
@@ -230,4 +262,38 @@ fn write_all(
     }
     transaction.commit()?;
     Ok((results, changes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_failure(code: std::ffi::c_int) -> StoreError {
+        StoreError::Database(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None))
+    }
+
+    #[test]
+    fn a_full_disk_or_a_file_at_its_size_limit_is_want_of_room_and_nothing_else_is() {
+        const NO_SPACE: i32 = 28; // ENOSPC
+        const FILE_TOO_LARGE: i32 = 27; // EFBIG
+        const IO: i32 = 5; // EIO
+        assert!(for_want_of_room(&sqlite_failure(ffi::SQLITE_FULL), 0));
+        assert!(for_want_of_room(
+            &sqlite_failure(ffi::SQLITE_IOERR_WRITE),
+            NO_SPACE
+        ));
+        assert!(for_want_of_room(
+            &sqlite_failure(ffi::SQLITE_IOERR_WRITE),
+            FILE_TOO_LARGE
+        ));
+        assert!(!for_want_of_room(
+            &sqlite_failure(ffi::SQLITE_IOERR_WRITE),
+            IO
+        ));
+        assert!(!for_want_of_room(
+            &sqlite_failure(ffi::SQLITE_CORRUPT),
+            NO_SPACE
+        ));
+        assert!(!for_want_of_room(&StoreError::Closed, NO_SPACE));
+    }
 }

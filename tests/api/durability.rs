@@ -370,7 +370,7 @@ fn set_file_size_limit(pid: libc::pid_t, bytes: Option<u64>) {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writes_that_fail_on_disk_are_refused_and_recorded_once_when_sent_again() {
+async fn a_full_disk_refuses_writes_whole_and_a_resend_records_each_encounter_once() {
     use std::os::unix::process::CommandExt;
 
     // A file-size limit of 1 MiB makes the store's files unwritable past it,
@@ -401,11 +401,12 @@ async fn writes_that_fail_on_disk_are_refused_and_recorded_once_when_sent_again(
         .import_encounters(messages())
         .await
         .expect_err("the import outgrows the limit");
-    assert_eq!(failed.code(), tonic::Code::Internal, "{failed:?}");
+    assert_eq!(failed.code(), tonic::Code::ResourceExhausted, "{failed:?}");
     assert!(
-        failed
-            .message()
-            .contains("sending the whole import again is safe"),
+        failed.message().contains("disk is full")
+            && failed
+                .message()
+                .contains("sending the whole import again is safe"),
         "{failed:?}"
     );
     // The import's commits before the limit stand; which ones is up to timing.
@@ -425,7 +426,12 @@ async fn writes_that_fail_on_disk_are_refused_and_recorded_once_when_sent_again(
             "single encounters never filled the limit"
         );
     };
-    assert_eq!(refused.code(), tonic::Code::Internal, "{refused:?}");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("disk is full"), "{refused:?}");
     let before_room = 1 + stored_before + recorded_while_full;
     assert_eq!(
         eligible(&mut client).await,
