@@ -34,7 +34,7 @@ use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 /// size from a budget of half the connection window, and a connection that
 /// spends it all is closed (`GOAWAY ENHANCE_YOUR_CALM`, "too_many_data_frames").
 /// Go's gRPC clients and grpcurl send every message of a stream in a DATA frame
-/// of its own, and an encounter is 50 to 200 bytes; an import stops reading
+/// of its own, and an encounter is 40 to 200 bytes; an import stops reading
 /// while its earlier chunks commit, so its window fills with such frames. With
 /// hyper's default windows (1 MiB each) one paused import of 140-byte
 /// encounters spends about 0.9 MiB of a 0.5 MiB budget, and the client's
