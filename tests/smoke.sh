@@ -145,11 +145,11 @@ expect_status() {
 status=0
 out="$(grpcurl -plaintext -max-time 10 "$address" list 2>&1)" || status=$?
 expect_status "list" 0
-for service in cpt.v1.CodeLookup grpc.health.v1.Health \
+for service in cpt.v1.CodeLookup cpt.v1.QualityMeasures grpc.health.v1.Health \
     grpc.reflection.v1.ServerReflection grpc.reflection.v1alpha.ServerReflection; do
     grep -qx -- "$service" <<<"$out" || { echo "$out" >&2; fail "list: $service missing"; }
 done
-pass "list shows CodeLookup, Health and both reflection versions"
+pass "list shows CodeLookup, QualityMeasures, Health and both reflection versions"
 
 # Every rpc line and every field line must come right after a comment line,
 # since users read the API through `describe`.
@@ -178,6 +178,20 @@ expect_status "describe cpt.v1.Code" 0
 expect_output "describe cpt.v1.Code" "cpt.v1.Code is a message:" "// One procedure code" \
     "string code = 1;" "string descriptor" "string short_name"
 check "describe cpt.v1.Code: every field has a comment" python3 -c "$documented" <<<"$out"
+
+status=0
+out="$(grpcurl -plaintext -max-time 10 "$address" describe cpt.v1.QualityMeasures 2>&1)" || status=$?
+expect_status "describe cpt.v1.QualityMeasures" 0
+expect_output "describe cpt.v1.QualityMeasures" "cpt.v1.QualityMeasures is a service:" \
+    "rpc ListMeasures" "rpc GetMeasure" "rpc RecordEncounter" "rpc ImportEncounters" "rpc GetPerformance"
+check "describe cpt.v1.QualityMeasures: every method has a comment" python3 -c "$documented" <<<"$out"
+
+status=0
+out="$(grpcurl -plaintext -max-time 10 "$address" describe cpt.v1.Encounter 2>&1)" || status=$?
+expect_status "describe cpt.v1.Encounter" 0
+expect_output "describe cpt.v1.Encounter" "cpt.v1.Encounter is a message:" \
+    "string encounter_id = 1;" "string patient_id"
+check "describe cpt.v1.Encounter: every field has a comment" python3 -c "$documented" <<<"$out"
 
 # ---- health -------------------------------------------------------------------
 
