@@ -375,3 +375,90 @@ async fn imports_beyond_the_limit_are_refused_and_the_running_ones_finish() {
         .into_inner();
     assert_eq!(summary.accepted, 1);
 }
+
+/// Checks that an import ended by a deadline or timeout, without a summary.
+fn assert_cut_off(answer: Result<pb::ImportEncountersResponse, Status>) {
+    let status = answer.expect_err("a cut-off import has no summary");
+    assert!(
+        matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{status:?}"
+    );
+}
+
+#[tokio::test]
+async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_resent() {
+    // As many imports as may run at once, each sending 70 encounters (one
+    // full chunk and part of the next) and then going quiet, with a deadline
+    // of 300 ms: the server must end them when it passes, not hold their
+    // places until the stream ends.
+    let mut app = spawn_app().await;
+    let stream_of = |number: usize| -> Vec<pb::ImportEncountersRequest> {
+        (0..70)
+            .map(|index| {
+                import(cancer_visit(
+                    &format!("late-{number}-{index}"),
+                    "99213 1125F",
+                ))
+            })
+            .collect()
+    };
+    let mut senders = Vec::new();
+    let mut calls = tokio::task::JoinSet::new();
+    for number in 0..MAX_CONCURRENT_IMPORTS {
+        let (sender, receiver) = tokio::sync::mpsc::channel(80);
+        for message in stream_of(number) {
+            sender.send(message).await.expect("the stream is open");
+        }
+        senders.push(sender);
+        let mut request = tonic::Request::new(ReceiverStream::new(receiver));
+        request.set_timeout(std::time::Duration::from_millis(300));
+        let mut client = app.quality_measures.clone();
+        calls.spawn(async move { client.import_encounters(request).await });
+    }
+    while let Some(answer) = tokio::time::timeout(HANG_GUARD, calls.join_next())
+        .await
+        .expect("the deadlines ended the imports")
+    {
+        assert_cut_off(answer.expect("joined").map(tonic::Response::into_inner));
+    }
+    drop(senders);
+
+    // Every place is free again: all of them sent again at once are taken,
+    // storing what the first sends did not and counting each encounter once.
+    let mut resends = tokio::task::JoinSet::new();
+    for number in 0..MAX_CONCURRENT_IMPORTS {
+        let mut client = app.quality_measures.clone();
+        let messages = stream_of(number);
+        resends.spawn(async move { import_all(&mut client, messages).await });
+    }
+    while let Some(summary) = resends.join_next().await {
+        let summary = summary.expect("joined");
+        assert_eq!(
+            (summary.accepted + summary.duplicates, summary.rejected),
+            (70, 0)
+        );
+    }
+    let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
+    assert_eq!(report.eligible, 70 * MAX_CONCURRENT_IMPORTS as i64);
+}
+
+#[tokio::test]
+async fn an_import_without_a_deadline_is_ended_by_the_servers_request_timeout() {
+    let mut config = cptd::config::Config::for_tests();
+    config.request_timeout = std::time::Duration::from_millis(300);
+    let app = crate::helpers::spawn_app_with(config).await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender
+        .send(import(cancer_visit("no-deadline", "99213 1125F")))
+        .await
+        .expect("the stream is open");
+    let mut client = app.quality_measures.clone();
+    let answer = tokio::time::timeout(
+        HANG_GUARD,
+        client.import_encounters(ReceiverStream::new(receiver)),
+    )
+    .await
+    .expect("the server's timeout ended the import");
+    assert_cut_off(answer.map(tonic::Response::into_inner));
+    drop(sender);
+}
