@@ -8,7 +8,7 @@ use jiff::civil::date;
 use super::*;
 use crate::{
     codes::CodeValue,
-    measures::{Claim, Diagnosis, Encounter, MeasureSet, PatientId, ReportedCode},
+    measures::{Claim, Diagnosis, Encounter, MeasureSet, PatientId, PlaceOfService, ReportedCode},
 };
 
 fn encounter(id: &str, codes: &[&str]) -> Encounter {
@@ -261,4 +261,44 @@ async fn a_new_database_another_process_is_writing_opens_once_it_commits() {
         .unwrap()
         .expect("opens once the write is done");
     store.close().await;
+}
+
+#[tokio::test]
+async fn reopening_under_more_measures_counts_past_encounters_under_them() {
+    // A practice that starts loading a measure file after months of recording
+    // finds the encounters it already stored counted under the new measures.
+    let directory = tempfile::tempdir().unwrap();
+    let built_in = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), built_in.clone()).unwrap();
+    let diabetes_visit = |id: &str| {
+        let mut visit = encounter(id, &["99213", "M1211"]);
+        visit.claim.diagnoses = vec![Diagnosis::parse("E11.9").unwrap()];
+        visit.claim.place_of_service = Some(PlaceOfService::parse("11").unwrap());
+        visit
+    };
+    let batch = vec![
+        submission(&built_in, diabetes_visit("d1"), false),
+        submission(&built_in, diabetes_visit("d2"), false),
+        submission(&built_in, encounter("c1", &["99213", "1125F"]), false),
+    ];
+    store.record(batch).await.unwrap();
+    store.close().await;
+
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/measures/cms-shaped.json");
+    let with_file = Arc::new(MeasureSet::load(&[fixture]).unwrap());
+    let reopened = EncounterStore::open(options(directory.path()), with_file.clone()).unwrap();
+
+    let diabetes = with_file.get("001").expect("the file's measure 001");
+    let report = reopened.report(diabetes, None, date(2025, 1, 1), date(2025, 12, 31));
+    assert_eq!(
+        (report.total.tally.met, report.total.tally.eligible()),
+        (2, 2)
+    );
+    assert_eq!(
+        met(&reopened, &with_file),
+        (1, 1),
+        "built-in counts unchanged"
+    );
+    reopened.close().await;
 }
