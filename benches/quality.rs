@@ -4,7 +4,9 @@
 //! - `ImportEncounters` throughput, and the raw SQLite insert rate of the same
 //!   rows with the same settings (WAL, FULL, one prepared statement, 4096 rows
 //!   per transaction) measured in the same run, as a ratio;
-//! - `RecordEncounter` latency (p50, p99) at 1, 16 and 64 concurrent callers;
+//! - `RecordEncounter` latency (p50, p99) at 1, 16 and 64 concurrent callers,
+//!   and of one caller alone and while an import runs, in three alternating
+//!   rounds;
 //! - `GetCode` p99 alone and while an import runs, in five alternating rounds;
 //! - `GetPerformance` latency with 1,000,000 stored encounters, over gRPC and in
 //!   process;
@@ -53,6 +55,8 @@ const COUNTER_THREAD: &str = "cptd-store-coun";
 const IMPORT_THREADS: &str = "cptd-import-";
 /// Rounds of `GetCode` alone and during an import.
 const GET_CODE_ROUNDS: usize = 5;
+/// Rounds of one caller's `RecordEncounter` alone and during an import.
+const RECORD_DURING_IMPORT_ROUNDS: usize = 3;
 
 /// A varied encounter: one of 40 providers, a day of 2025, and a mix of
 /// outcomes under both built-in measures.
@@ -434,7 +438,7 @@ async fn measure_store_alone(directory: &Path, round: usize) {
     let started = Instant::now();
     let mut pending = Vec::with_capacity(writes.len());
     for write in writes {
-        pending.push(store.submit(write).await.expect("queued"));
+        pending.push(store.submit_bulk(write).await.expect("queued"));
     }
     let mut stored = 0;
     for write in pending {
@@ -529,6 +533,50 @@ async fn record_latencies(
     }
     all.sort();
     all
+}
+
+/// `RecordEncounter` latencies of one caller recording `calls` encounters
+/// named after `prefix`, one after another.
+async fn one_callers_record_latencies(
+    client: &QualityMeasuresClient<Channel>,
+    prefix: &str,
+    calls: usize,
+) -> Vec<Duration> {
+    let mut client = client.clone();
+    let mut latencies = Vec::with_capacity(calls);
+    for index in 0..calls {
+        let request = pb::RecordEncounterRequest {
+            encounter: Some(encounter(prefix, index)),
+            replace: false,
+        };
+        let started = Instant::now();
+        client.record_encounter(request).await.expect("recorded");
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    latencies
+}
+
+/// One caller's `RecordEncounter` alone, then while an import runs, in
+/// alternating rounds: a billing system recording claims one by one while the
+/// nightly import loads.
+async fn measure_records_during_imports(server: &Server, rounds: usize) {
+    for round in 0..rounds {
+        let alone = one_callers_record_latencies(&server.quality, &format!("ra{round}"), 500).await;
+        let background =
+            server.import_from_another_client(messages(&format!("rd{round}"), 0..IMPORT_STREAM));
+        let during =
+            one_callers_record_latencies(&server.quality, &format!("rb{round}"), 500).await;
+        let still_running = !background.is_finished();
+        joined(background).await;
+        println!(
+            "RecordEncounter round {round}, 1 caller: alone p50 {:.0} us, p99 {:.0} us; during an import p50 {:.0} us, p99 {:.0} us (import still running at the end: {still_running})",
+            micros(percentile(&alone, 0.5)),
+            micros(percentile(&alone, 0.99)),
+            micros(percentile(&during, 0.5)),
+            micros(percentile(&during, 0.99)),
+        );
+    }
 }
 
 async fn get_code_latencies(client: &mut CodeLookupClient<Channel>, calls: usize) -> Vec<Duration> {
@@ -661,6 +709,9 @@ async fn measure_everything() {
             latencies.len()
         );
     }
+
+    measure_records_during_imports(&server, RECORD_DURING_IMPORT_ROUNDS).await;
+    stored += IMPORT_STREAM * RECORD_DURING_IMPORT_ROUNDS;
 
     // Fill up to `total` stored encounters (the imports above hold `stored`).
     let mut next = 0;

@@ -32,9 +32,9 @@ pub const MAX_IMPORT_ENCOUNTERS: usize = 100_000;
 
 /// Most imports running at once. One writer commits them all and the import
 /// threads number one a core, so beyond a few concurrent imports none goes
-/// faster; each more only holds its share of memory (up to some 8,000
-/// prepared rows and its stream's flow-control window, about 1 MiB). Beyond
-/// it an import is refused before any of it is read.
+/// faster; each more only holds its share of memory (up to some 2,000
+/// prepared rows and its stream's flow-control window, 128 KiB). Beyond it an
+/// import is refused before any of it is read.
 pub const MAX_CONCURRENT_IMPORTS: usize = 8;
 
 /// Most rejected encounters listed in a summary; the count covers them all.
@@ -46,10 +46,11 @@ pub const MAX_IMPORT_ERRORS: usize = 1000;
 const CHUNK: usize = 64;
 
 /// Chunks awaiting their commit before reading more of the stream: twice the
-/// rows the writer takes into one transaction, so that while one transaction
+/// bulk rows the writer takes into one transaction
+/// ([`crate::store::MAX_BULK_ROWS_PER_COMMIT`]), so that while one transaction
 /// commits the next is already filling, and the writer is never left idle
 /// waiting for this import to read on.
-const IN_FLIGHT: usize = 128;
+const IN_FLIGHT: usize = 2 * crate::store::MAX_BULK_ROWS_PER_COMMIT / CHUNK;
 
 /// The stream position and id of each encounter of a chunk, to name it later.
 type ChunkIds = Vec<(usize, String)>;
@@ -170,7 +171,7 @@ impl Import {
         let pending = self
             .service
             .store()
-            .submit(prepared.rows)
+            .submit_bulk(prepared.rows)
             .await
             .map_err(import_stopped)?;
         self.in_flight.push_back((prepared.ids, pending));

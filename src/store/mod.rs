@@ -43,6 +43,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use directory_lock::LOCK_FILE;
 pub use patient_key::{KEY_BYTES, KEY_FILE, PatientHasher, PatientIdKey};
 pub use schema::SCHEMA_VERSION;
+pub use writer::MAX_BULK_ROWS_PER_COMMIT;
 
 use crate::measures::{
     Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals, Verdict,
@@ -54,8 +55,14 @@ use writer::{Job, PendingRow, Writer};
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "encounters.sqlite3";
 
-/// Most write jobs waiting for the writer; callers beyond it wait their turn.
+/// Most interactive write jobs waiting for the writer; callers beyond it wait
+/// their turn.
 const QUEUED_JOBS: usize = 1024;
+
+/// Most bulk write jobs (64-row chunks) waiting for the writer: every chunk
+/// that the imports allowed at once may have awaiting its commit. An import
+/// beyond it waits to hand over more, which holds back its reading.
+const QUEUED_BULK_JOBS: usize = 256;
 
 /// What the meta table keeps to recognise the patient-id key.
 const KEY_CHECK_NAME: &str = "patient_id_key_check";
@@ -208,7 +215,10 @@ impl PendingWrite {
 
 /// The durable store of encounters and the running totals built from it.
 pub struct EncounterStore {
+    /// Interactive writes and the request to stop; see [`writer`] for the lanes.
     jobs: mpsc::Sender<Job>,
+    /// Bulk writes.
+    bulk_jobs: mpsc::Sender<Job>,
     totals: Arc<RwLock<PerformanceTotals>>,
     hasher: PatientHasher,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -435,9 +445,11 @@ impl EncounterStore {
             .spawn(move || counter.run())
             .map_err(thread_error)?;
         let (sender, receiver) = mpsc::channel(QUEUED_JOBS);
+        let (bulk_sender, bulk_receiver) = mpsc::channel(QUEUED_BULK_JOBS);
         let writer = Writer {
             connection,
             jobs: receiver,
+            bulk: bulk_receiver,
             committed,
             counter,
             directory_lock,
@@ -448,6 +460,7 @@ impl EncounterStore {
             .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs: sender,
+            bulk_jobs: bulk_sender,
             totals,
             hasher,
             writer: Mutex::new(Some(handle)),
@@ -456,10 +469,11 @@ impl EncounterStore {
 
     /// Records `submissions`, in order, and answers once they are durable (or
     /// known duplicates or conflicts). All are committed together or, on a
-    /// database failure, none.
+    /// database failure, none. An interactive write: it joins the next commit,
+    /// ahead of any bulk backlog.
     pub async fn record(&self, submissions: Vec<Submission>) -> Result<Vec<Recorded>, StoreError> {
         let rows = self.prepare(submissions);
-        self.submit(rows).await?.finish().await
+        Self::queue(&self.jobs, rows).await?.finish().await
     }
 
     /// Turns `submissions` into rows ready for the writer: patient ids hashed,
@@ -475,18 +489,24 @@ impl EncounterStore {
         )
     }
 
-    /// Queues `rows` for the writer and returns at once; the writer takes
-    /// queued writes in order, so writes submitted one after another are
-    /// applied in that order. Waits only while the queue is full.
-    pub async fn submit(&self, rows: PreparedRows) -> Result<PendingWrite, StoreError> {
+    /// Queues `rows` as a bulk write and returns at once. Bulk writes are
+    /// applied in the order submitted, after the interactive writes queued
+    /// with them. Waits only while the bulk queue is full.
+    pub async fn submit_bulk(&self, rows: PreparedRows) -> Result<PendingWrite, StoreError> {
+        Self::queue(&self.bulk_jobs, rows).await
+    }
+
+    async fn queue(
+        lane: &mpsc::Sender<Job>,
+        rows: PreparedRows,
+    ) -> Result<PendingWrite, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Job::Write {
-                rows: rows.0,
-                reply,
-            })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        lane.send(Job::Write {
+            rows: rows.0,
+            reply,
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?;
         Ok(PendingWrite(answer))
     }
 

@@ -302,3 +302,83 @@ async fn reopening_under_more_measures_counts_past_encounters_under_them() {
     );
     reopened.close().await;
 }
+
+/// `chunks` bulk writes of 64 encounters each, all prepared first and then
+/// handed over at once, as fast as an import can, so that they queue.
+async fn queue_bulk_backlog(
+    store: &EncounterStore,
+    measures: &MeasureSet,
+    prefix: &str,
+    chunks: usize,
+) -> Vec<PendingWrite> {
+    let prepared: Vec<PreparedRows> = (0..chunks)
+        .map(|chunk| {
+            store.prepare(
+                (0..64)
+                    .map(|row| {
+                        let id = format!("{prefix}-{chunk}-{row}");
+                        submission(measures, encounter(&id, &["99213", "1125F"]), false)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut pending = Vec::with_capacity(chunks);
+    for rows in prepared {
+        pending.push(store.submit_bulk(rows).await.unwrap());
+    }
+    pending
+}
+
+#[tokio::test]
+async fn a_record_joins_the_next_commit_ahead_of_a_bulk_backlog() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    // An import's backlog: 300 chunks of 64 rows, a bulk queue's worth and
+    // more, some 18 bulk commits in all.
+    let mut chunks = queue_bulk_backlog(&store, &measures, "bulk", 300).await;
+    let last_chunk = chunks.pop().unwrap();
+
+    let record = store.record(vec![submission(
+        &measures,
+        encounter("single", &["99213", "1125F"]),
+        false,
+    )]);
+
+    // Were the record queued behind the backlog, the last chunk would be
+    // answered first (or in the same commit, and then before it).
+    tokio::select! {
+        biased;
+        _ = last_chunk.finish() => panic!("the record waited for the whole bulk backlog"),
+        recorded = record => assert_eq!(recorded.unwrap(), [Recorded::Stored]),
+    }
+    for chunk in chunks {
+        chunk.finish().await.unwrap();
+    }
+    assert_eq!(met(&store, &measures), (300 * 64 + 1, 300 * 64 + 1));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn closing_commits_the_bulk_writes_queued_before_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    let chunks = queue_bulk_backlog(&store, &measures, "queued", 50).await;
+
+    store.close().await;
+
+    for chunk in chunks {
+        assert_eq!(chunk.finish().await.unwrap().len(), 64);
+    }
+    let after_close = store.record(vec![submission(
+        &measures,
+        encounter("late", &["99213", "1125F"]),
+        false,
+    )]);
+    assert!(matches!(after_close.await, Err(StoreError::Closed)));
+    let reopened = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    assert_eq!(met(&reopened, &measures), (50 * 64, 50 * 64));
+    reopened.close().await;
+}

@@ -7,6 +7,13 @@
 //! commit), and an answer always follows the commit that made it durable. Being
 //! alone, the writer also decides every idempotency race: of two identical
 //! sends, whichever it takes second finds the first already there.
+//!
+//! Writes come in two lanes. Interactive writes (one caller's encounter,
+//! waiting on its answer) all join the next commit. Bulk writes (imports' chunks)
+//! fill the rest of it, at most [`MAX_BULK_ROWS_PER_COMMIT`] rows. An import can
+//! queue thousands of rows ahead; a single record arriving behind them waits for
+//! the commit in progress, a few milliseconds, not for the whole backlog. Each
+//! lane keeps its own order.
 
 use std::sync::mpsc as std_mpsc;
 
@@ -27,6 +34,12 @@ use crate::{
 /// Most rows one transaction takes; a longer queue waits for the next commit,
 /// so no single commit holds callers for long.
 const MAX_ROWS_PER_COMMIT: usize = 4096;
+
+/// Most rows of bulk writes one transaction takes: about 4 ms of inserting, so
+/// an interactive write that arrives meanwhile waits no longer than that and a
+/// sync. Imports hand over 64-row chunks as they are prepared and commits
+/// usually hold fewer; this bounds the commits that drain a backlog.
+pub const MAX_BULK_ROWS_PER_COMMIT: usize = 1024;
 
 /// One encounter ready to write: hashed, serialised and judged.
 #[derive(Debug)]
@@ -55,7 +68,10 @@ pub enum Job {
 
 pub struct Writer {
     pub connection: Connection,
+    /// Interactive writes, and the request to stop.
     pub jobs: mpsc::Receiver<Job>,
+    /// Bulk writes.
+    pub bulk: mpsc::Receiver<Job>,
     /// Durable commits, to be counted and answered.
     pub committed: std_mpsc::SyncSender<Commit>,
     /// The counting thread, joined at stop so every answer is sent first.
@@ -65,39 +81,102 @@ pub struct Writer {
     pub directory_lock: Option<DirectoryLock>,
 }
 
+/// Which lane a job came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Interactive,
+    Bulk,
+}
+
 impl Writer {
     pub fn run(mut self) {
-        while let Some(job) = self.jobs.blocking_recv() {
-            let mut batch = Vec::new();
-            let mut rows = 0;
-            let mut stop = None;
-            let mut next = Some(job);
-            while let Some(job) = next.take() {
-                match job {
-                    Job::Write {
-                        rows: written,
-                        reply,
-                    } => {
-                        rows += written.len();
-                        batch.push((written, reply));
-                    }
-                    Job::Stop { done } => {
-                        stop = Some(done);
-                        break;
-                    }
-                }
-                if rows < MAX_ROWS_PER_COMMIT {
-                    next = self.jobs.try_recv().ok();
-                }
+        // Waiting on two channels at once takes an executor; a bare one on this
+        // thread does, with no I/O or timers of its own.
+        let waiting = match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                tracing::error!(%error, "the store's writer cannot start; nothing can be recorded");
+                return;
             }
+        };
+        let mut stop = None;
+        loop {
+            let first = if stop.is_some() {
+                // Stopping: only what is already queued, without waiting.
+                None
+            } else {
+                match waiting.block_on(self.next_job()) {
+                    Some(job) => Some(job),
+                    // Every sender is gone: the store was dropped unclosed.
+                    None => return,
+                }
+            };
+            let batch = self.gather(first, &mut stop);
             if !batch.is_empty() {
                 self.commit(batch);
-            }
-            if let Some(done) = stop {
+            } else if let Some(done) = stop {
                 self.stop(done);
                 return;
             }
         }
+    }
+
+    /// The next job of either lane, interactive first, once there is one.
+    async fn next_job(&mut self) -> Option<(Lane, Job)> {
+        tokio::select! {
+            biased;
+            Some(job) = self.jobs.recv() => Some((Lane::Interactive, job)),
+            Some(job) = self.bulk.recv() => Some((Lane::Bulk, job)),
+            else => None,
+        }
+    }
+
+    /// One commit's writes: `first`, every queued interactive write, then bulk
+    /// writes up to their bound. A request to stop closes both lanes, so that
+    /// what was queued before it is still committed and nothing after it is.
+    fn gather(
+        &mut self,
+        first: Option<(Lane, Job)>,
+        stop: &mut Option<oneshot::Sender<()>>,
+    ) -> Vec<(Vec<PendingRow>, Reply)> {
+        let mut batch = Vec::new();
+        let (mut rows, mut bulk_rows) = (0, 0);
+        let mut next = first.or_else(|| self.queued_job(true));
+        while let Some((lane, job)) = next.take() {
+            match job {
+                Job::Write {
+                    rows: written,
+                    reply,
+                } => {
+                    rows += written.len();
+                    if lane == Lane::Bulk {
+                        bulk_rows += written.len();
+                    }
+                    batch.push((written, reply));
+                }
+                Job::Stop { done } => {
+                    stop.get_or_insert(done);
+                    self.jobs.close();
+                    self.bulk.close();
+                }
+            }
+            if rows >= MAX_ROWS_PER_COMMIT {
+                break;
+            }
+            next = self.queued_job(bulk_rows < MAX_BULK_ROWS_PER_COMMIT);
+        }
+        batch
+    }
+
+    /// A job already queued, interactive first; bulk only while `bulk_room`.
+    fn queued_job(&mut self, bulk_room: bool) -> Option<(Lane, Job)> {
+        if let Ok(job) = self.jobs.try_recv() {
+            return Some((Lane::Interactive, job));
+        }
+        if !bulk_room {
+            return None;
+        }
+        self.bulk.try_recv().ok().map(|job| (Lane::Bulk, job))
     }
 
     fn stop(self, done: oneshot::Sender<()>) {
