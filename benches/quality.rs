@@ -503,8 +503,11 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
     );
 }
 
+/// `RecordEncounter` latencies of `callers` concurrent callers recording
+/// `total` encounters in all, one after another each, named after `prefix`.
 async fn record_latencies(
     client: &QualityMeasuresClient<Channel>,
+    prefix: &str,
     callers: usize,
     total: usize,
 ) -> Vec<Duration> {
@@ -512,11 +515,12 @@ async fn record_latencies(
     let tasks: Vec<_> = (0..callers)
         .map(|caller| {
             let mut client = client.clone();
+            let name = format!("{prefix}-{caller}");
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(per_caller);
                 for index in 0..per_caller {
                     let request = pb::RecordEncounterRequest {
-                        encounter: Some(encounter(&format!("rec{callers}-{caller}"), index)),
+                        encounter: Some(encounter(&name, index)),
                         replace: false,
                     };
                     let started = Instant::now();
@@ -535,38 +539,15 @@ async fn record_latencies(
     all
 }
 
-/// `RecordEncounter` latencies of one caller recording `calls` encounters
-/// named after `prefix`, one after another.
-async fn one_callers_record_latencies(
-    client: &QualityMeasuresClient<Channel>,
-    prefix: &str,
-    calls: usize,
-) -> Vec<Duration> {
-    let mut client = client.clone();
-    let mut latencies = Vec::with_capacity(calls);
-    for index in 0..calls {
-        let request = pb::RecordEncounterRequest {
-            encounter: Some(encounter(prefix, index)),
-            replace: false,
-        };
-        let started = Instant::now();
-        client.record_encounter(request).await.expect("recorded");
-        latencies.push(started.elapsed());
-    }
-    latencies.sort();
-    latencies
-}
-
 /// One caller's `RecordEncounter` alone, then while an import runs, in
 /// alternating rounds: a billing system recording claims one by one while the
 /// nightly import loads.
 async fn measure_records_during_imports(server: &Server, rounds: usize) {
     for round in 0..rounds {
-        let alone = one_callers_record_latencies(&server.quality, &format!("ra{round}"), 500).await;
+        let alone = record_latencies(&server.quality, &format!("ra{round}"), 1, 500).await;
         let background =
             server.import_from_another_client(messages(&format!("rd{round}"), 0..IMPORT_STREAM));
-        let during =
-            one_callers_record_latencies(&server.quality, &format!("rb{round}"), 500).await;
+        let during = record_latencies(&server.quality, &format!("rb{round}"), 1, 500).await;
         let still_running = !background.is_finished();
         joined(background).await;
         println!(
@@ -701,7 +682,8 @@ async fn measure_everything() {
     }
 
     for callers in [1, 16, 64] {
-        let latencies = record_latencies(&server.quality, callers, 64 * 40).await;
+        let latencies =
+            record_latencies(&server.quality, &format!("rec{callers}"), callers, 64 * 40).await;
         println!(
             "RecordEncounter, {callers} callers: p50 {:.0} us, p99 {:.0} us ({} calls)",
             micros(percentile(&latencies, 0.5)),
