@@ -1,14 +1,15 @@
 //! `ImportEncounters`: a client stream recorded in chunks.
 //!
-//! Messages are gathered into chunks; each chunk is parsed, judged and made
-//! ready for the store on the low-priority import threads, several chunks at
-//! once, then handed to the store's writer in stream order, many chunks in
-//! flight at once so reading, preparing and committing overlap. A bad encounter
+//! Messages are gathered into chunks of one commit's worth; each chunk is
+//! parsed, judged and made ready for the store on the low-priority import
+//! threads, several chunks at once, then handed to the store's writer in stream
+//! order as soon as it is ready, so reading, preparing and committing overlap.
+//! A client that pauses has what it sent so far prepared and committed. A bad encounter
 //! is rejected alone, with its index and id. The summary is sent only after
 //! every chunk's commit has been answered, so everything it counts as accepted
 //! is durable.
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, time::Duration};
 
 use jiff::civil::Date;
 use prost::Message;
@@ -19,7 +20,7 @@ use super::{
     quality_measures::{QualityMeasuresService, conflict_message},
 };
 use crate::{
-    background::Answer,
+    background::{Answer, Unfinished},
     calendar,
     measures::MAX_ID_CHARS,
     pb,
@@ -40,17 +41,31 @@ pub const MAX_CONCURRENT_IMPORTS: usize = 8;
 /// Most rejected encounters listed in a summary; the count covers them all.
 pub const MAX_IMPORT_ERRORS: usize = 1000;
 
-/// Encounters per write handed to the store, and per preparation task: large
-/// enough that handing a chunk between threads costs little per encounter,
-/// small enough that one task stays well under a millisecond.
-const CHUNK: usize = 64;
+/// Encounters per preparation task and per write handed to the store: as many
+/// as the writer takes into one transaction
+/// ([`crate::store::MAX_BULK_ROWS_PER_COMMIT`]). Every commit costs a disk sync
+/// and SQLite's own commit work whatever its size, and the writer commits what
+/// is queued as soon as it is free, so smaller writes made smaller commits: 64
+/// made commits of about 120 rows, and cost a third more CPU a row in all
+/// (BENCHMARKS.md).
+const CHUNK: usize = crate::store::MAX_BULK_ROWS_PER_COMMIT;
 
-/// Chunks awaiting their commit before reading more of the stream: twice the
-/// bulk rows the writer takes into one transaction
-/// ([`crate::store::MAX_BULK_ROWS_PER_COMMIT`]), so that while one transaction
-/// commits the next is already filling, and the writer is never left idle
-/// waiting for this import to read on.
-const IN_FLIGHT: usize = 2 * crate::store::MAX_BULK_ROWS_PER_COMMIT / CHUNK;
+/// Chunks awaiting their commit before reading more of the stream: one
+/// committing while the next waits its turn, so the writer never waits for
+/// this import to read on.
+const IN_FLIGHT: usize = 2;
+
+/// Messages read between yields to the runtime. A fast client keeps the
+/// stream's buffer full, so reading never waits; yielding this often lets
+/// other calls on the same worker run between a few dozen messages rather
+/// than after a whole chunk.
+const READ_BETWEEN_YIELDS: usize = 64;
+
+/// Longest a chunk waits to fill: a client sending slower than this keeps its
+/// encounters being prepared and committed as they come, rather than held
+/// until a whole chunk has arrived. A fast client fills a chunk in a few
+/// milliseconds.
+const MAX_CHUNK_WAIT: Duration = Duration::from_millis(50);
 
 /// The stream position and id of each encounter of a chunk, to name it later.
 type ChunkIds = Vec<(usize, String)>;
@@ -108,7 +123,29 @@ impl Import {
         mut stream: Streaming<EncodedMessage>,
     ) -> Result<pb::ImportEncountersResponse, Status> {
         let mut index = 0usize;
-        while let Some(message) = stream.message().await? {
+        let chunk_due = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(chunk_due);
+        loop {
+            // A chunk prepared goes to the writer at once, whatever the client
+            // is doing; a client that pauses has what it sent so far prepared.
+            let event = tokio::select! {
+                biased;
+                prepared = oldest(&mut self.preparing) => Event::Prepared(prepared),
+                message = stream.message() => Event::Message(message?),
+                () = &mut chunk_due, if !self.messages.is_empty() => Event::ChunkDue,
+            };
+            let message = match event {
+                Event::Prepared(prepared) => {
+                    self.queue(prepared).await?;
+                    continue;
+                }
+                Event::ChunkDue => {
+                    self.flush().await?;
+                    continue;
+                }
+                Event::Message(Some(message)) => message,
+                Event::Message(None) => break,
+            };
             if index == MAX_IMPORT_ENCOUNTERS {
                 self.drain().await?;
                 return Err(Status::invalid_argument(format!(
@@ -118,11 +155,19 @@ impl Import {
                     self.summary.accepted, self.summary.duplicates, self.summary.rejected
                 )));
             }
+            if self.messages.is_empty() {
+                chunk_due
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + MAX_CHUNK_WAIT);
+            }
             self.messages.push((index, message));
             if self.messages.len() == CHUNK {
                 self.flush().await?;
             }
             index += 1;
+            if index.is_multiple_of(READ_BETWEEN_YIELDS) {
+                tokio::task::yield_now().await;
+            }
         }
         self.drain().await?;
         Ok(self.summary)
@@ -136,7 +181,8 @@ impl Import {
             return Ok(());
         }
         while self.preparing.len() >= self.service.import_threads().threads() {
-            self.queue_prepared().await?;
+            let prepared = oldest(&mut self.preparing).await;
+            self.queue(prepared).await?;
         }
         let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(CHUNK));
         let service = self.service.clone();
@@ -146,19 +192,13 @@ impl Import {
             .import_threads()
             .run(move || prepare(&service, today, messages));
         self.preparing.push_back(preparing);
-        // A fast client keeps the stream's buffer full, so reading never waits;
-        // yielding once per chunk lets other calls on this worker run between
-        // chunks instead of after the whole import.
-        tokio::task::yield_now().await;
         Ok(())
     }
 
-    /// Waits for the oldest chunk being prepared and queues it for the writer.
-    async fn queue_prepared(&mut self) -> Result<(), Status> {
-        let Some(preparing) = self.preparing.pop_front() else {
-            return Ok(());
-        };
-        let prepared = preparing.await.map_err(|error| {
+    /// Queues a prepared chunk for the writer, once fewer than [`IN_FLIGHT`]
+    /// of this import's chunks await their commit.
+    async fn queue(&mut self, prepared: Result<PreparedChunk, Unfinished>) -> Result<(), Status> {
+        let prepared = prepared.map_err(|error| {
             tracing::error!(%error, "an import's preparation failed");
             Status::internal("the import failed; encounters answered as accepted are stored")
         })?;
@@ -168,6 +208,9 @@ impl Import {
         if prepared.rows.is_empty() {
             return Ok(());
         }
+        while self.in_flight.len() >= IN_FLIGHT {
+            self.settle_oldest().await?;
+        }
         let pending = self
             .service
             .store()
@@ -175,9 +218,6 @@ impl Import {
             .await
             .map_err(import_stopped)?;
         self.in_flight.push_back((prepared.ids, pending));
-        while self.in_flight.len() > IN_FLIGHT {
-            self.settle_oldest().await?;
-        }
         Ok(())
     }
 
@@ -213,7 +253,8 @@ impl Import {
     async fn drain(&mut self) -> Result<(), Status> {
         self.flush().await?;
         while !self.preparing.is_empty() {
-            self.queue_prepared().await?;
+            let prepared = oldest(&mut self.preparing).await;
+            self.queue(prepared).await?;
         }
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;
@@ -222,6 +263,29 @@ impl Import {
         self.summary.errors.sort_by_key(|error| error.index);
         Ok(())
     }
+}
+
+/// What the import's reading loop waits on.
+enum Event {
+    /// The oldest chunk in preparation is ready.
+    Prepared(Result<PreparedChunk, Unfinished>),
+    /// The client sent a message, or ended the stream.
+    Message(Option<EncodedMessage>),
+    /// The chunk being read has waited [`MAX_CHUNK_WAIT`] for more messages.
+    ChunkDue,
+}
+
+/// The oldest of `preparing` once it is ready, taken off the queue; never, while
+/// none is being prepared. Cancelling the wait leaves the queue as it was.
+async fn oldest(
+    preparing: &mut VecDeque<Answer<PreparedChunk>>,
+) -> Result<PreparedChunk, Unfinished> {
+    let Some(first) = preparing.front_mut() else {
+        return std::future::pending().await;
+    };
+    let prepared = first.await;
+    preparing.pop_front();
+    prepared
 }
 
 /// A store failure as the import's answer. No summary follows, so the caller

@@ -160,26 +160,35 @@ async fn a_bad_encounter_in_the_middle_is_rejected_alone() {
 async fn a_long_stream_is_recorded_in_stream_order() {
     // Chunks are prepared on several threads at once; what the store sees must
     // still be the stream's order, or a resend could land before its original.
-    // Each block of originals is followed at once by a block of their resends,
-    // one chunk's worth (64) each: identical, changed, and changed to replace.
+    // Each block of originals is followed at once by a block of their resends:
+    // identical, changed, and changed to replace. Blocks of 700 are split by
+    // chunk boundaries wherever those fall, so some resends are in a later
+    // chunk than their originals.
     let mut app = spawn_app().await;
-    let (blocks, block) = (20, 64);
+    let (blocks, block) = (4, 700);
     let mut messages = Vec::new();
     let mut conflicts = Vec::new();
+    let (mut identical, mut replaced) = (0, 0);
     for first in (0..blocks).map(|number| number * block) {
         let id = |offset: usize| format!("order-{}", first + offset);
         messages.extend((0..block).map(|offset| import(cancer_visit(&id(offset), "99213 1125F"))));
         for offset in 0..block {
-            let message = match offset {
-                0..54 => import(cancer_visit(&id(offset), "99213 1125F")),
-                54..59 => {
+            let message = match offset % 10 {
+                0 => {
                     conflicts.push((messages.len() as i64, id(offset)));
                     import(cancer_visit(&id(offset), "99213 1126F"))
                 }
-                _ => pb::ImportEncountersRequest {
-                    replace: true,
-                    ..import(cancer_visit(&id(offset), "99213 1126F"))
-                },
+                1 => {
+                    replaced += 1;
+                    pb::ImportEncountersRequest {
+                        replace: true,
+                        ..import(cancer_visit(&id(offset), "99213 1126F"))
+                    }
+                }
+                _ => {
+                    identical += 1;
+                    import(cancer_visit(&id(offset), "99213 1125F"))
+                }
             };
             messages.push(message);
         }
@@ -188,9 +197,9 @@ async fn a_long_stream_is_recorded_in_stream_order() {
     let summary = import_all(&mut app.quality_measures, messages).await;
 
     let originals = (blocks * block) as i64;
-    assert_eq!(summary.accepted, originals + blocks as i64 * 5);
-    assert_eq!(summary.duplicates, blocks as i64 * 54);
-    assert_eq!(summary.rejected, blocks as i64 * 5);
+    assert_eq!(summary.accepted, originals + replaced);
+    assert_eq!(summary.duplicates, identical);
+    assert_eq!(summary.rejected, conflicts.len() as i64);
     let named: Vec<(i64, String)> = summary
         .errors
         .iter()
@@ -202,6 +211,54 @@ async fn a_long_stream_is_recorded_in_stream_order() {
     );
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
     assert_eq!(report.eligible, originals, "each encounter counted once");
+}
+
+#[tokio::test]
+async fn a_paused_stream_has_what_it_sent_so_far_recorded_before_it_ends() {
+    // A client feeding encounters as they come, far fewer than a chunk, and
+    // keeping the stream open: they are counted while it is open, not held
+    // back until it ends or a chunk fills.
+    let mut app = spawn_app().await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(8);
+    let mut client = app.quality_measures.clone();
+    let call = tokio::spawn(async move {
+        client
+            .import_encounters(ReceiverStream::new(receiver))
+            .await
+            .map(tonic::Response::into_inner)
+    });
+    for index in 0..5 {
+        let encounter = cancer_visit(&format!("trickle-{index}"), "99213 1125F");
+        sender
+            .send(import(encounter))
+            .await
+            .expect("the stream is open");
+    }
+
+    let counted = async {
+        loop {
+            let report =
+                performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
+            if report.eligible == 5 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, counted)
+        .await
+        .expect("the encounters sent so far are counted while the stream is open");
+    assert!(!call.is_finished(), "the import is still open");
+
+    sender
+        .send(import(cancer_visit("trickle-5", "99213 1125F")))
+        .await
+        .expect("the stream is open");
+    drop(sender);
+    let summary = call.await.expect("joined").expect("the import answers");
+    assert_eq!((summary.accepted, summary.rejected), (6, 0));
+    let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
+    assert_eq!(report.eligible, 6);
 }
 
 #[tokio::test]
@@ -387,9 +444,8 @@ fn assert_cut_off(answer: Result<pb::ImportEncountersResponse, Status>) {
 
 #[tokio::test]
 async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_resent() {
-    // As many imports as may run at once, each sending 70 encounters (one
-    // full chunk and part of the next) and then going quiet, with a deadline
-    // of 300 ms: the server must end them when it passes, not hold their
+    // As many imports as may run at once, each sending 70 encounters and
+    // then going quiet, with a deadline of 300 ms: the server must end them when it passes, not hold their
     // places until the stream ends.
     let mut app = spawn_app().await;
     let stream_of = |number: usize| -> Vec<pb::ImportEncountersRequest> {
