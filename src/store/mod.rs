@@ -19,6 +19,7 @@
 //! directory with a different key is refused instead of silently splitting each
 //! patient in two.
 
+mod checkpointer;
 mod counter;
 mod directory_lock;
 mod patient_key;
@@ -48,6 +49,7 @@ pub use writer::MAX_BULK_ROWS_PER_COMMIT;
 use crate::measures::{
     Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals, Verdict,
 };
+use checkpointer::Checkpointer;
 use counter::Counter;
 use directory_lock::DirectoryLock;
 use writer::{Job, PendingRow, Writer};
@@ -265,19 +267,29 @@ fn open_connection(options: &StoreOptions) -> Result<Opened, StoreError> {
                 Some(key) => key.clone(),
                 None => PatientIdKey::in_directory(directory)?,
             };
-            let connection = Connection::open(directory.join(DATABASE_FILE))?;
-            // Another process (an operator's sqlite3, a backup tool) may hold a
-            // lock for a moment; wait rather than fail at once.
-            connection.busy_timeout(BUSY_TIMEOUT)?;
-            use_write_ahead_log(&connection)?;
-            let synchronous = match options.durability {
-                Durability::Full => "FULL",
-                Durability::Normal => "NORMAL",
-            };
-            connection.pragma_update(None, "synchronous", synchronous)?;
+            let connection = open_database_file(directory, options.durability)?;
             Ok((connection, key, Some(lock)))
         }
     }
+}
+
+/// A connection to the database in `directory`, in WAL mode, syncing as
+/// `durability` says.
+fn open_database_file(
+    directory: &std::path::Path,
+    durability: Durability,
+) -> Result<Connection, StoreError> {
+    let connection = Connection::open(directory.join(DATABASE_FILE))?;
+    // Another process (an operator's sqlite3, a backup tool) may hold a lock
+    // for a moment; wait rather than fail at once.
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    use_write_ahead_log(&connection)?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    connection.pragma_update(None, "synchronous", synchronous)?;
+    Ok(connection)
 }
 
 /// How long a connection waits for a lock another process holds.
@@ -444,6 +456,17 @@ impl EncounterStore {
             .name("cptd-store-count".into())
             .spawn(move || counter.run())
             .map_err(thread_error)?;
+        // A log of a database on disk is checkpointed on a thread of its own.
+        let checkpointer = match &options.location {
+            Location::InMemory => None,
+            Location::Directory(directory) => {
+                let checkpointer =
+                    Checkpointer::start(open_database_file(directory, options.durability)?)
+                        .map_err(thread_error)?;
+                checkpointer.watch(&mut connection)?;
+                Some(checkpointer)
+            }
+        };
         let (sender, receiver) = mpsc::channel(QUEUED_JOBS);
         let (bulk_sender, bulk_receiver) = mpsc::channel(QUEUED_BULK_JOBS);
         let writer = Writer {
@@ -452,6 +475,7 @@ impl EncounterStore {
             bulk: bulk_receiver,
             committed,
             counter,
+            checkpointer,
             directory_lock,
         };
         let handle = std::thread::Builder::new()

@@ -382,3 +382,30 @@ async fn closing_commits_the_bulk_writes_queued_before_it() {
     assert_eq!(met(&reopened, &measures), (50 * 64, 50 * 64));
     reopened.close().await;
 }
+
+#[tokio::test]
+async fn the_log_is_folded_into_the_database_file_while_the_store_is_open() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
+    let database = directory.path().join(DATABASE_FILE);
+    let empty = std::fs::metadata(&database).unwrap().len();
+
+    // Some 20,000 rows: a few thousand pages of log, past the mark at which a
+    // commit asks for a checkpoint.
+    for chunk in queue_bulk_backlog(&store, &measures, "folded", 300).await {
+        chunk.finish().await.unwrap();
+    }
+
+    // Only a checkpoint writes rows into the database file itself; the writer
+    // no longer does, so this is the checkpointing thread at work.
+    let folded = async {
+        while std::fs::metadata(&database).unwrap().len() < empty + 2_000_000 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), folded)
+        .await
+        .expect("the log was checkpointed into the database file");
+    store.close().await;
+}

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Recorded, StoreError,
+    checkpointer::Checkpointer,
     counter::{Commit, TotalsChange},
     directory_lock::DirectoryLock,
     row::read_claim,
@@ -76,6 +77,9 @@ pub struct Writer {
     pub committed: std_mpsc::SyncSender<Commit>,
     /// The counting thread, joined at stop so every answer is sent first.
     pub counter: std::thread::JoinHandle<()>,
+    /// The checkpointing thread of a database on disk. Declared after the
+    /// connection, whose commits signal it, so that it is stopped after it.
+    pub checkpointer: Option<Checkpointer>,
     /// The data directory's lock, released only once the database is closed.
     /// Declared last, so it is dropped last.
     pub directory_lock: Option<DirectoryLock>,
@@ -184,6 +188,7 @@ impl Writer {
             connection,
             committed,
             counter,
+            checkpointer,
             directory_lock,
             ..
         } = self;
@@ -192,6 +197,8 @@ impl Writer {
         if counter.join().is_err() {
             tracing::error!("the store's counting thread panicked");
         }
+        // Nothing is committed any more; the last checkpoint is the writer's.
+        drop(checkpointer);
         // Folds the log into the main file so the next start reads less.
         if let Err(error) = connection.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
             tracing::warn!(%error, "store checkpoint at shutdown failed");
