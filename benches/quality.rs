@@ -411,7 +411,7 @@ async fn open_store(directory: PathBuf, measures: &Arc<MeasureSet>) -> Encounter
 /// store, and the raw insert it is compared with to a table of its own.
 async fn measure_store_alone(directory: &Path, round: usize) {
     // As many rows a write as the import hands the writer.
-    const WRITE_ROWS: usize = cptd::store::MAX_BULK_ROWS_PER_COMMIT;
+    const WRITE_ROWS: usize = cptd::api::IMPORT_CHUNK;
     let raw = raw_insert_rate(&directory.join("raw-alone.sqlite3"), round, IMPORT_STREAM);
     let measures = Arc::new(MeasureSet::built_in().expect("built-in measures"));
     let store = open_store(directory.join("alone"), &measures).await;

@@ -26,7 +26,9 @@ pub use code_requests::{MAX_BATCH_CODES, MAX_FILTER_CHARS};
 pub use get_code_route::{CodeLookupRoutes, code_lookup_routes};
 pub use import_route::{QualityMeasuresRoutes, quality_measures_routes};
 pub use page_token::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-pub use quality_import::{MAX_CONCURRENT_IMPORTS, MAX_IMPORT_ENCOUNTERS, MAX_IMPORT_ERRORS};
+pub use quality_import::{
+    IMPORT_CHUNK, MAX_CONCURRENT_IMPORTS, MAX_IMPORT_ENCOUNTERS, MAX_IMPORT_ERRORS,
+};
 pub use quality_measures::QualityMeasuresService;
 pub use request_log::{RequestLogLayer, status_name};
 pub use snapshot_answers::{MAX_KEPT_ANSWERS, REGISTRY_VERSION_HEADER};

@@ -1,13 +1,12 @@
 //! `ImportEncounters`: a client stream recorded in chunks.
 //!
-//! Messages are gathered into chunks of one commit's worth; each chunk is
-//! parsed, judged and made ready for the store on the low-priority import
-//! threads, several chunks at once, then handed to the store's writer in stream
-//! order as soon as it is ready, so reading, preparing and committing overlap.
-//! A client that pauses has what it sent so far prepared and committed. A bad encounter
-//! is rejected alone, with its index and id. The summary is sent only after
-//! every chunk's commit has been answered, so everything it counts as accepted
-//! is durable.
+//! Messages are gathered into chunks; each chunk is parsed, judged and made
+//! ready for the store on the low-priority import threads, several chunks at
+//! once, then handed to the store's writer in stream order as soon as it is
+//! ready, so reading, preparing and committing overlap. A client that pauses
+//! has what it sent so far prepared and committed. A bad encounter is rejected
+//! alone, with its index and id. The summary is sent only after every chunk's
+//! commit has been answered, so everything it counts as accepted is durable.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -41,19 +40,20 @@ pub const MAX_CONCURRENT_IMPORTS: usize = 8;
 /// Most rejected encounters listed in a summary; the count covers them all.
 pub const MAX_IMPORT_ERRORS: usize = 1000;
 
-/// Encounters per preparation task and per write handed to the store: as many
-/// as the writer takes into one transaction
-/// ([`crate::store::MAX_BULK_ROWS_PER_COMMIT`]). Every commit costs a disk sync
-/// and SQLite's own commit work whatever its size, and the writer commits what
-/// is queued as soon as it is free, so smaller writes made smaller commits: 64
-/// made commits of about 120 rows, and cost a third more CPU a row in all
-/// (BENCHMARKS.md).
-const CHUNK: usize = crate::store::MAX_BULK_ROWS_PER_COMMIT;
+/// Encounters per preparation task and per write handed to the store. Every
+/// commit costs a disk sync and SQLite's own commit work whatever its size, and
+/// the writer commits what is queued as soon as it is free, so small writes
+/// made small commits: 64-row writes made commits of about 120 rows and cost a
+/// fifth more CPU a row in all. Larger than this gained no more, and left
+/// look-ups waiting longer for a core during an import (BENCHMARKS.md).
+pub const IMPORT_CHUNK: usize = 256;
 
-/// Chunks awaiting their commit before reading more of the stream: one
-/// committing while the next waits its turn, so the writer never waits for
-/// this import to read on.
-const IN_FLIGHT: usize = 2;
+/// Chunks awaiting their commit before reading more of the stream: twice the
+/// bulk rows the writer takes into one transaction
+/// ([`crate::store::MAX_BULK_ROWS_PER_COMMIT`]), so that while one transaction
+/// commits the next is already filling, and the writer never waits for this
+/// import to read on.
+const IN_FLIGHT: usize = 2 * crate::store::MAX_BULK_ROWS_PER_COMMIT / IMPORT_CHUNK;
 
 /// Messages read between yields to the runtime. A fast client keeps the
 /// stream's buffer full, so reading never waits; yielding this often lets
@@ -109,7 +109,7 @@ impl Import {
     pub fn new(service: &QualityMeasuresService) -> Import {
         Import {
             service: service.clone(),
-            messages: Vec::with_capacity(CHUNK),
+            messages: Vec::with_capacity(IMPORT_CHUNK),
             preparing: VecDeque::new(),
             in_flight: VecDeque::new(),
             summary: pb::ImportEncountersResponse::default(),
@@ -161,7 +161,7 @@ impl Import {
                     .reset(tokio::time::Instant::now() + MAX_CHUNK_WAIT);
             }
             self.messages.push((index, message));
-            if self.messages.len() == CHUNK {
+            if self.messages.len() == IMPORT_CHUNK {
                 self.flush().await?;
             }
             index += 1;
@@ -184,7 +184,7 @@ impl Import {
             let prepared = oldest(&mut self.preparing).await;
             self.queue(prepared).await?;
         }
-        let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(CHUNK));
+        let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(IMPORT_CHUNK));
         let service = self.service.clone();
         let today = self.today;
         let preparing = self

@@ -61,10 +61,10 @@ pub const DATABASE_FILE: &str = "encounters.sqlite3";
 /// their turn.
 const QUEUED_JOBS: usize = 1024;
 
-/// Most bulk write jobs (imports' chunks) waiting for the writer: more than
-/// the imports allowed at once may have awaiting their commits, two each. An
-/// import beyond it waits to hand over more, which holds back its reading.
-const QUEUED_BULK_JOBS: usize = 32;
+/// Most bulk write jobs (imports' chunks) waiting for the writer: as many as
+/// the imports allowed at once may have awaiting their commits (8 of 8 each).
+/// An import beyond it waits to hand over more, which holds back its reading.
+const QUEUED_BULK_JOBS: usize = 64;
 
 /// What the meta table keeps to recognise the patient-id key.
 const KEY_CHECK_NAME: &str = "patient_id_key_check";

@@ -38,8 +38,8 @@ const MAX_ROWS_PER_COMMIT: usize = 4096;
 
 /// Most rows of bulk writes one transaction takes: about 4 ms of inserting, so
 /// an interactive write that arrives meanwhile waits no longer than that and a
-/// sync. Imports hand over writes of this many rows (the last of each import
-/// fewer), so one of them fills a commit's bulk share.
+/// sync. Imports hand over chunks of a few hundred rows; this bounds the
+/// commits that drain a backlog of them.
 pub const MAX_BULK_ROWS_PER_COMMIT: usize = 1024;
 
 /// One encounter ready to write: hashed, serialised and judged.
