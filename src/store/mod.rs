@@ -62,9 +62,10 @@ pub const DATABASE_FILE: &str = "encounters.sqlite3";
 const QUEUED_JOBS: usize = 1024;
 
 /// Most bulk write jobs (imports' chunks) waiting for the writer: as many as
-/// the imports allowed at once may have awaiting their commits (8 of 8 each).
-/// An import beyond it waits to hand over more, which holds back its reading.
-const QUEUED_BULK_JOBS: usize = 64;
+/// the imports allowed at once may have awaiting their commits (8 imports, 4
+/// chunks each). An import beyond it waits to hand over more, which holds back
+/// its reading.
+const QUEUED_BULK_JOBS: usize = 32;
 
 /// What the meta table keeps to recognise the patient-id key.
 const KEY_CHECK_NAME: &str = "patient_id_key_check";

@@ -335,8 +335,8 @@ async fn a_record_joins_the_next_commit_ahead_of_a_bulk_backlog() {
     let directory = tempfile::tempdir().unwrap();
     let measures = Arc::new(MeasureSet::built_in().unwrap());
     let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
-    // A backlog of 300 chunks of 64 rows, some 18 bulk commits in all: more
-    // than the bulk lane holds, so it is full when the record is sent.
+    // A backlog of 300 chunks of 64 rows, dozens of bulk commits: more than
+    // the bulk lane holds, so it is full when the record is sent.
     let mut chunks = queue_bulk_backlog(&store, &measures, "bulk", 300).await;
     let last_chunk = chunks.pop().unwrap();
 
