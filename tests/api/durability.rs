@@ -1,5 +1,6 @@
 //! The real `cptd` binary with a data directory: `kill -9` in the middle of an
-//! import loses nothing that was answered and counts nothing twice, the
+//! import, also while its log is being checkpointed into the database file,
+//! loses nothing that was answered and counts nothing twice, the
 //! patient id appears in no log line (at any level) and in no file, writes
 //! that fail on disk are refused whole and recorded once when sent again, and
 //! a second server is kept out of a directory in use.
@@ -18,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     helpers::{HANG_GUARD, connect},
-    quality_fixtures::{cancer_visit, import, record},
+    quality_fixtures::{cancer_visit, import, import_all, record},
 };
 
 /// A patient id that must never be seen outside a request.
@@ -141,6 +142,19 @@ async fn eligible(client: &mut QualityMeasuresClient<tonic::transport::Channel>)
         .eligible
 }
 
+/// The encounters in the database file, once `PRAGMA integrity_check` has
+/// found it whole.
+fn stored_in_whole_database(database: &Path) -> i64 {
+    let connection = rusqlite::Connection::open(database).expect("open the database");
+    let integrity: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity_check");
+    assert_eq!(integrity, "ok");
+    connection
+        .query_row("SELECT count(*) FROM encounters", [], |row| row.get(0))
+        .expect("count")
+}
+
 fn files_under(directory: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(directory).expect("readable data dir") {
@@ -165,11 +179,7 @@ async fn kill_9_mid_import_keeps_every_answered_encounter_once_and_no_phi_leaks(
     let first: Vec<pb::Encounter> = (0..300)
         .map(|index| canary_visit(&format!("first-{index}"), "99213 1125F"))
         .collect();
-    let summary = client
-        .import_encounters(tokio_stream::iter(first.clone().into_iter().map(import)))
-        .await
-        .expect("the first import answers")
-        .into_inner();
+    let summary = import_all(&mut client, first.iter().cloned().map(import).collect()).await;
     assert_eq!(summary.accepted, 300);
     let mut acknowledged = first;
     for index in 0..10 {
@@ -218,17 +228,7 @@ async fn kill_9_mid_import_keeps_every_answered_encounter_once_and_no_phi_leaks(
     // Assert: after a restart, every answered encounter is there, once.
     let mut server = Cptd::start(data.path(), log.clone());
     let mut client = server.client().await;
-    let database = data.path().join("encounters.sqlite3");
-    let stored: i64 = {
-        let connection = rusqlite::Connection::open(&database).expect("open the database");
-        let integrity: String = connection
-            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-            .expect("integrity_check");
-        assert_eq!(integrity, "ok");
-        connection
-            .query_row("SELECT count(*) FROM encounters", [], |row| row.get(0))
-            .expect("count")
-    };
+    let stored = stored_in_whole_database(&data.path().join("encounters.sqlite3"));
     assert!(
         stored > 310,
         "part of the second import is stored ({stored})"
@@ -238,13 +238,11 @@ async fn kill_9_mid_import_keeps_every_answered_encounter_once_and_no_phi_leaks(
         stored,
         "each stored encounter counts once"
     );
-    let resent = client
-        .import_encounters(tokio_stream::iter(
-            acknowledged.clone().into_iter().map(import),
-        ))
-        .await
-        .expect("resend")
-        .into_inner();
+    let resent = import_all(
+        &mut client,
+        acknowledged.iter().cloned().map(import).collect(),
+    )
+    .await;
     assert_eq!(resent.duplicates, acknowledged.len() as i64);
     assert_eq!((resent.accepted, resent.rejected), (0, 0));
     assert_eq!(eligible(&mut client).await, stored);
@@ -272,6 +270,78 @@ async fn kill_9_mid_import_keeps_every_answered_encounter_once_and_no_phi_leaks(
             .any(|window| window == CANARY.as_bytes());
         assert!(!found, "{} holds the patient id", file.display());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_the_log_is_checkpointed_beside_an_import_keeps_every_answered_encounter() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let database = data.path().join("encounters.sqlite3");
+
+    // Arrange: an import large enough that its log is checkpointed into the
+    // database file, answered.
+    let mut server = Cptd::start(data.path(), log.clone());
+    let mut client = server.client().await;
+    let first: Vec<pb::Encounter> = (0..20_000)
+        .map(|index| cancer_visit(&format!("folded-{index}"), "99213 1125F"))
+        .collect();
+    let summary = import_all(&mut client, first.iter().cloned().map(import).collect()).await;
+    assert_eq!(summary.accepted, 20_000);
+    let size = || std::fs::metadata(&database).map_or(0, |metadata| metadata.len());
+    let deadline = Instant::now() + HANG_GUARD;
+    while size() < 2_000_000 {
+        assert!(Instant::now() < deadline, "the log was never checkpointed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Act: another import streams on, committing and being checkpointed, and
+    // the server is killed in the middle of it.
+    let (sender, receiver) = tokio::sync::mpsc::channel(256);
+    let mut importing = client.clone();
+    let open_import = tokio::spawn(async move {
+        importing
+            .import_encounters(ReceiverStream::new(receiver))
+            .await
+    });
+    let feeding = tokio::spawn(async move {
+        for index in 0..100_000 {
+            let message = import(cancer_visit(&format!("streaming-{index}"), "99213 1125F"));
+            if sender.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + HANG_GUARD;
+    while eligible(&mut client).await < 30_000 {
+        assert!(
+            Instant::now() < deadline,
+            "the second import was never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill_hard();
+    assert!(
+        open_import.await.expect("joined").is_err(),
+        "the import never got a summary"
+    );
+    feeding.await.expect("joined");
+
+    // Assert: the database is whole, and counts what it holds, once; the
+    // answered import is all there.
+    let mut server = Cptd::start(data.path(), log);
+    let mut client = server.client().await;
+    let stored = stored_in_whole_database(&database);
+    assert!(
+        stored >= 30_000,
+        "what was counted before the kill is stored"
+    );
+    assert_eq!(eligible(&mut client).await, stored);
+    let resent = import_all(&mut client, first.into_iter().map(import).collect()).await;
+    assert_eq!(
+        (resent.duplicates, resent.accepted, resent.rejected),
+        (20_000, 0, 0)
+    );
+    server.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -455,17 +525,8 @@ async fn a_full_disk_refuses_writes_whole_and_a_resend_records_each_encounter_on
     assert_eq!(eligible(&mut client).await, everything);
     server.stop();
 
-    let connection = rusqlite::Connection::open(data.path().join("encounters.sqlite3"))
-        .expect("open the database");
-    let integrity: String = connection
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .expect("integrity_check");
-    assert_eq!(integrity, "ok");
-    let stored: i64 = connection
-        .query_row("SELECT count(*) FROM encounters", [], |row| row.get(0))
-        .expect("count");
+    let stored = stored_in_whole_database(&data.path().join("encounters.sqlite3"));
     assert_eq!(stored, everything);
-    drop(connection);
     let server = Cptd::start(data.path(), log);
     assert_eq!(eligible(&mut server.client().await).await, everything);
 }
