@@ -689,3 +689,98 @@ fn rules_read_in_plain_terms() {
     assert!(text.contains("0521F with 8P"), "{text}");
     assert!(text.contains("exclusion wins over exception"), "{text}");
 }
+
+mod the_set_s_shortcut {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The built-in measures and the CMS-shaped fixtures together.
+    fn both() -> MeasureSet {
+        MeasureSet::from_sources(&[
+            ("measures.json", include_str!("../../data/measures.json")),
+            ("cms-shaped.json", FIXTURE),
+        ])
+        .unwrap()
+    }
+
+    /// Every procedure and quality code the measures name, and two they do not.
+    fn codes(measures: &MeasureSet) -> Vec<CodeValue> {
+        let mut codes: Vec<CodeValue> = measures
+            .measures()
+            .iter()
+            .flat_map(|measure| &measure.groups)
+            .flat_map(|group| {
+                let procedures = group
+                    .eligibility
+                    .iter()
+                    .flat_map(|option| option.procedures.keys().copied());
+                let quality = group
+                    .performance
+                    .iter()
+                    .flat_map(|option| option.codes.iter().map(|quality| quality.code));
+                procedures.chain(quality).collect::<Vec<_>>()
+            })
+            .collect();
+        codes.extend(["27447", "J1100"].map(|code| CodeValue::parse(code).unwrap()));
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+
+    /// Every diagnosis the measures name, and one they do not.
+    fn diagnoses(measures: &MeasureSet) -> Vec<Diagnosis> {
+        let mut diagnoses: Vec<Diagnosis> = measures
+            .measures()
+            .iter()
+            .flat_map(|measure| &measure.groups)
+            .flat_map(|group| &group.eligibility)
+            .flat_map(|option| option.diagnoses.iter().chain(&option.diagnosis_exclusions))
+            .cloned()
+            .collect();
+        diagnoses.push(Diagnosis::parse("Z00.00").unwrap());
+        diagnoses
+    }
+
+    proptest! {
+        #[test]
+        fn a_set_judges_each_encounter_as_its_measures_do_one_by_one(
+            picked_codes in prop::collection::vec((any::<prop::sample::Index>(), 0..4usize), 0..5),
+            picked_diagnoses in prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+            age in prop::option::of(0u8..100),
+            sex in prop::option::of(prop::bool::ANY),
+            place in prop::option::of(prop::sample::select(vec!["11", "02", "10", "21"])),
+        ) {
+            let measures = both();
+            let codes = codes(&measures);
+            let diagnoses = diagnoses(&measures);
+            let modifiers = [None, Some("8P"), Some("GT"), Some("25")];
+            let claim = Claim {
+                provider_id: "npi-1".into(),
+                service_date: date(2025, 3, 4),
+                place_of_service: place.map(|place| super::super::PlaceOfService::parse(place).unwrap()),
+                patient_age: age,
+                patient_sex: sex.map(|female| if female { Sex::Female } else { Sex::Male }),
+                codes: picked_codes
+                    .iter()
+                    .map(|(code, modifier)| ReportedCode {
+                        code: *code.get(&codes),
+                        modifiers: modifiers[*modifier]
+                            .map(|text| Modifier::parse(text).unwrap())
+                            .into_iter()
+                            .collect(),
+                        units: 1,
+                    })
+                    .collect(),
+                diagnoses: picked_diagnoses.iter().map(|index| index.get(&diagnoses).clone()).collect(),
+            };
+
+            let one_by_one: Vec<Verdict> = measures
+                .measures()
+                .iter()
+                .flat_map(|measure| evaluate(measure, &claim))
+                .collect();
+            prop_assert_eq!(measures.evaluate(&claim), one_by_one);
+        }
+    }
+}

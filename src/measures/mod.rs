@@ -15,6 +15,12 @@ mod report;
 mod set;
 mod values;
 
+/// A hash map for look-ups made for every encounter judged or counted, where
+/// SipHash was most of their cost (the totals' maps, at start-up, for every
+/// stored encounter). Keys are ids and codes from configuration and callers,
+/// with a seed chosen per map.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use definition::{
     EligibilityOption, Measure, MeasureProblem, OptionGroup, PerformanceKind, PerformanceOption,
     ProcedureRule, QualityCode, read_measure_file,

@@ -5,14 +5,12 @@
 //! start-up, so a report sums at most one entry per day of its period and never
 //! reads encounters.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 use jiff::civil::Date;
 
 use super::{
+    FastMap,
     definition::Measure,
     engine::{Outcome, Verdict},
 };
@@ -86,11 +84,6 @@ fn ratio(numerator: i64, divisor: i64) -> Option<f64> {
 }
 
 type DailyTallies = BTreeMap<Date, Tally>;
-
-/// The totals' maps are looked up once or twice for every verdict counted, at
-/// start-up for every stored encounter; SipHash was most of that cost. Keys are
-/// measure, group and provider ids, with a seed chosen per map.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, Default)]
 struct GroupTotals {

@@ -7,9 +7,10 @@ use std::{
 };
 
 use super::{
+    FastMap,
     definition::{Measure, MeasureProblem, read_measure_file},
     encounter::Claim,
-    engine::{Verdict, evaluate},
+    engine::{Verdict, evaluate_into, not_eligible_into},
 };
 use crate::{codes::CodeValue, source_files};
 
@@ -53,6 +54,13 @@ fn list(problems: &[MeasureProblem]) -> String {
 #[derive(Debug, Clone)]
 pub struct MeasureSet {
     measures: Vec<Arc<Measure>>,
+    /// For each procedure code, the positions in `measures` of those whose
+    /// eligibility options name it, ascending. With CMS's yearly file loaded an
+    /// encounter faces some thirty measures, most of which name none of its
+    /// codes; this tells which without asking each.
+    by_procedure: FastMap<CodeValue, Vec<usize>>,
+    /// Verdicts an encounter gets: one per option group of every measure.
+    groups: usize,
 }
 
 impl MeasureSet {
@@ -110,8 +118,26 @@ impl MeasureSet {
             problems.truncate(MAX_LISTED_PROBLEMS);
             return Err(MeasureSetError { problems });
         }
+        let measures: Vec<Arc<Measure>> = by_id.into_values().map(|(measure, _)| measure).collect();
+        let mut by_procedure: FastMap<CodeValue, Vec<usize>> = FastMap::default();
+        for (position, measure) in measures.iter().enumerate() {
+            let procedures = measure
+                .groups
+                .iter()
+                .flat_map(|group| &group.eligibility)
+                .flat_map(|option| option.procedures.keys());
+            for code in procedures {
+                let positions = by_procedure.entry(*code).or_default();
+                if positions.last() != Some(&position) {
+                    positions.push(position);
+                }
+            }
+        }
+        let groups = measures.iter().map(|measure| measure.groups.len()).sum();
         Ok(MeasureSet {
-            measures: by_id.into_values().map(|(measure, _)| measure).collect(),
+            measures,
+            by_procedure,
+            groups,
         })
     }
 
@@ -131,10 +157,21 @@ impl MeasureSet {
     /// The verdicts of `encounter` under every measure: one per option group, in
     /// measure id order.
     pub fn evaluate(&self, encounter: &Claim) -> Vec<Verdict> {
-        self.measures
-            .iter()
-            .flat_map(|measure| evaluate(measure, encounter))
-            .collect()
+        let mut named = vec![false; self.measures.len()];
+        for reported in &encounter.codes {
+            for &position in self.by_procedure.get(&reported.code).into_iter().flatten() {
+                named[position] = true;
+            }
+        }
+        let mut verdicts = Vec::with_capacity(self.groups);
+        for (measure, named) in self.measures.iter().zip(named) {
+            if named {
+                evaluate_into(measure, encounter, &mut verdicts);
+            } else {
+                not_eligible_into(measure, &mut verdicts);
+            }
+        }
+        verdicts
     }
 
     /// For each quality code, the ids of the measures that name it, in id order;
