@@ -190,13 +190,28 @@ mod tests {
         usage.ru_nivcsw
     }
 
+    /// CPU time the calling thread has used.
+    fn this_threads_cpu_time() -> Duration {
+        // SAFETY: `clock_gettime` writes one plain-integer struct we own.
+        let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+        let failed = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0;
+        assert!(
+            !failed,
+            "clock_gettime: {}",
+            std::io::Error::last_os_error()
+        );
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+
     #[test]
     fn bulk_loops_sharing_one_core_hand_it_over_every_slice() {
-        // Two loops pinned to the core this test runs on. Yielding every
-        // slice, each is switched out about once per slice it runs, some 200
-        // times in 40 ms shared; left to the scheduler, once per tick or base
-        // slice (1 to 4 ms), 10 to 30 times. A count, not a time, is checked.
-        const SPAN: Duration = Duration::from_millis(40);
+        // Two loops pinned to the core this test runs on, each running for
+        // 20 ms of its own CPU time (so the machine's other load only makes
+        // them take longer). Yielding every slice, each is switched out about
+        // once per slice it runs, some 200 times; left to the scheduler, once
+        // per tick or base slice (1 to 4 ms), 5 to 20 times. A count, not a
+        // time, is checked.
+        const SPAN: Duration = Duration::from_millis(20);
         // SAFETY: reads the calling thread's CPU number; no arguments.
         let core = unsafe { libc::sched_getcpu() };
         assert!(
@@ -219,9 +234,9 @@ mod tests {
                 );
             }
             let before = this_threads_involuntary_switches();
-            let started = Instant::now();
+            let started = this_threads_cpu_time();
             let mut turns = CooperativeYield::new();
-            while started.elapsed() < SPAN {
+            while this_threads_cpu_time() - started < SPAN {
                 turns.between_items();
             }
             this_threads_involuntary_switches() - before
@@ -230,7 +245,7 @@ mod tests {
         for switches in loops.map(|bulk| bulk.join().unwrap()) {
             assert!(
                 switches >= 60,
-                "switched out {switches} times in {SPAN:?} sharing a core: not yielding"
+                "switched out {switches} times in {SPAN:?} of CPU sharing a core: not yielding"
             );
         }
     }

@@ -181,8 +181,7 @@ impl Import {
             return Ok(());
         }
         while self.preparing.len() >= self.service.import_threads().threads() {
-            let prepared = oldest(&mut self.preparing).await;
-            self.queue(prepared).await?;
+            self.queue_oldest().await?;
         }
         let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(IMPORT_CHUNK));
         let service = self.service.clone();
@@ -193,6 +192,12 @@ impl Import {
             .run(move || prepare(&service, today, messages));
         self.preparing.push_back(preparing);
         Ok(())
+    }
+
+    /// Waits for the oldest chunk in preparation and queues it for the writer.
+    async fn queue_oldest(&mut self) -> Result<(), Status> {
+        let prepared = oldest(&mut self.preparing).await;
+        self.queue(prepared).await
     }
 
     /// Queues a prepared chunk for the writer, once fewer than [`IN_FLIGHT`]
@@ -253,8 +258,7 @@ impl Import {
     async fn drain(&mut self) -> Result<(), Status> {
         self.flush().await?;
         while !self.preparing.is_empty() {
-            let prepared = oldest(&mut self.preparing).await;
-            self.queue(prepared).await?;
+            self.queue_oldest().await?;
         }
         while !self.in_flight.is_empty() {
             self.settle_oldest().await?;

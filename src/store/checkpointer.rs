@@ -92,8 +92,11 @@ impl Checkpointer {
     /// itself. This replaces SQLite's checkpointing on commit.
     pub fn watch(&self, writer: &mut Connection) -> rusqlite::Result<()> {
         let requests = self.requests.clone();
+        // Said once each time the log grows past the mark, not at every commit.
+        let mut behind = false;
         writer.wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
-            match AfterCommit::for_log_of(pages) {
+            let after = AfterCommit::for_log_of(pages);
+            match after {
                 AfterCommit::Nothing => {}
                 AfterCommit::Signal => {
                     // Full means a request is already waiting; closed, that
@@ -101,15 +104,18 @@ impl Checkpointer {
                     let _ = requests.try_send(Request::Checkpoint);
                 }
                 AfterCommit::CheckpointHere => {
-                    tracing::warn!(
-                        pages,
-                        "the checkpointing thread fell behind; the store's writer checkpoints the log itself"
-                    );
+                    if !behind {
+                        tracing::warn!(
+                            pages,
+                            "the checkpointing thread fell behind; the store's writer checkpoints the log itself"
+                        );
+                    }
                     if let Err(error) = wal.checkpoint() {
                         log_failure(&error);
                     }
                 }
             }
+            behind = after == AfterCommit::CheckpointHere;
             // An error here would fail the statement that committed, though
             // its commit stands: never return one.
             Ok(())
