@@ -695,14 +695,27 @@ mod the_set_s_shortcut {
 
     use super::*;
 
-    /// The built-in measures and the CMS-shaped fixtures together.
-    fn both() -> MeasureSet {
-        MeasureSet::from_sources(&[
+    /// The built-in measures and the CMS-shaped fixtures together, with the
+    /// codes and diagnoses encounters are built from: loaded once, not for
+    /// every generated case.
+    struct Material {
+        measures: MeasureSet,
+        codes: Vec<CodeValue>,
+        diagnoses: Vec<Diagnosis>,
+    }
+
+    static MATERIAL: std::sync::LazyLock<Material> = std::sync::LazyLock::new(|| {
+        let measures = MeasureSet::from_sources(&[
             ("measures.json", include_str!("../../data/measures.json")),
             ("cms-shaped.json", FIXTURE),
         ])
-        .unwrap()
-    }
+        .unwrap();
+        Material {
+            codes: codes(&measures),
+            diagnoses: diagnoses(&measures),
+            measures,
+        }
+    });
 
     /// Every procedure and quality code the measures name, and two they do not.
     fn codes(measures: &MeasureSet) -> Vec<CodeValue> {
@@ -751,9 +764,7 @@ mod the_set_s_shortcut {
             sex in prop::option::of(prop::bool::ANY),
             place in prop::option::of(prop::sample::select(vec!["11", "02", "10", "21"])),
         ) {
-            let measures = both();
-            let codes = codes(&measures);
-            let diagnoses = diagnoses(&measures);
+            let Material { measures, codes, diagnoses } = &*MATERIAL;
             let modifiers = [None, Some("8P"), Some("GT"), Some("25")];
             let claim = Claim {
                 provider_id: "npi-1".into(),
@@ -764,7 +775,7 @@ mod the_set_s_shortcut {
                 codes: picked_codes
                     .iter()
                     .map(|(code, modifier)| ReportedCode {
-                        code: *code.get(&codes),
+                        code: *code.get(codes),
                         modifiers: modifiers[*modifier]
                             .map(|text| Modifier::parse(text).unwrap())
                             .into_iter()
@@ -772,7 +783,7 @@ mod the_set_s_shortcut {
                         units: 1,
                     })
                     .collect(),
-                diagnoses: picked_diagnoses.iter().map(|index| index.get(&diagnoses).clone()).collect(),
+                diagnoses: picked_diagnoses.iter().map(|index| index.get(diagnoses).clone()).collect(),
             };
 
             let one_by_one: Vec<Verdict> = measures

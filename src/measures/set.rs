@@ -59,8 +59,6 @@ pub struct MeasureSet {
     /// encounter faces some thirty measures, most of which name none of its
     /// codes; this tells which without asking each.
     by_procedure: FastMap<CodeValue, Vec<usize>>,
-    /// Verdicts an encounter gets: one per option group of every measure.
-    groups: usize,
 }
 
 impl MeasureSet {
@@ -133,11 +131,9 @@ impl MeasureSet {
                 }
             }
         }
-        let groups = measures.iter().map(|measure| measure.groups.len()).sum();
         Ok(MeasureSet {
             measures,
             by_procedure,
-            groups,
         })
     }
 
@@ -163,7 +159,9 @@ impl MeasureSet {
                 named[position] = true;
             }
         }
-        let mut verdicts = Vec::with_capacity(self.groups);
+        // One verdict per option group of every measure.
+        let groups = self.measures.iter().map(|measure| measure.groups.len());
+        let mut verdicts = Vec::with_capacity(groups.sum());
         for (measure, named) in self.measures.iter().zip(named) {
             if named {
                 evaluate_into(measure, encounter, &mut verdicts);

@@ -15,9 +15,17 @@
 //! other work, the writer checkpoints itself once the log reaches
 //! [`MAX_LOG_PAGES`], as SQLite would have, so the log stays bounded.
 
-use std::{ffi::c_int, sync::mpsc, thread::JoinHandle};
+use std::{
+    ffi::c_int,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread::JoinHandle,
+};
 
-use rusqlite::{Connection, ErrorCode, hooks::Wal};
+use rusqlite::{Connection, ErrorCode, MAIN_DB, hooks::Wal, wal::CheckpointMode};
 
 use crate::scheduling::lower_this_threads_priority;
 
@@ -68,8 +76,9 @@ enum Request {
 
 impl Checkpointer {
     /// Starts the thread, checkpointing through `connection`, a connection of
-    /// its own to the writer's database.
-    pub fn start(connection: Connection) -> std::io::Result<Checkpointer> {
+    /// its own to the writer's database, and adding one to `done` for each
+    /// checkpoint that copied pages.
+    pub fn start(connection: Connection, done: Arc<AtomicU64>) -> std::io::Result<Checkpointer> {
         // One request waiting is enough: a checkpoint copies everything
         // committed before it starts.
         let (requests, received) = mpsc::sync_channel(1);
@@ -78,7 +87,9 @@ impl Checkpointer {
             .spawn(move || {
                 lower_this_threads_priority();
                 while let Ok(Request::Checkpoint) = received.recv() {
-                    checkpoint(&connection);
+                    if checkpoint(&connection) {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             })?;
         Ok(Checkpointer {
@@ -135,9 +146,14 @@ impl Drop for Checkpointer {
     }
 }
 
-fn checkpoint(connection: &Connection) {
-    if let Err(error) = connection.pragma_update(None, "wal_checkpoint", "PASSIVE") {
-        log_failure(&error);
+/// Runs a passive checkpoint; true when it copied pages.
+fn checkpoint(connection: &Connection) -> bool {
+    match connection.wal_checkpoint_v2(Some(MAIN_DB), CheckpointMode::PASSIVE) {
+        Ok((_, copied)) => copied > 0,
+        Err(error) => {
+            log_failure(&error);
+            false
+        }
     }
 }
 
@@ -157,22 +173,15 @@ mod tests {
 
     #[test]
     fn a_large_log_is_handed_to_the_thread_and_a_huge_one_checkpointed_at_once() {
-        assert_eq!(AfterCommit::for_log_of(0), AfterCommit::Nothing);
-        assert_eq!(
-            AfterCommit::for_log_of(CHECKPOINT_PAGES - 1),
-            AfterCommit::Nothing
-        );
-        assert_eq!(
-            AfterCommit::for_log_of(CHECKPOINT_PAGES),
-            AfterCommit::Signal
-        );
-        assert_eq!(
-            AfterCommit::for_log_of(MAX_LOG_PAGES - 1),
-            AfterCommit::Signal
-        );
-        assert_eq!(
-            AfterCommit::for_log_of(MAX_LOG_PAGES),
-            AfterCommit::CheckpointHere
-        );
+        let cases = [
+            (0, AfterCommit::Nothing),
+            (CHECKPOINT_PAGES - 1, AfterCommit::Nothing),
+            (CHECKPOINT_PAGES, AfterCommit::Signal),
+            (MAX_LOG_PAGES - 1, AfterCommit::Signal),
+            (MAX_LOG_PAGES, AfterCommit::CheckpointHere),
+        ];
+        for (pages, expected) in cases {
+            assert_eq!(AfterCommit::for_log_of(pages), expected, "{pages} pages");
+        }
     }
 }

@@ -31,7 +31,10 @@ mod writer;
 
 use std::{
     path::PathBuf,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     thread::JoinHandle,
     time::Instant,
 };
@@ -225,6 +228,8 @@ pub struct EncounterStore {
     totals: Arc<RwLock<PerformanceTotals>>,
     hasher: PatientHasher,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Checkpoints the checkpointing thread has run.
+    checkpoints: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for EncounterStore {
@@ -458,12 +463,13 @@ impl EncounterStore {
             .spawn(move || counter.run())
             .map_err(thread_error)?;
         // A log of a database on disk is checkpointed on a thread of its own.
+        let checkpoints = Arc::new(AtomicU64::new(0));
         let checkpointer = match &options.location {
             Location::InMemory => None,
             Location::Directory(directory) => {
+                let own = open_database_file(directory, options.durability)?;
                 let checkpointer =
-                    Checkpointer::start(open_database_file(directory, options.durability)?)
-                        .map_err(thread_error)?;
+                    Checkpointer::start(own, checkpoints.clone()).map_err(thread_error)?;
                 checkpointer.watch(&mut connection)?;
                 Some(checkpointer)
             }
@@ -489,6 +495,7 @@ impl EncounterStore {
             totals,
             hasher,
             writer: Mutex::new(Some(handle)),
+            checkpoints,
         })
     }
 
@@ -580,6 +587,12 @@ impl EncounterStore {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         totals.report(measure, provider_id, start, end)
+    }
+
+    /// Checkpoints that copied the log into the database file on the
+    /// checkpointing thread since the store opened; none in memory.
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(Ordering::Relaxed)
     }
 
     /// Lets the writer finish every queued write, checkpoints, and stops it.

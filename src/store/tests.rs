@@ -397,8 +397,7 @@ async fn the_log_is_folded_into_the_database_file_while_the_store_is_open() {
         chunk.finish().await.unwrap();
     }
 
-    // Only a checkpoint writes rows into the database file itself; the writer
-    // no longer does, so this is the checkpointing thread at work.
+    // Only a checkpoint writes rows into the database file itself.
     let folded = async {
         while std::fs::metadata(&database).unwrap().len() < empty + 2_000_000 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -407,5 +406,9 @@ async fn the_log_is_folded_into_the_database_file_while_the_store_is_open() {
     tokio::time::timeout(std::time::Duration::from_secs(20), folded)
         .await
         .expect("the log was checkpointed into the database file");
+    assert!(
+        store.checkpoints() > 0,
+        "the checkpointing thread copied it, not SQLite's checkpoint on commit"
+    );
     store.close().await;
 }

@@ -142,8 +142,9 @@ impl Writer {
     }
 
     /// One commit's writes: `first`, every queued interactive write, then bulk
-    /// writes up to their bound, a lower one if there are interactive writes. A request to stop closes both lanes, so that
-    /// what was queued before it is still committed and nothing after it is.
+    /// writes up to their bound, a lower one if there are interactive writes.
+    /// A request to stop closes both lanes, so that what was queued before it
+    /// is still committed and nothing after it is.
     fn gather(
         &mut self,
         first: Option<(Lane, Job)>,
@@ -244,18 +245,16 @@ impl Writer {
                 // the connection, before anything else uses it.
                 let system_error = unsafe { ffi::sqlite3_system_errno(self.connection.handle()) };
                 let no_room = for_want_of_room(&error, system_error);
-                if no_room {
-                    tracing::error!(%error, rows, "store commit failed for want of room on the disk; the batch was rolled back");
-                } else {
-                    tracing::error!(%error, rows, "store commit failed; the batch was rolled back");
-                }
-                for (_, reply) in batch {
-                    let failure = if no_room {
+                tracing::error!(%error, rows, no_room, "store commit failed; the batch was rolled back");
+                let failure = || {
+                    if no_room {
                         StoreError::NoRoom
                     } else {
                         StoreError::CommitFailed
-                    };
-                    let _ = reply.send(Err(failure));
+                    }
+                };
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(failure()));
                 }
             }
         }

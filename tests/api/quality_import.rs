@@ -445,8 +445,8 @@ fn assert_cut_off(answer: Result<pb::ImportEncountersResponse, Status>) {
 #[tokio::test]
 async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_resent() {
     // As many imports as may run at once, each sending 70 encounters and
-    // then going quiet, with a deadline of 300 ms: the server must end them when it passes, not hold their
-    // places until the stream ends.
+    // then going quiet, with a deadline of 300 ms: the server must end them
+    // when it passes, not hold their places until the stream ends.
     let mut app = spawn_app().await;
     let stream_of = |number: usize| -> Vec<pb::ImportEncountersRequest> {
         (0..70)
