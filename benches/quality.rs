@@ -423,11 +423,9 @@ async fn measure_store_alone(directory: &Path, round: usize) {
                 .iter()
                 .map(|&index| {
                     let encounter = domain_encounter(&format!("alone{round}"), index);
-                    let verdicts = measures.evaluate(&encounter.claim);
                     Submission {
                         encounter,
                         replace: false,
-                        verdicts,
                     }
                 })
                 .collect();

@@ -24,7 +24,7 @@ use crate::{
     measures::MAX_ID_CHARS,
     pb,
     scheduling::CooperativeYield,
-    store::{PendingWrite, PreparedRows, Recorded, StoreError},
+    store::{PendingWrite, PreparedRows, Recorded, StoreError, Submission},
 };
 
 /// Most encounters in one stream.
@@ -352,8 +352,10 @@ fn prepare(
                 rejected.push((index, sent_id, status.message().to_string()));
             }
             Ok(parsed) => {
-                let (submission, _) = service.submission(parsed);
-                submissions.push(submission);
+                submissions.push(Submission {
+                    encounter: parsed.encounter,
+                    replace: parsed.replace,
+                });
                 ids.push((index, sent_id));
             }
         }

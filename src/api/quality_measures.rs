@@ -84,17 +84,6 @@ impl QualityMeasuresService {
         parse_encounter(encounter, replace, &rules)
     }
 
-    /// Judges a parsed encounter under every measure, ready to store.
-    pub(super) fn submission(&self, parsed: ParsedEncounter) -> (Submission, Vec<String>) {
-        let verdicts = self.measures.evaluate(&parsed.encounter.claim);
-        let submission = Submission {
-            encounter: parsed.encounter,
-            replace: parsed.replace,
-            verdicts,
-        };
-        (submission, parsed.warnings)
-    }
-
     pub(super) fn store(&self) -> &EncounterStore {
         &self.store
     }
@@ -188,13 +177,19 @@ impl QualityMeasures for QualityMeasuresService {
                 .map_err(|violations| violations.into_status(tonic::Code::InvalidArgument))?;
             (parsed, registry.version().clone())
         };
-        let (submission, warnings) = self.submission(parsed);
-        let encounter_id = submission.encounter.encounter_id.clone();
-        let outcomes = submission
-            .verdicts
+        let ParsedEncounter {
+            encounter,
+            replace,
+            warnings,
+        } = parsed;
+        let encounter_id = encounter.encounter_id.clone();
+        let outcomes = self
+            .measures
+            .evaluate(&encounter.claim)
             .iter()
             .map(pb::MeasureOutcome::from)
             .collect();
+        let submission = Submission { encounter, replace };
         let recorded = self.store.record(vec![submission]).await?;
         let duplicate = match recorded.first() {
             Some(Recorded::Stored | Recorded::Replaced) => false,

@@ -757,7 +757,7 @@ mod the_set_s_shortcut {
 
     proptest! {
         #[test]
-        fn a_set_judges_each_encounter_as_its_measures_do_one_by_one(
+        fn a_set_judges_and_counts_each_encounter_as_its_measures_do_one_by_one(
             picked_codes in prop::collection::vec((any::<prop::sample::Index>(), 0..4usize), 0..5),
             picked_diagnoses in prop::collection::vec(any::<prop::sample::Index>(), 0..3),
             age in prop::option::of(0u8..100),
@@ -791,7 +791,11 @@ mod the_set_s_shortcut {
                 .iter()
                 .flat_map(|measure| evaluate(measure, &claim))
                 .collect();
+            // What the totals count is each verdict's outcome, at its position.
+            let outcomes: Vec<Outcome> = one_by_one.iter().map(|verdict| verdict.outcome).collect();
             prop_assert_eq!(measures.evaluate(&claim), one_by_one);
+            let counted = measures.outcomes(&claim);
+            prop_assert_eq!(counted.as_slice(), &outcomes[..]);
         }
     }
 }

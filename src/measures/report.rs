@@ -9,11 +9,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use jiff::civil::Date;
 
-use super::{
-    FastMap,
-    definition::Measure,
-    engine::{Outcome, Verdict},
-};
+use super::{FastMap, definition::Measure, engine::Outcome};
 
 /// Counts of one population. Signed so that a replaced encounter can be taken
 /// back out; they never go below zero.
@@ -99,10 +95,29 @@ fn sum(days: &DailyTallies, start: Date, end: Date) -> Tally {
     total
 }
 
-/// The running totals of every measure and group.
+/// One encounter's outcome under every option group of a measure set, in the
+/// set's order: its measures in id order, each measure's groups in turn. The
+/// totals are kept by that position, so counting an encounter hashes no
+/// measure or group name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupOutcomes(Box<[Outcome]>);
+
+impl GroupOutcomes {
+    pub(super) fn new(outcomes: Vec<Outcome>) -> GroupOutcomes {
+        GroupOutcomes(outcomes.into_boxed_slice())
+    }
+
+    /// The outcomes, by group position.
+    pub fn as_slice(&self) -> &[Outcome] {
+        &self.0
+    }
+}
+
+/// The running totals of every option group of one measure set, by the
+/// group's position in the set (see [`GroupOutcomes`]).
 #[derive(Debug, Default)]
 pub struct PerformanceTotals {
-    groups: FastMap<(Arc<str>, Arc<str>), GroupTotals>,
+    groups: Vec<GroupTotals>,
 }
 
 /// One population's counts and rates over a period.
@@ -132,27 +147,27 @@ pub struct PerformanceReport {
 }
 
 impl PerformanceTotals {
-    /// Adds (`delta` 1) or takes back (`delta` -1) one encounter's verdicts.
+    /// Adds (`delta` 1) or takes back (`delta` -1) one encounter's outcomes.
     pub fn apply(
         &mut self,
         provider_id: &str,
         service_date: Date,
-        verdicts: &[Verdict],
+        outcomes: &GroupOutcomes,
         delta: i64,
     ) {
-        for verdict in verdicts {
-            if verdict.outcome == Outcome::NotInDenominator {
+        for (position, &outcome) in outcomes.0.iter().enumerate() {
+            if outcome == Outcome::NotInDenominator {
                 continue;
             }
-            let totals = self
-                .groups
-                .entry((verdict.measure_id.clone(), verdict.option_group.clone()))
-                .or_default();
+            if self.groups.len() <= position {
+                self.groups.resize_with(position + 1, GroupTotals::default);
+            }
+            let totals = &mut self.groups[position];
             totals
                 .all_providers
                 .entry(service_date)
                 .or_default()
-                .count(verdict.outcome, delta);
+                .count(outcome, delta);
             let provider = match totals.by_provider.get_mut(provider_id) {
                 Some(days) => days,
                 None => totals.by_provider.entry(provider_id.into()).or_default(),
@@ -160,14 +175,17 @@ impl PerformanceTotals {
             provider
                 .entry(service_date)
                 .or_default()
-                .count(verdict.outcome, delta);
+                .count(outcome, delta);
         }
     }
 
     /// Adds every count of `other` to these totals.
     pub fn merge(&mut self, other: PerformanceTotals) {
-        for (key, group) in other.groups {
-            let mine = self.groups.entry(key).or_default();
+        if self.groups.len() < other.groups.len() {
+            self.groups
+                .resize_with(other.groups.len(), GroupTotals::default);
+        }
+        for (mine, group) in self.groups.iter_mut().zip(other.groups) {
             for (day, tally) in group.all_providers {
                 mine.all_providers.entry(day).or_default().add(&tally);
             }
@@ -181,9 +199,13 @@ impl PerformanceTotals {
     }
 
     /// The report of `measure` for `provider_id` (or all) over `start..=end`.
+    /// `first_group` is the position of the measure's first group in the set
+    /// these totals count; `None` (a measure outside the set) reports nothing
+    /// counted.
     pub fn report(
         &self,
         measure: &Measure,
+        first_group: Option<usize>,
         provider_id: Option<&str>,
         start: Date,
         end: Date,
@@ -191,8 +213,9 @@ impl PerformanceTotals {
         let groups: Vec<GroupReport> = measure
             .groups
             .iter()
-            .map(|group| {
-                let totals = self.groups.get(&(measure.id.clone(), group.name.clone()));
+            .enumerate()
+            .map(|(index, group)| {
+                let totals = first_group.and_then(|first| self.groups.get(first + index));
                 let days = totals.and_then(|totals| match provider_id {
                     None => Some(&totals.all_providers),
                     Some(provider) => totals.by_provider.get(provider),

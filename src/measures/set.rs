@@ -10,7 +10,8 @@ use super::{
     FastMap,
     definition::{Measure, MeasureProblem, read_measure_file},
     encounter::Claim,
-    engine::{Verdict, evaluate_into, not_eligible_into},
+    engine::{Outcome, Verdict, evaluate_group, evaluate_into, not_eligible_into},
+    report::GroupOutcomes,
 };
 use crate::{codes::CodeValue, source_files};
 
@@ -59,6 +60,9 @@ pub struct MeasureSet {
     /// encounter faces some thirty measures, most of which name none of its
     /// codes; this tells which without asking each.
     by_procedure: FastMap<CodeValue, Vec<usize>>,
+    /// For each measure, the position of its first option group among all the
+    /// set's groups (see [`GroupOutcomes`]); one more entry holds their number.
+    first_groups: Vec<usize>,
 }
 
 impl MeasureSet {
@@ -131,9 +135,16 @@ impl MeasureSet {
                 }
             }
         }
+        let first_groups = std::iter::once(0)
+            .chain(measures.iter().scan(0, |groups, measure| {
+                *groups += measure.groups.len();
+                Some(*groups)
+            }))
+            .collect();
         Ok(MeasureSet {
             measures,
             by_procedure,
+            first_groups,
         })
     }
 
@@ -150,19 +161,22 @@ impl MeasureSet {
             .map(|index| &self.measures[index])
     }
 
+    /// The position of `measure`'s first option group among the set's groups,
+    /// where its outcomes and totals are kept; `None` for a measure not in
+    /// the set.
+    pub fn first_group(&self, measure: &Measure) -> Option<usize> {
+        self.measures
+            .binary_search_by(|candidate| candidate.id.cmp(&measure.id))
+            .ok()
+            .map(|position| self.first_groups[position])
+    }
+
     /// The verdicts of `encounter` under every measure: one per option group, in
-    /// measure id order.
+    /// measure id order, so the verdict at each position is the outcome
+    /// [`MeasureSet::outcomes`] gives there.
     pub fn evaluate(&self, encounter: &Claim) -> Vec<Verdict> {
-        let mut named = vec![false; self.measures.len()];
-        for reported in &encounter.codes {
-            for &position in self.by_procedure.get(&reported.code).into_iter().flatten() {
-                named[position] = true;
-            }
-        }
-        // One verdict per option group of every measure.
-        let groups = self.measures.iter().map(|measure| measure.groups.len());
-        let mut verdicts = Vec::with_capacity(groups.sum());
-        for (measure, named) in self.measures.iter().zip(named) {
+        let mut verdicts = Vec::with_capacity(self.group_count());
+        for (measure, named) in self.measures.iter().zip(self.named(encounter)) {
             if named {
                 evaluate_into(measure, encounter, &mut verdicts);
             } else {
@@ -170,6 +184,38 @@ impl MeasureSet {
             }
         }
         verdicts
+    }
+
+    /// The outcomes of `encounter` under every option group, without the
+    /// reasons and names of [`MeasureSet::evaluate`]: what the totals count.
+    pub fn outcomes(&self, encounter: &Claim) -> GroupOutcomes {
+        let mut outcomes = Vec::with_capacity(self.group_count());
+        for (measure, named) in self.measures.iter().zip(self.named(encounter)) {
+            if named {
+                let judged = measure.groups.iter();
+                outcomes.extend(judged.map(|group| evaluate_group(group, encounter).0));
+            } else {
+                let groups = measure.groups.len();
+                outcomes.extend(std::iter::repeat_n(Outcome::NotInDenominator, groups));
+            }
+        }
+        GroupOutcomes::new(outcomes)
+    }
+
+    /// For each measure, whether `encounter` reports a procedure code one of
+    /// its eligibility options names; the others cannot admit it.
+    fn named(&self, encounter: &Claim) -> Vec<bool> {
+        let mut named = vec![false; self.measures.len()];
+        for reported in &encounter.codes {
+            for &position in self.by_procedure.get(&reported.code).into_iter().flatten() {
+                named[position] = true;
+            }
+        }
+        named
+    }
+
+    fn group_count(&self) -> usize {
+        self.first_groups.last().copied().unwrap_or_default()
     }
 
     /// For each quality code, the ids of the measures that name it, in id order;

@@ -82,7 +82,7 @@ impl Counter {
             match change {
                 TotalsChange::Add(index) => deltas.push((index, None)),
                 TotalsChange::Replace { index, previous } => {
-                    let before = self.measures.evaluate(&previous);
+                    let before = self.measures.outcomes(&previous);
                     judged.push((previous, before));
                     deltas.push((index, Some(judged.len() - 1)));
                 }
@@ -99,12 +99,7 @@ impl Counter {
                     totals.apply(&previous.provider_id, previous.service_date, before, -1);
                 }
                 let row = flat[*index];
-                totals.apply(
-                    &row.claim.provider_id,
-                    row.claim.service_date,
-                    &row.verdicts,
-                    1,
-                );
+                totals.apply(&row.provider_id, row.service_date, &row.outcomes, 1);
             }
         }
     }

@@ -49,9 +49,7 @@ pub use patient_key::{KEY_BYTES, KEY_FILE, PatientHasher, PatientIdKey};
 pub use schema::SCHEMA_VERSION;
 pub use writer::MAX_BULK_ROWS_PER_COMMIT;
 
-use crate::measures::{
-    Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals, Verdict,
-};
+use crate::measures::{Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals};
 use checkpointer::Checkpointer;
 use counter::Counter;
 use directory_lock::DirectoryLock;
@@ -167,15 +165,14 @@ pub struct StoreOptions {
     pub key: Option<PatientIdKey>,
 }
 
-/// One encounter to record, with its verdicts under the measures in force.
+/// One encounter to record. The store judges it under its own measures to
+/// count it, so what it counts never depends on what a caller judged.
 #[derive(Debug)]
 pub struct Submission {
     /// The encounter.
     pub encounter: Encounter,
     /// Replace a stored encounter with the same id and different content.
     pub replace: bool,
-    /// Its verdicts, as the caller will answer them.
-    pub verdicts: Vec<Verdict>,
 }
 
 /// What recording one encounter did.
@@ -226,6 +223,8 @@ pub struct EncounterStore {
     /// Bulk writes.
     bulk_jobs: mpsc::Sender<Job>,
     totals: Arc<RwLock<PerformanceTotals>>,
+    /// The measures the totals count under.
+    measures: Arc<MeasureSet>,
     hasher: PatientHasher,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Checkpoints the checkpointing thread has run.
@@ -375,11 +374,11 @@ fn rebuild_totals(
                         for (provider, date, json) in batch {
                             match row::read_claim(provider, &date, &json) {
                                 Ok(claim) => {
-                                    let verdicts = measures.evaluate(&claim);
+                                    let outcomes = measures.outcomes(&claim);
                                     totals.apply(
                                         &claim.provider_id,
                                         claim.service_date,
-                                        &verdicts,
+                                        &outcomes,
                                         1,
                                     );
                                 }
@@ -456,7 +455,7 @@ impl EncounterStore {
         let counter = Counter {
             commits,
             totals: totals.clone(),
-            measures,
+            measures: measures.clone(),
         };
         let counter = std::thread::Builder::new()
             .name("cptd-store-count".into())
@@ -493,6 +492,7 @@ impl EncounterStore {
             jobs: sender,
             bulk_jobs: bulk_sender,
             totals,
+            measures,
             hasher,
             writer: Mutex::new(Some(handle)),
             checkpoints,
@@ -543,34 +543,35 @@ impl EncounterStore {
     }
 
     fn prepare_row(&self, submission: Submission) -> PendingRow {
-        let Submission {
-            encounter,
-            replace,
-            verdicts,
-        } = submission;
+        let Submission { encounter, replace } = submission;
+        let claim = encounter.claim;
+        let outcomes = self.measures.outcomes(&claim);
         let patient_hash = self.hasher.hash(&encounter.patient_id);
-        let claim_json = row::claim_json(&encounter.claim);
-        let service_date = encounter.claim.service_date.to_string();
+        let claim_json = row::claim_json(&claim);
+        let service_date_text = claim.service_date.to_string();
         // Content identity: everything the caller sent, the patient by hash.
         let mut digest = Sha256::new();
         digest.update(patient_hash);
         for part in [
-            encounter.claim.provider_id.as_bytes(),
-            service_date.as_bytes(),
+            claim.provider_id.as_bytes(),
+            service_date_text.as_bytes(),
             claim_json.as_bytes(),
         ] {
             digest.update((part.len() as u64).to_le_bytes());
             digest.update(part);
         }
+        // The rest of the claim is freed here, by the thread that made it,
+        // rather than on the counting thread once the row is counted.
         PendingRow {
             encounter_id: encounter.encounter_id,
             patient_hash,
             fingerprint: digest.finalize().into(),
-            claim: encounter.claim,
-            service_date,
+            provider_id: claim.provider_id,
+            service_date: claim.service_date,
+            service_date_text,
             claim_json,
             replace,
-            verdicts,
+            outcomes,
         }
     }
 
@@ -586,7 +587,8 @@ impl EncounterStore {
             .totals
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        totals.report(measure, provider_id, start, end)
+        let first_group = self.measures.first_group(measure);
+        totals.report(measure, first_group, provider_id, start, end)
     }
 
     /// Checkpoints that copied the log into the database file on the

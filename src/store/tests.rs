@@ -39,13 +39,8 @@ fn encounter(id: &str, codes: &[&str]) -> Encounter {
     }
 }
 
-fn submission(measures: &MeasureSet, encounter: Encounter, replace: bool) -> Submission {
-    let verdicts = measures.evaluate(&encounter.claim);
-    Submission {
-        encounter,
-        replace,
-        verdicts,
-    }
+fn submission(encounter: Encounter, replace: bool) -> Submission {
+    Submission { encounter, replace }
 }
 
 fn options(directory: &std::path::Path) -> StoreOptions {
@@ -68,13 +63,7 @@ async fn encounters_and_totals_survive_reopening() {
     let measures = Arc::new(MeasureSet::built_in().unwrap());
     let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
     let batch = (0..5)
-        .map(|index| {
-            submission(
-                &measures,
-                encounter(&format!("e{index}"), &["99213", "1125F"]),
-                false,
-            )
-        })
+        .map(|index| submission(encounter(&format!("e{index}"), &["99213", "1125F"]), false))
         .collect();
     let recorded = store.record(batch).await.unwrap();
     assert!(recorded.iter().all(|r| *r == Recorded::Stored));
@@ -84,7 +73,6 @@ async fn encounters_and_totals_survive_reopening() {
     assert_eq!(met(&reopened, &measures), (5, 5));
     let again = reopened
         .record(vec![submission(
-            &measures,
             encounter("e0", &["99213", "1125F"]),
             false,
         )])
@@ -105,9 +93,9 @@ async fn a_replacement_takes_the_old_version_out_of_the_totals() {
         measures.clone(),
     )
     .unwrap();
-    let first = submission(&measures, encounter("r1", &["99213"]), false);
-    let changed = || submission(&measures, encounter("r1", &["99213", "1126F"]), false);
-    let replacement = submission(&measures, encounter("r1", &["99213", "1126F"]), true);
+    let first = submission(encounter("r1", &["99213"]), false);
+    let changed = || submission(encounter("r1", &["99213", "1126F"]), false);
+    let replacement = submission(encounter("r1", &["99213", "1126F"]), true);
 
     // One commit holding the first version, a conflicting resend and the
     // correction: applied in order.
@@ -155,11 +143,7 @@ async fn nothing_of_the_patient_id_reaches_the_files() {
     let measures = Arc::new(MeasureSet::built_in().unwrap());
     let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
     store
-        .record(vec![submission(
-            &measures,
-            encounter("p1", &["99213"]),
-            false,
-        )])
+        .record(vec![submission(encounter("p1", &["99213"]), false)])
         .await
         .unwrap();
     store.close().await;
@@ -199,11 +183,7 @@ async fn of_stores_opening_one_new_directory_at_once_one_opens_and_the_rest_are_
     );
 
     let store = opened.pop().unwrap();
-    let batch = vec![submission(
-        &measures,
-        encounter("e1", &["99213", "1125F"]),
-        false,
-    )];
+    let batch = vec![submission(encounter("e1", &["99213", "1125F"]), false)];
     store.record(batch).await.unwrap();
     store.close().await;
     let reopened = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
@@ -224,7 +204,7 @@ async fn a_rebuild_over_several_batches_counts_every_encounter_once() {
             } else {
                 &["99213", "1125F-8P"]
             };
-            submission(&measures, encounter(&format!("b{index}"), codes), false)
+            submission(encounter(&format!("b{index}"), codes), false)
         })
         .collect();
     store.record(batch).await.unwrap();
@@ -277,9 +257,9 @@ async fn reopening_under_more_measures_counts_past_encounters_under_them() {
         visit
     };
     let batch = vec![
-        submission(&built_in, diabetes_visit("d1"), false),
-        submission(&built_in, diabetes_visit("d2"), false),
-        submission(&built_in, encounter("c1", &["99213", "1125F"]), false),
+        submission(diabetes_visit("d1"), false),
+        submission(diabetes_visit("d2"), false),
+        submission(encounter("c1", &["99213", "1125F"]), false),
     ];
     store.record(batch).await.unwrap();
     store.close().await;
@@ -307,7 +287,6 @@ async fn reopening_under_more_measures_counts_past_encounters_under_them() {
 /// handed over at once, as fast as an import can, so that they queue.
 async fn queue_bulk_backlog(
     store: &EncounterStore,
-    measures: &MeasureSet,
     prefix: &str,
     chunks: usize,
 ) -> Vec<PendingWrite> {
@@ -317,7 +296,7 @@ async fn queue_bulk_backlog(
                 (0..64)
                     .map(|row| {
                         let id = format!("{prefix}-{chunk}-{row}");
-                        submission(measures, encounter(&id, &["99213", "1125F"]), false)
+                        submission(encounter(&id, &["99213", "1125F"]), false)
                     })
                     .collect(),
             )
@@ -337,11 +316,10 @@ async fn a_record_joins_the_next_commit_ahead_of_a_bulk_backlog() {
     let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
     // A backlog of 300 chunks of 64 rows, dozens of bulk commits: more than
     // the bulk lane holds, so it is full when the record is sent.
-    let mut chunks = queue_bulk_backlog(&store, &measures, "bulk", 300).await;
+    let mut chunks = queue_bulk_backlog(&store, "bulk", 300).await;
     let last_chunk = chunks.pop().unwrap();
 
     let record = store.record(vec![submission(
-        &measures,
         encounter("single", &["99213", "1125F"]),
         false,
     )]);
@@ -365,7 +343,7 @@ async fn closing_commits_the_bulk_writes_queued_before_it() {
     let directory = tempfile::tempdir().unwrap();
     let measures = Arc::new(MeasureSet::built_in().unwrap());
     let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
-    let chunks = queue_bulk_backlog(&store, &measures, "queued", 50).await;
+    let chunks = queue_bulk_backlog(&store, "queued", 50).await;
 
     store.close().await;
 
@@ -373,7 +351,6 @@ async fn closing_commits_the_bulk_writes_queued_before_it() {
         assert_eq!(chunk.finish().await.unwrap().len(), 64);
     }
     let after_close = store.record(vec![submission(
-        &measures,
         encounter("late", &["99213", "1125F"]),
         false,
     )]);
@@ -393,7 +370,7 @@ async fn the_log_is_folded_into_the_database_file_while_the_store_is_open() {
 
     // Some 20,000 rows: a few thousand pages of log, past the mark at which a
     // commit asks for a checkpoint.
-    for chunk in queue_bulk_backlog(&store, &measures, "folded", 300).await {
+    for chunk in queue_bulk_backlog(&store, "folded", 300).await {
         chunk.finish().await.unwrap();
     }
 

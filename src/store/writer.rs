@@ -17,6 +17,7 @@
 
 use std::sync::mpsc as std_mpsc;
 
+use jiff::civil::Date;
 use rusqlite::{Connection, ErrorCode, ffi, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,10 +28,7 @@ use super::{
     directory_lock::DirectoryLock,
     row::read_claim,
 };
-use crate::{
-    measures::{Claim, Verdict},
-    scheduling::CooperativeYield,
-};
+use crate::{measures::GroupOutcomes, scheduling::CooperativeYield};
 
 /// Most rows one transaction takes; a longer queue waits for the next commit,
 /// so no single commit holds callers for long.
@@ -54,12 +52,14 @@ pub struct PendingRow {
     pub encounter_id: String,
     pub patient_hash: [u8; 32],
     pub fingerprint: [u8; 32],
-    pub claim: Claim,
+    pub provider_id: String,
+    pub service_date: Date,
     /// The service date as stored, rendered before the writer sees it.
-    pub service_date: String,
+    pub service_date_text: String,
     pub claim_json: String,
     pub replace: bool,
-    pub verdicts: Vec<Verdict>,
+    /// What the counting thread adds to the totals once the row is stored.
+    pub outcomes: GroupOutcomes,
 }
 
 /// Where the writer sends one job's results.
@@ -316,8 +316,8 @@ fn write_all(
                 row.encounter_id,
                 &row.patient_hash[..],
                 &row.fingerprint[..],
-                row.claim.provider_id,
-                row.service_date,
+                row.provider_id,
+                row.service_date_text,
                 row.claim_json,
             ])?;
             if inserted == 1 {
@@ -343,8 +343,8 @@ fn write_all(
                     row.encounter_id,
                     &row.patient_hash[..],
                     &row.fingerprint[..],
-                    row.claim.provider_id,
-                    row.service_date,
+                    row.provider_id,
+                    row.service_date_text,
                     row.claim_json,
                     revision + 1,
                 ])?;
