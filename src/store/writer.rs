@@ -363,6 +363,83 @@ fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measures::{Claim, MeasureSet};
+
+    /// A writer over an empty in-memory database, and the senders of its two
+    /// lanes; it commits nothing unless asked to.
+    fn idle_writer() -> (Writer, mpsc::Sender<Job>, mpsc::Sender<Job>) {
+        let (interactive, jobs) = mpsc::channel(64);
+        let (bulk_sender, bulk) = mpsc::channel(64);
+        let (committed, _) = std_mpsc::sync_channel(1);
+        let writer = Writer {
+            connection: Connection::open_in_memory().unwrap(),
+            jobs,
+            bulk,
+            committed,
+            counter: std::thread::spawn(|| {}),
+            checkpointer: None,
+            directory_lock: None,
+        };
+        (writer, interactive, bulk_sender)
+    }
+
+    fn write_of(rows: usize) -> Job {
+        let claim = Claim {
+            provider_id: "npi-1".into(),
+            service_date: jiff::civil::date(2025, 3, 4),
+            place_of_service: None,
+            patient_age: None,
+            patient_sex: None,
+            codes: Vec::new(),
+            diagnoses: Vec::new(),
+        };
+        let outcomes = MeasureSet::built_in().unwrap().outcomes(&claim);
+        let row = |index: usize| PendingRow {
+            encounter_id: format!("e{index}"),
+            patient_hash: [0; 32],
+            fingerprint: [0; 32],
+            provider_id: claim.provider_id.clone(),
+            service_date: claim.service_date,
+            service_date_text: claim.service_date.to_string(),
+            claim_json: String::new(),
+            replace: false,
+            outcomes: outcomes.clone(),
+        };
+        Job::Write {
+            rows: (0..rows).map(row).collect(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    /// The sizes of the writes one commit gathers, in commit order.
+    fn gathered(writer: &mut Writer) -> Vec<usize> {
+        let batch = writer.gather(None, &mut None);
+        batch.iter().map(|(rows, _)| rows.len()).collect()
+    }
+
+    #[test]
+    fn a_commit_takes_fewer_bulk_rows_when_interactive_writes_wait_beside_them() {
+        const CHUNK: usize = 128;
+        let (mut writer, interactive, bulk) = idle_writer();
+        for _ in 0..8 {
+            bulk.try_send(write_of(CHUNK)).unwrap();
+        }
+        let alone = MAX_BULK_ROWS_PER_COMMIT / CHUNK;
+        assert_eq!(gathered(&mut writer), vec![CHUNK; alone]);
+
+        // A record queued behind the backlog goes first, with fewer bulk rows.
+        interactive.try_send(write_of(1)).unwrap();
+        let beside = MAX_BULK_ROWS_BESIDE_INTERACTIVE / CHUNK;
+        let mut expected = vec![1];
+        expected.extend(vec![CHUNK; beside]);
+        assert!(beside < alone, "the bound beside records is the lower one");
+        assert_eq!(gathered(&mut writer), expected);
+
+        // With no records left, the next commit takes the rest of the backlog.
+        let left = 8 - alone - beside;
+        assert!(left <= alone);
+        assert_eq!(gathered(&mut writer), vec![CHUNK; left]);
+    }
 
     fn sqlite_failure(code: std::ffi::c_int) -> StoreError {
         StoreError::Database(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None))
