@@ -508,8 +508,9 @@ impl EncounterStore {
         Self::queue(&self.jobs, rows).await?.finish().await
     }
 
-    /// Turns `submissions` into rows ready for the writer: patient ids hashed,
-    /// claims serialised, content fingerprinted. CPU work only, a few
+    /// Turns `submissions` into rows ready for the writer: judged under the
+    /// store's measures, patient ids hashed, claims serialised, content
+    /// fingerprinted. CPU work only, a few
     /// microseconds an encounter; a bulk caller runs it off the async runtime,
     /// so that the writer thread does nothing but SQLite.
     pub fn prepare(&self, submissions: Vec<Submission>) -> PreparedRows {
