@@ -171,7 +171,13 @@ async fn of_stores_opening_one_new_directory_at_once_one_opens_and_the_rest_are_
         match opening.join().unwrap() {
             Ok(store) => opened.push(store),
             Err(StoreError::InUse { holder, .. }) => {
-                assert_eq!(holder, Some(std::process::id()));
+                // The winner may not have written its id yet when a loser
+                // reads it (on a busy machine it often has not); what is
+                // named must never be another process.
+                assert!(
+                    holder.is_none() || holder == Some(std::process::id()),
+                    "{holder:?}"
+                );
             }
             Err(error) => panic!("refused for another reason: {error}"),
         }
