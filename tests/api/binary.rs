@@ -38,6 +38,7 @@ impl ServerProcess {
             ])
             .args(args)
             .env("RUST_LOG", "info")
+            .env("CPTD_REQUEST_TIMEOUT", cptd::config::TEST_REQUEST_TIMEOUT)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

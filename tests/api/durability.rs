@@ -49,6 +49,7 @@ impl Cptd {
             ])
             .arg(data_dir)
             .env("RUST_LOG", "trace")
+            .env("CPTD_REQUEST_TIMEOUT", cptd::config::TEST_REQUEST_TIMEOUT)
             .env_remove("CPTD_PATIENT_ID_KEY")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
