@@ -157,8 +157,6 @@ impl Config {
 /// imports off. A test of the limit itself sets its own.
 pub const TEST_REQUEST_TIMEOUT: &str = "5m";
 
-impl Config {}
-
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let span: jiff::Span = text
         .parse()

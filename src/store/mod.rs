@@ -510,9 +510,9 @@ impl EncounterStore {
 
     /// Turns `submissions` into rows ready for the writer: judged under the
     /// store's measures, patient ids hashed, claims serialised, content
-    /// fingerprinted. CPU work only, a few
-    /// microseconds an encounter; a bulk caller runs it off the async runtime,
-    /// so that the writer thread does nothing but SQLite.
+    /// fingerprinted. CPU work only, a few microseconds an encounter; a bulk
+    /// caller runs it off the async runtime, so that the writer thread does
+    /// nothing but SQLite.
     pub fn prepare(&self, submissions: Vec<Submission>) -> PreparedRows {
         PreparedRows(
             submissions
