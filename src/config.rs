@@ -55,13 +55,19 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Check code-set files offline, laid over the built-in set in the order given,
-    /// exactly as the server would load them; print every problem and exit non-zero
+    /// Check code-set files and measure files offline, exactly as the server would
+    /// load them (code sets laid over the built-in set in the order given, measure
+    /// files beside the built-in measures); print every problem and exit non-zero
     /// if there is any.
     Check {
         /// The code-set files (CSV), in load order.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "measure_files")]
         files: Vec<PathBuf>,
+
+        /// A measure-definition file to check, as `--measures` loads it
+        /// (repeatable).
+        #[arg(long = "measures", value_delimiter = ',')]
+        measure_files: Vec<PathBuf>,
     },
 }
 

@@ -4,6 +4,7 @@ use clap::Parser;
 use cptd::{
     codes::CodeRegistry,
     config::{Cli, Command},
+    measures::MeasureSet,
     memory, server, shutdown, telemetry,
 };
 
@@ -11,8 +12,12 @@ fn main() -> ExitCode {
     memory::tune_allocator();
     shutdown::ignore_file_size_limit_signal();
     let cli = Cli::parse();
-    if let Some(Command::Check { files }) = cli.command {
-        return check(&files);
+    if let Some(Command::Check {
+        files,
+        measure_files,
+    }) = cli.command
+    {
+        return check(&files, &measure_files);
     }
     match server::runtime() {
         Ok(runtime) => runtime.block_on(serve(cli.config)),
@@ -41,8 +46,21 @@ async fn serve(config: cptd::config::Config) -> ExitCode {
     }
 }
 
-/// `cptd check`: the server's own load, offline, reported on the terminal.
-fn check(files: &[std::path::PathBuf]) -> ExitCode {
+/// `cptd check`: the server's own loads, offline, reported on the terminal;
+/// every file is checked, and any problem fails the whole check.
+fn check(code_files: &[std::path::PathBuf], measure_files: &[std::path::PathBuf]) -> ExitCode {
+    let codes_load = code_files.is_empty() || check_codes(code_files);
+    let measures_load = measure_files.is_empty() || check_measures(measure_files);
+    if codes_load && measures_load {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `cptd check FILE...`: the server's own code-set load, offline, reported on
+/// the terminal. True when it loads.
+fn check_codes(files: &[std::path::PathBuf]) -> bool {
     match CodeRegistry::load(files) {
         Ok(registry) => {
             println!(
@@ -50,11 +68,31 @@ fn check(files: &[std::path::PathBuf]) -> ExitCode {
                 registry.len(),
                 registry.version()
             );
-            ExitCode::SUCCESS
+            true
         }
         Err(refused) => {
             eprintln!("{refused}");
-            ExitCode::FAILURE
+            false
+        }
+    }
+}
+
+/// `cptd check --measures FILE`: the server's own measure load, offline. True
+/// when it loads.
+fn check_measures(files: &[std::path::PathBuf]) -> bool {
+    match MeasureSet::load(files) {
+        Ok(measures) => {
+            let all = measures.measures();
+            let groups: usize = all.iter().map(|measure| measure.groups.len()).sum();
+            println!(
+                "ok: {} measures with {groups} option groups, the built-in ones included",
+                all.len()
+            );
+            true
+        }
+        Err(refused) => {
+            eprintln!("{refused}");
+            false
         }
     }
 }

@@ -27,7 +27,7 @@ const MAX_LISTED_PROBLEMS: usize = 200;
 /// A measure set that could not be loaded, with every problem found.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "the measure files were refused with {} problem(s); fix them and start again:\n{}",
+    "the measure files were refused with {} problem(s); fix them and load them again:\n{}",
     .problems.len(),
     list(.problems)
 )]

@@ -129,6 +129,39 @@ async fn a_bad_measure_file_stops_the_server_naming_every_problem() {
     assert!(text.contains("procedureCodes[0].code"), "{text}");
 }
 
+#[test]
+fn check_loads_measure_files_offline_as_the_server_would() {
+    let good = fixture("cms-shaped.json");
+    let bad = fixture("refused.json");
+
+    let (good_status, good_out, _) =
+        crate::binary::run_to_end(&["check", "--measures", good.to_str().unwrap()]);
+    let (bad_status, _, bad_err) =
+        crate::binary::run_to_end(&["check", "--measures", bad.to_str().unwrap()]);
+    let (both_status, _, both_err) = crate::binary::run_to_end(&[
+        "check",
+        "--measures",
+        good.to_str().unwrap(),
+        "--measures",
+        bad.to_str().unwrap(),
+    ]);
+
+    assert!(good_status.success());
+    // The fixture's five measures and the two built in.
+    assert!(good_out.starts_with("ok: 7 measures"), "{good_out}");
+    assert!(!bad_status.success());
+    // The same problems the server refuses to start with, every one named.
+    assert!(bad_err.contains("6 problem(s)"), "{bad_err}");
+    assert!(
+        bad_err.contains("bad-1") && bad_err.contains("bad-2"),
+        "{bad_err}"
+    );
+    assert!(bad_err.contains("procedureCodes[0].code"), "{bad_err}");
+    // One bad file refuses the load, whatever else is good.
+    assert!(!both_status.success());
+    assert!(both_err.contains("6 problem(s)"), "{both_err}");
+}
+
 #[tokio::test]
 async fn category_ii_codes_name_their_measures() {
     let mut app = spawn_app().await;
