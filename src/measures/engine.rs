@@ -309,34 +309,23 @@ pub fn evaluate_group(group: &OptionGroup, encounter: &Claim) -> (Outcome, Reaso
 
 /// One verdict per option group of `measure`, in group order.
 pub fn evaluate(measure: &Measure, encounter: &Claim) -> Vec<Verdict> {
-    let mut verdicts = Vec::with_capacity(measure.groups.len());
-    evaluate_into(measure, encounter, &mut verdicts);
-    verdicts
+    measure
+        .groups
+        .iter()
+        .map(|group| {
+            let (outcome, reason) = evaluate_group(group, encounter);
+            verdict(measure, group, outcome, reason)
+        })
+        .collect()
 }
 
-/// [`evaluate`], appending to `verdicts`.
-pub fn evaluate_into(measure: &Measure, encounter: &Claim, verdicts: &mut Vec<Verdict>) {
-    verdicts.extend(measure.groups.iter().map(|group| {
-        let (outcome, reason) = evaluate_group(group, encounter);
-        verdict(measure, group, outcome, reason)
-    }));
-}
-
-/// What [`evaluate_into`] appends for an encounter that reports none of the
-/// procedure codes of `measure`'s eligibility options, decided without looking
-/// further: no option admits an encounter without one of its procedures.
-pub fn not_eligible_into(measure: &Measure, verdicts: &mut Vec<Verdict>) {
-    verdicts.extend(measure.groups.iter().map(|group| {
-        verdict(
-            measure,
-            group,
-            Outcome::NotInDenominator,
-            Reason::NotEligible,
-        )
-    }));
-}
-
-fn verdict(measure: &Measure, group: &OptionGroup, outcome: Outcome, reason: Reason) -> Verdict {
+/// The verdict of `measure`'s `group`.
+pub(super) fn verdict(
+    measure: &Measure,
+    group: &OptionGroup,
+    outcome: Outcome,
+    reason: Reason,
+) -> Verdict {
     Verdict {
         measure_id: measure.id.clone(),
         option_group: group.name.clone(),

@@ -8,9 +8,9 @@ use std::{
 
 use super::{
     FastMap,
-    definition::{Measure, MeasureProblem, read_measure_file},
+    definition::{Measure, MeasureProblem, OptionGroup, read_measure_file},
     encounter::Claim,
-    engine::{Outcome, Verdict, evaluate_group, evaluate_into, not_eligible_into},
+    engine::{Outcome, Reason, Verdict, evaluate_group, verdict},
     report::GroupOutcomes,
 };
 use crate::{codes::CodeValue, source_files};
@@ -175,43 +175,42 @@ impl MeasureSet {
     /// measure id order, so the verdict at each position is the outcome
     /// [`MeasureSet::outcomes`] gives there.
     pub fn evaluate(&self, encounter: &Claim) -> Vec<Verdict> {
-        let mut verdicts = Vec::with_capacity(self.group_count());
-        for (measure, named) in self.measures.iter().zip(self.named(encounter)) {
-            if named {
-                evaluate_into(measure, encounter, &mut verdicts);
-            } else {
-                not_eligible_into(measure, &mut verdicts);
-            }
-        }
-        verdicts
+        self.judge(encounter, verdict)
     }
 
     /// The outcomes of `encounter` under every option group, without the
     /// reasons and names of [`MeasureSet::evaluate`]: what the totals count.
     pub fn outcomes(&self, encounter: &Claim) -> GroupOutcomes {
-        let mut outcomes = Vec::with_capacity(self.group_count());
-        for (measure, named) in self.measures.iter().zip(self.named(encounter)) {
-            if named {
-                let judged = measure.groups.iter();
-                outcomes.extend(judged.map(|group| evaluate_group(group, encounter).0));
-            } else {
-                let groups = measure.groups.len();
-                outcomes.extend(std::iter::repeat_n(Outcome::NotInDenominator, groups));
-            }
-        }
-        GroupOutcomes::new(outcomes)
+        GroupOutcomes::new(self.judge(encounter, |_, _, outcome, _| outcome))
     }
 
-    /// For each measure, whether `encounter` reports a procedure code one of
-    /// its eligibility options names; the others cannot admit it.
-    fn named(&self, encounter: &Claim) -> Vec<bool> {
+    /// `judged` of each option group of every measure, in the set's order. A
+    /// measure none of whose eligibility options names a procedure code the
+    /// encounter reports cannot admit it, so its groups are decided without
+    /// looking further.
+    fn judge<T>(
+        &self,
+        encounter: &Claim,
+        judged: impl Fn(&Measure, &OptionGroup, Outcome, Reason) -> T,
+    ) -> Vec<T> {
         let mut named = vec![false; self.measures.len()];
         for reported in &encounter.codes {
             for &position in self.by_procedure.get(&reported.code).into_iter().flatten() {
                 named[position] = true;
             }
         }
-        named
+        let mut all = Vec::with_capacity(self.group_count());
+        for (measure, named) in self.measures.iter().zip(named) {
+            for group in &measure.groups {
+                let (outcome, reason) = if named {
+                    evaluate_group(group, encounter)
+                } else {
+                    (Outcome::NotInDenominator, Reason::NotEligible)
+                };
+                all.push(judged(measure, group, outcome, reason));
+            }
+        }
+        all
     }
 
     fn group_count(&self) -> usize {

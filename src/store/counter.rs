@@ -55,7 +55,7 @@ impl Counter {
                 turns.between_items();
                 let answer: Vec<Recorded> = results.by_ref().take(rows.len()).collect();
                 let _ = reply.send(Ok(answer));
-                // An import's job holds a thousand rows, each a dozen
+                // An import's job holds hundreds of rows, each several
                 // allocations: freed one by one, so that freeing them all
                 // does not hold the core from a call that wakes meanwhile.
                 for row in rows {

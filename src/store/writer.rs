@@ -383,27 +383,31 @@ mod tests {
         (writer, interactive, bulk_sender)
     }
 
+    /// A write of `rows` rows; what they hold does not matter to gathering.
     fn write_of(rows: usize) -> Job {
-        let claim = Claim {
-            provider_id: "npi-1".into(),
-            service_date: jiff::civil::date(2025, 3, 4),
-            place_of_service: None,
-            patient_age: None,
-            patient_sex: None,
-            codes: Vec::new(),
-            diagnoses: Vec::new(),
-        };
-        let outcomes = MeasureSet::built_in().unwrap().outcomes(&claim);
+        static OUTCOMES: std::sync::LazyLock<GroupOutcomes> = std::sync::LazyLock::new(|| {
+            let claim = Claim {
+                provider_id: "npi-1".into(),
+                service_date: jiff::civil::date(2025, 3, 4),
+                place_of_service: None,
+                patient_age: None,
+                patient_sex: None,
+                codes: Vec::new(),
+                diagnoses: Vec::new(),
+            };
+            MeasureSet::built_in().unwrap().outcomes(&claim)
+        });
+        let service_date = jiff::civil::date(2025, 3, 4);
         let row = |index: usize| PendingRow {
             encounter_id: format!("e{index}"),
             patient_hash: [0; 32],
             fingerprint: [0; 32],
-            provider_id: claim.provider_id.clone(),
-            service_date: claim.service_date,
-            service_date_text: claim.service_date.to_string(),
+            provider_id: "npi-1".into(),
+            service_date,
+            service_date_text: service_date.to_string(),
             claim_json: String::new(),
             replace: false,
-            outcomes: outcomes.clone(),
+            outcomes: OUTCOMES.clone(),
         };
         Job::Write {
             rows: (0..rows).map(row).collect(),

@@ -143,6 +143,50 @@ async fn eligible(client: &mut QualityMeasuresClient<tonic::transport::Channel>)
         .eligible
 }
 
+/// An import call in flight: its answer once the stream ends or the server goes.
+type ImportCall =
+    tokio::task::JoinHandle<Result<tonic::Response<pb::ImportEncountersResponse>, tonic::Status>>;
+
+/// An import left open on `client`: what is sent on the sender streams on.
+fn open_import(
+    client: &QualityMeasuresClient<tonic::transport::Channel>,
+) -> (
+    tokio::sync::mpsc::Sender<pb::ImportEncountersRequest>,
+    ImportCall,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(256);
+    let mut importing = client.clone();
+    let call = tokio::spawn(async move {
+        importing
+            .import_encounters(ReceiverStream::new(receiver))
+            .await
+    });
+    (sender, call)
+}
+
+/// Kills `server` with `kill -9` once it counts more than `counted` eligible
+/// encounters, and checks that `open_import` never got its summary.
+async fn kill_once_counted(
+    server: &mut Cptd,
+    client: &mut QualityMeasuresClient<tonic::transport::Channel>,
+    counted: i64,
+    open_import: ImportCall,
+) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while eligible(client).await <= counted {
+        assert!(
+            Instant::now() < deadline,
+            "the open import was never committed past {counted}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill_hard();
+    assert!(
+        open_import.await.expect("joined").is_err(),
+        "the import never got a summary"
+    );
+}
+
 /// The encounters in the database file, once `PRAGMA integrity_check` has
 /// found it whole.
 fn stored_in_whole_database(database: &Path) -> i64 {
@@ -200,30 +244,12 @@ async fn kill_9_mid_import_keeps_every_answered_encounter_once_and_no_phi_leaks(
 
     // Act: a second import left open mid-stream, then kill -9 once part of it is
     // committed.
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
-    let mut importing = client.clone();
-    let open_import = tokio::spawn(async move {
-        importing
-            .import_encounters(ReceiverStream::new(receiver))
-            .await
-    });
+    let (sender, call) = open_import(&client);
     for index in 0..2000 {
         let message = import(canary_visit(&format!("second-{index}"), "99213 1125F"));
         sender.send(message).await.expect("the stream is open");
     }
-    let deadline = Instant::now() + HANG_GUARD;
-    while eligible(&mut client).await <= 310 {
-        assert!(
-            Instant::now() < deadline,
-            "no part of the second import was committed"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server.kill_hard();
-    assert!(
-        open_import.await.expect("joined").is_err(),
-        "the import never got a summary"
-    );
+    kill_once_counted(&mut server, &mut client, 310, call).await;
     drop(sender);
 
     // Assert: after a restart, every answered encounter is there, once.
@@ -297,13 +323,7 @@ async fn kill_9_while_the_log_is_checkpointed_beside_an_import_keeps_every_answe
 
     // Act: another import streams on, committing and being checkpointed, and
     // the server is killed in the middle of it.
-    let (sender, receiver) = tokio::sync::mpsc::channel(256);
-    let mut importing = client.clone();
-    let open_import = tokio::spawn(async move {
-        importing
-            .import_encounters(ReceiverStream::new(receiver))
-            .await
-    });
+    let (sender, call) = open_import(&client);
     let feeding = tokio::spawn(async move {
         for index in 0..100_000 {
             let message = import(cancer_visit(&format!("streaming-{index}"), "99213 1125F"));
@@ -312,19 +332,7 @@ async fn kill_9_while_the_log_is_checkpointed_beside_an_import_keeps_every_answe
             }
         }
     });
-    let deadline = Instant::now() + HANG_GUARD;
-    while eligible(&mut client).await < 30_000 {
-        assert!(
-            Instant::now() < deadline,
-            "the second import was never committed"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server.kill_hard();
-    assert!(
-        open_import.await.expect("joined").is_err(),
-        "the import never got a summary"
-    );
+    kill_once_counted(&mut server, &mut client, 30_000, call).await;
     feeding.await.expect("joined");
 
     // Assert: the database is whole, and counts what it holds, once; the
