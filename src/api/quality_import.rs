@@ -32,9 +32,9 @@ pub const MAX_IMPORT_ENCOUNTERS: usize = 100_000;
 
 /// Most imports running at once. One writer commits them all and the import
 /// threads number one a core, so beyond a few concurrent imports none goes
-/// faster; each more only holds its share of memory (up to some 2,000
-/// prepared rows and its stream's flow-control window, 128 KiB). Beyond it an
-/// import is refused before any of it is read.
+/// faster; each more only holds its share of memory (up to some 5,000
+/// prepared rows, a few MiB, and its stream's flow-control window, 128 KiB).
+/// Beyond it an import is refused before any of it is read.
 pub const MAX_CONCURRENT_IMPORTS: usize = 8;
 
 /// Most rejected encounters listed in a summary; the count covers them all.

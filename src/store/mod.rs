@@ -482,6 +482,7 @@ impl EncounterStore {
             committed,
             counter,
             checkpointer,
+            last_interactive: None,
             directory_lock,
         };
         let handle = std::thread::Builder::new()

@@ -11,11 +11,15 @@
 //! Writes come in two lanes. Interactive writes (one caller's encounter,
 //! waiting on its answer) all join the next commit. Bulk writes (imports' chunks)
 //! fill the rest of it, at most [`MAX_BULK_ROWS_PER_COMMIT`] rows, and fewer
-//! beside interactive writes. An import can queue thousands of rows ahead; a
-//! single record arriving behind them waits for the commit in progress, a few
-//! milliseconds, not for the whole backlog. Each lane keeps its own order.
+//! while interactive writes arrive or beside them. An import can queue
+//! thousands of rows ahead; a single record arriving behind them waits for the
+//! commit in progress, a few milliseconds, not for the whole backlog. Each lane
+//! keeps its own order.
 
-use std::sync::mpsc as std_mpsc;
+use std::{
+    sync::mpsc as std_mpsc,
+    time::{Duration, Instant},
+};
 
 use jiff::civil::Date;
 use rusqlite::{Connection, ErrorCode, ffi, params};
@@ -34,17 +38,32 @@ use crate::{measures::GroupOutcomes, scheduling::CooperativeYield};
 /// so no single commit holds callers for long.
 const MAX_ROWS_PER_COMMIT: usize = 4096;
 
-/// Most rows of bulk writes one transaction takes: under 2 ms of inserting,
-/// so an interactive write that arrives meanwhile waits no longer than that
-/// and a sync. Imports hand over chunks of a few hundred rows; this bounds the
-/// commits that drain a backlog of them. Twice as many made imports no faster
-/// (the sync is shared by 512 rows already) and doubled that wait.
-pub const MAX_BULK_ROWS_PER_COMMIT: usize = 512;
+/// Most rows of bulk writes one transaction takes while no interactive write
+/// has come for [`INTERACTIVE_QUIET`]. Every commit waits for a disk sync,
+/// and the writer's connection can do nothing else meanwhile, so the fewer
+/// rows a commit, the more of the writer's time goes to syncs: with at most
+/// 512 bulk rows a commit the store wrote prepared rows at about 0.7 of a raw
+/// insert's rate (which commits 4,096 at a time), with 2,048 at about 0.9
+/// (BENCHMARKS.md). Imports hand over chunks of a few hundred rows; this
+/// bounds the commits that drain a backlog of them.
+pub const MAX_BULK_ROWS_PER_COMMIT: usize = 2048;
+
+/// Most rows of bulk writes one transaction takes while interactive writes
+/// arrive: under 2 ms of inserting, so a record that comes meanwhile waits no
+/// longer than that and a sync, rather than the 7 ms or so of a commit at
+/// [`MAX_BULK_ROWS_PER_COMMIT`].
+const MAX_BULK_ROWS_WHILE_INTERACTIVE: usize = 512;
 
 /// Most rows of bulk writes a transaction takes beside interactive writes:
 /// those callers then wait for little more than their own sync, and an import
 /// still moves while records arrive without pause.
 const MAX_BULK_ROWS_BESIDE_INTERACTIVE: usize = 256;
+
+/// How long after an interactive write bulk commits stay at
+/// [`MAX_BULK_ROWS_WHILE_INTERACTIVE`]. Callers recording one encounter at a
+/// time send again within moments, so only the first record after a quiet
+/// second can meet a large bulk commit in progress.
+const INTERACTIVE_QUIET: Duration = Duration::from_secs(1);
 
 /// One encounter ready to write: hashed, serialised and judged.
 #[derive(Debug)]
@@ -86,6 +105,8 @@ pub struct Writer {
     /// The checkpointing thread of a database on disk. Declared after the
     /// connection, whose commits signal it, so that it is stopped after it.
     pub checkpointer: Option<Checkpointer>,
+    /// When the last commit with an interactive write was gathered.
+    pub last_interactive: Option<Instant>,
     /// The data directory's lock, released only once the database is closed.
     /// Declared last, so it is dropped last.
     pub directory_lock: Option<DirectoryLock>,
@@ -142,14 +163,23 @@ impl Writer {
     }
 
     /// One commit's writes: `first`, every queued interactive write, then bulk
-    /// writes up to their bound, a lower one if there are interactive writes.
-    /// A request to stop closes both lanes, so that what was queued before it
-    /// is still committed and nothing after it is.
+    /// writes up to their bound: lower while interactive writes arrive, and
+    /// lower still beside them. A request to stop closes both lanes, so that
+    /// what was queued before it is still committed and nothing after it is.
     fn gather(
         &mut self,
         first: Option<(Lane, Job)>,
         stop: &mut Option<oneshot::Sender<()>>,
     ) -> Vec<(Vec<PendingRow>, Reply)> {
+        let now = Instant::now();
+        let interactive_lately = self
+            .last_interactive
+            .is_some_and(|last| now.saturating_duration_since(last) < INTERACTIVE_QUIET);
+        let bulk_bound = if interactive_lately {
+            MAX_BULK_ROWS_WHILE_INTERACTIVE
+        } else {
+            MAX_BULK_ROWS_PER_COMMIT
+        };
         let mut batch = Vec::new();
         let (mut rows, mut bulk_rows) = (0, 0);
         let mut next = first.or_else(|| self.queued_job(true));
@@ -177,9 +207,12 @@ impl Writer {
             let bulk_limit = if rows > bulk_rows {
                 MAX_BULK_ROWS_BESIDE_INTERACTIVE
             } else {
-                MAX_BULK_ROWS_PER_COMMIT
+                bulk_bound
             };
             next = self.queued_job(bulk_rows < bulk_limit);
+        }
+        if rows > bulk_rows {
+            self.last_interactive = Some(now);
         }
         batch
     }
@@ -378,6 +411,7 @@ mod tests {
             committed,
             counter: std::thread::spawn(|| {}),
             checkpointer: None,
+            last_interactive: None,
             directory_lock: None,
         };
         (writer, interactive, bulk_sender)
@@ -422,27 +456,34 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_takes_fewer_bulk_rows_when_interactive_writes_wait_beside_them() {
+    fn a_commit_takes_fewer_bulk_rows_while_interactive_writes_arrive_and_fewer_beside_them() {
         const CHUNK: usize = 128;
+        const BACKLOG: usize = 48;
         let (mut writer, interactive, bulk) = idle_writer();
-        for _ in 0..8 {
+        for _ in 0..BACKLOG {
             bulk.try_send(write_of(CHUNK)).unwrap();
         }
-        let alone = MAX_BULK_ROWS_PER_COMMIT / CHUNK;
-        assert_eq!(gathered(&mut writer), vec![CHUNK; alone]);
+        let quiet = MAX_BULK_ROWS_PER_COMMIT / CHUNK;
+        assert_eq!(gathered(&mut writer), vec![CHUNK; quiet]);
 
         // A record queued behind the backlog goes first, with fewer bulk rows.
         interactive.try_send(write_of(1)).unwrap();
         let beside = MAX_BULK_ROWS_BESIDE_INTERACTIVE / CHUNK;
         let mut expected = vec![1];
         expected.extend(vec![CHUNK; beside]);
-        assert!(beside < alone, "the bound beside records is the lower one");
         assert_eq!(gathered(&mut writer), expected);
 
-        // With no records left, the next commit takes the rest of the backlog.
-        let left = 8 - alone - beside;
-        assert!(left <= alone);
-        assert_eq!(gathered(&mut writer), vec![CHUNK; left]);
+        // Right after it, more records may follow: bulk commits stay small.
+        let lately = MAX_BULK_ROWS_WHILE_INTERACTIVE / CHUNK;
+        assert!(beside < lately && lately < quiet);
+        assert_eq!(gathered(&mut writer), vec![CHUNK; lately]);
+        assert_eq!(gathered(&mut writer), vec![CHUNK; lately]);
+
+        // Once records have been quiet a while, bulk commits grow again.
+        writer.last_interactive = Instant::now().checked_sub(INTERACTIVE_QUIET);
+        let left = BACKLOG - quiet - beside - 2 * lately;
+        assert!(left >= quiet, "the backlog outlasts one large commit");
+        assert_eq!(gathered(&mut writer), vec![CHUNK; quiet]);
     }
 
     fn sqlite_failure(code: std::ffi::c_int) -> StoreError {
