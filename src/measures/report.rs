@@ -147,15 +147,16 @@ pub struct PerformanceReport {
 }
 
 impl PerformanceTotals {
-    /// Adds (`delta` 1) or takes back (`delta` -1) one encounter's outcomes.
+    /// Adds (`delta` 1) or takes back (`delta` -1) one encounter's outcomes,
+    /// given by group position as [`GroupOutcomes`] holds them.
     pub fn apply(
         &mut self,
         provider_id: &str,
         service_date: Date,
-        outcomes: &GroupOutcomes,
+        outcomes: &[Outcome],
         delta: i64,
     ) {
-        for (position, &outcome) in outcomes.0.iter().enumerate() {
+        for (position, &outcome) in outcomes.iter().enumerate() {
             if outcome == Outcome::NotInDenominator {
                 continue;
             }

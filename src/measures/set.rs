@@ -175,31 +175,42 @@ impl MeasureSet {
     /// measure id order, so the verdict at each position is the outcome
     /// [`MeasureSet::outcomes`] gives there.
     pub fn evaluate(&self, encounter: &Claim) -> Vec<Verdict> {
-        self.judge(encounter, verdict)
+        let mut verdicts = Vec::with_capacity(self.group_count());
+        self.judge(encounter, &mut verdicts, verdict);
+        verdicts
     }
 
     /// The outcomes of `encounter` under every option group, without the
     /// reasons and names of [`MeasureSet::evaluate`]: what the totals count.
     pub fn outcomes(&self, encounter: &Claim) -> GroupOutcomes {
-        GroupOutcomes::new(self.judge(encounter, |_, _, outcome, _| outcome))
+        let mut outcomes = Vec::with_capacity(self.group_count());
+        self.outcomes_into(encounter, &mut outcomes);
+        GroupOutcomes::new(outcomes)
     }
 
-    /// `judged` of each option group of every measure, in the set's order. A
-    /// measure none of whose eligibility options names a procedure code the
-    /// encounter reports cannot admit it, so its groups are decided without
-    /// looking further.
+    /// [`MeasureSet::outcomes`], appended to `outcomes`: for callers that
+    /// keep the outcomes of many encounters in one buffer.
+    pub fn outcomes_into(&self, encounter: &Claim, outcomes: &mut Vec<Outcome>) {
+        self.judge(encounter, outcomes, |_, _, outcome, _| outcome);
+    }
+
+    /// Appends `judged` of each option group of every measure to `all`, in the
+    /// set's order. A measure none of whose eligibility options names a
+    /// procedure code the encounter reports cannot admit it, so its groups are
+    /// decided without looking further.
     fn judge<T>(
         &self,
         encounter: &Claim,
+        all: &mut Vec<T>,
         judged: impl Fn(&Measure, &OptionGroup, Outcome, Reason) -> T,
-    ) -> Vec<T> {
+    ) {
         let mut named = vec![false; self.measures.len()];
         for reported in &encounter.codes {
             for &position in self.by_procedure.get(&reported.code).into_iter().flatten() {
                 named[position] = true;
             }
         }
-        let mut all = Vec::with_capacity(self.group_count());
+        all.reserve(self.group_count());
         for (measure, named) in self.measures.iter().zip(named) {
             for group in &measure.groups {
                 let (outcome, reason) = if named {
@@ -210,7 +221,6 @@ impl MeasureSet {
                 all.push(judged(measure, group, outcome, reason));
             }
         }
-        all
     }
 
     fn group_count(&self) -> usize {

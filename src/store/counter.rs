@@ -10,10 +10,7 @@
 
 use std::sync::{Arc, RwLock, mpsc};
 
-use super::{
-    Recorded,
-    writer::{PendingRow, Reply},
-};
+use super::{Recorded, pending::PendingRows, writer::Reply};
 use crate::{
     measures::{Claim, MeasureSet, PerformanceTotals},
     scheduling::CooperativeYield,
@@ -33,7 +30,7 @@ pub enum TotalsChange {
 
 /// One durable commit: its callers' rows, a result per row, and what changed.
 pub struct Commit {
-    pub batch: Vec<(Vec<PendingRow>, Reply)>,
+    pub batch: Vec<(PendingRows, Reply)>,
     pub results: Vec<Recorded>,
     pub changes: Vec<TotalsChange>,
 }
@@ -55,13 +52,7 @@ impl Counter {
                 turns.between_items();
                 let answer: Vec<Recorded> = results.by_ref().take(rows.len()).collect();
                 let _ = reply.send(Ok(answer));
-                // An import's job holds hundreds of rows, each several
-                // allocations: freed one by one, so that freeing them all
-                // does not hold the core from a call that wakes meanwhile.
-                for row in rows {
-                    drop(row);
-                    turns.between_items();
-                }
+                drop(rows);
             }
         }
     }
@@ -71,11 +62,12 @@ impl Counter {
     /// a time, and replaced versions are judged before it is taken. A report
     /// may see part of a commit whose callers are not answered yet; every row
     /// it sees is durable.
-    fn count(&self, batch: &[(Vec<PendingRow>, Reply)], changes: Vec<TotalsChange>) {
+    fn count(&self, batch: &[(PendingRows, Reply)], changes: Vec<TotalsChange>) {
         // About a tenth of a millisecond of counting: a look-up that wakes
         // meanwhile waits no longer for this thread to yield its core.
         const CHANGES_PER_LOCK: usize = 64;
-        let flat: Vec<&PendingRow> = batch.iter().flat_map(|(rows, _)| rows).collect();
+        // Changes come in row order, so one pass over the rows finds them all.
+        let mut rows = batch.iter().flat_map(|(rows, _)| rows.iter()).enumerate();
         let mut deltas = Vec::with_capacity(changes.len());
         let mut judged = Vec::new();
         for change in changes {
@@ -96,10 +88,13 @@ impl Counter {
             for (index, replaced) in part {
                 if let Some(replaced) = replaced {
                     let (previous, before) = &judged[*replaced];
+                    let before = before.as_slice();
                     totals.apply(&previous.provider_id, previous.service_date, before, -1);
                 }
-                let row = flat[*index];
-                totals.apply(&row.provider_id, row.service_date, &row.outcomes, 1);
+                let Some((_, row)) = rows.find(|(position, _)| position == index) else {
+                    unreachable!("a change names a row of its commit, in row order");
+                };
+                totals.apply(row.provider_id, row.service_date, row.outcomes, 1);
             }
         }
     }

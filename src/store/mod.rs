@@ -23,6 +23,7 @@ mod checkpointer;
 mod counter;
 mod directory_lock;
 mod patient_key;
+mod pending;
 mod row;
 mod schema;
 #[cfg(test)]
@@ -30,6 +31,7 @@ mod tests;
 mod writer;
 
 use std::{
+    fmt::Write,
     path::PathBuf,
     sync::{
         Arc, Mutex, RwLock,
@@ -53,7 +55,8 @@ use crate::measures::{Encounter, Measure, MeasureSet, PerformanceReport, Perform
 use checkpointer::Checkpointer;
 use counter::Counter;
 use directory_lock::DirectoryLock;
-use writer::{Job, PendingRow, Writer};
+use pending::{PendingRow, PendingRows};
+use writer::{Job, Writer};
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "encounters.sqlite3";
@@ -191,7 +194,7 @@ pub enum Recorded {
 /// Encounters made ready for the writer by [`EncounterStore::prepare`], in
 /// the order given.
 #[derive(Debug)]
-pub struct PreparedRows(Vec<PendingRow>);
+pub struct PreparedRows(PendingRows);
 
 impl PreparedRows {
     /// How many encounters.
@@ -340,6 +343,23 @@ fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), Stor
     }
 }
 
+/// A row's content identity, to tell a resend from a conflicting one:
+/// everything the caller sent, the patient by hash.
+fn fingerprint(
+    patient_hash: &[u8; 32],
+    provider_id: &str,
+    service_date_text: &str,
+    claim_json: &str,
+) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(patient_hash);
+    for part in [provider_id, service_date_text, claim_json] {
+        digest.update((part.len() as u64).to_le_bytes());
+        digest.update(part.as_bytes());
+    }
+    digest.finalize().into()
+}
+
 /// Stored rows (provider, date, claim JSON) handed to a rebuild worker at once.
 const REBUILD_BATCH: usize = 4096;
 
@@ -360,6 +380,7 @@ fn rebuild_totals(
             .map(|_| {
                 scope.spawn(|| -> Result<PerformanceTotals, StoreError> {
                     let mut totals = PerformanceTotals::default();
+                    let mut outcomes = Vec::new();
                     // After a bad row the worker keeps draining, so the reader
                     // never waits on a full channel nobody empties.
                     let mut failed = None;
@@ -374,7 +395,8 @@ fn rebuild_totals(
                         for (provider, date, json) in batch {
                             match row::read_claim(provider, &date, &json) {
                                 Ok(claim) => {
-                                    let outcomes = measures.outcomes(&claim);
+                                    outcomes.clear();
+                                    measures.outcomes_into(&claim, &mut outcomes);
                                     totals.apply(
                                         &claim.provider_id,
                                         claim.service_date,
@@ -515,12 +537,40 @@ impl EncounterStore {
     /// caller runs it off the async runtime, so that the writer thread does
     /// nothing but SQLite.
     pub fn prepare(&self, submissions: Vec<Submission>) -> PreparedRows {
-        PreparedRows(
-            submissions
-                .into_iter()
-                .map(|submission| self.prepare_row(submission))
-                .collect(),
-        )
+        let mut rows = PendingRows::with_capacity(submissions.len());
+        // Each row's text and outcomes are made in these and copied into the
+        // rows' shared buffers, so preparing allocates nothing a row.
+        let mut service_date_text = String::new();
+        let mut claim_json = String::new();
+        let mut outcomes = Vec::new();
+        for Submission { encounter, replace } in submissions {
+            let claim = &encounter.claim;
+            outcomes.clear();
+            self.measures.outcomes_into(claim, &mut outcomes);
+            service_date_text.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(service_date_text, "{}", claim.service_date);
+            claim_json.clear();
+            row::write_claim_json(&mut claim_json, claim);
+            let patient_hash = self.hasher.hash(&encounter.patient_id);
+            rows.push(PendingRow {
+                encounter_id: &encounter.encounter_id,
+                patient_hash,
+                fingerprint: fingerprint(
+                    &patient_hash,
+                    &claim.provider_id,
+                    &service_date_text,
+                    &claim_json,
+                ),
+                provider_id: &claim.provider_id,
+                service_date: claim.service_date,
+                service_date_text: &service_date_text,
+                claim_json: &claim_json,
+                replace,
+                outcomes: &outcomes,
+            });
+        }
+        PreparedRows(rows)
     }
 
     /// Queues `rows` as a bulk write and returns at once. Bulk writes are
@@ -542,39 +592,6 @@ impl EncounterStore {
         .await
         .map_err(|_| StoreError::Closed)?;
         Ok(PendingWrite(answer))
-    }
-
-    fn prepare_row(&self, submission: Submission) -> PendingRow {
-        let Submission { encounter, replace } = submission;
-        let claim = encounter.claim;
-        let outcomes = self.measures.outcomes(&claim);
-        let patient_hash = self.hasher.hash(&encounter.patient_id);
-        let claim_json = row::claim_json(&claim);
-        let service_date_text = claim.service_date.to_string();
-        // Content identity: everything the caller sent, the patient by hash.
-        let mut digest = Sha256::new();
-        digest.update(patient_hash);
-        for part in [
-            claim.provider_id.as_bytes(),
-            service_date_text.as_bytes(),
-            claim_json.as_bytes(),
-        ] {
-            digest.update((part.len() as u64).to_le_bytes());
-            digest.update(part);
-        }
-        // The rest of the claim is freed here, by the thread that made it,
-        // rather than on the counting thread once the row is counted.
-        PendingRow {
-            encounter_id: encounter.encounter_id,
-            patient_hash,
-            fingerprint: digest.finalize().into(),
-            provider_id: claim.provider_id,
-            service_date: claim.service_date,
-            service_date_text,
-            claim_json,
-            replace,
-            outcomes,
-        }
     }
 
     /// The performance of `measure` over `start..=end`, from the running totals.

@@ -61,20 +61,20 @@ fn push_strings<'a>(json: &mut String, texts: impl Iterator<Item = &'a str>) {
     json.push(']');
 }
 
-/// The JSON of `claim`'s facts other than provider and date, which have their
-/// own columns. Deterministic, so equal claims write equal text: keys in a fixed
-/// order, empty fields left out. Written straight into one string, as it runs
-/// once for every recorded encounter; the text is the same as serde would
-/// write for these fields (a test holds the two together), so fingerprints of
-/// rows stored earlier still match.
-pub fn claim_json(claim: &Claim) -> String {
+/// Appends the JSON of `claim`'s facts other than provider and date, which
+/// have their own columns, to `json`. Deterministic, so equal claims write
+/// equal text: keys in a fixed order, empty fields left out. Written straight
+/// into the string, as it runs once for every recorded encounter; the text is
+/// the same as serde would write for these fields (a test holds the two
+/// together), so fingerprints of rows stored earlier still match.
+pub fn write_claim_json(json: &mut String, claim: &Claim) {
     use std::fmt::Write;
 
-    let mut json = String::with_capacity(64 + 40 * claim.codes.len() + 12 * claim.diagnoses.len());
+    json.reserve(64 + 40 * claim.codes.len() + 12 * claim.diagnoses.len());
     json.push('{');
     if let Some(place) = claim.place_of_service {
         json.push_str("\"place\":");
-        push_string(&mut json, place.as_str());
+        push_string(json, place.as_str());
         json.push(',');
     }
     if let Some(age) = claim.patient_age {
@@ -82,7 +82,7 @@ pub fn claim_json(claim: &Claim) -> String {
     }
     if let Some(sex) = claim.patient_sex {
         json.push_str("\"sex\":");
-        push_string(&mut json, sex.as_str());
+        push_string(json, sex.as_str());
         json.push(',');
     }
     json.push_str("\"codes\":[");
@@ -91,11 +91,11 @@ pub fn claim_json(claim: &Claim) -> String {
             json.push(',');
         }
         json.push_str("{\"code\":");
-        push_string(&mut json, code.code.as_str());
+        push_string(json, code.code.as_str());
         if !code.modifiers.is_empty() {
             json.push_str(",\"modifiers\":");
             push_strings(
-                &mut json,
+                json,
                 code.modifiers.iter().map(|modifier| modifier.as_str()),
             );
         }
@@ -107,10 +107,9 @@ pub fn claim_json(claim: &Claim) -> String {
     json.push(']');
     if !claim.diagnoses.is_empty() {
         json.push_str(",\"diagnoses\":");
-        push_strings(&mut json, claim.diagnoses.iter().map(Diagnosis::compact));
+        push_strings(json, claim.diagnoses.iter().map(Diagnosis::compact));
     }
     json.push('}');
-    json
 }
 
 /// Reads a claim back from its columns.
@@ -165,6 +164,12 @@ mod tests {
     use serde::Serialize;
 
     use super::*;
+
+    fn claim_json(claim: &Claim) -> String {
+        let mut json = String::new();
+        write_claim_json(&mut json, claim);
+        json
+    }
 
     /// The form rows were written in by serde before `claim_json` wrote them
     /// by hand; both must give the same text, or stored fingerprints would

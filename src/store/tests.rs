@@ -51,6 +51,15 @@ fn options(directory: &std::path::Path) -> StoreOptions {
     }
 }
 
+fn in_memory_store(measures: &Arc<MeasureSet>) -> EncounterStore {
+    let options = StoreOptions {
+        location: Location::InMemory,
+        durability: Durability::Full,
+        key: None,
+    };
+    EncounterStore::open(options, measures.clone()).unwrap()
+}
+
 fn met(store: &EncounterStore, measures: &MeasureSet) -> (i64, i64) {
     let measure = measures.get("pain-intensity-quantified").unwrap();
     let report = store.report(measure, None, date(2025, 1, 1), date(2025, 12, 31));
@@ -84,15 +93,7 @@ async fn encounters_and_totals_survive_reopening() {
 #[tokio::test]
 async fn a_replacement_takes_the_old_version_out_of_the_totals() {
     let measures = Arc::new(MeasureSet::built_in().unwrap());
-    let store = EncounterStore::open(
-        StoreOptions {
-            location: Location::InMemory,
-            durability: Durability::Full,
-            key: None,
-        },
-        measures.clone(),
-    )
-    .unwrap();
+    let store = in_memory_store(&measures);
     let first = submission(encounter("r1", &["99213"]), false);
     let changed = || submission(encounter("r1", &["99213", "1126F"]), false);
     let replacement = submission(encounter("r1", &["99213", "1126F"]), true);
@@ -109,6 +110,47 @@ async fn a_replacement_takes_the_old_version_out_of_the_totals() {
         [Recorded::Stored, Recorded::Conflict, Recorded::Replaced]
     );
     assert_eq!(met(&store, &measures), (1, 1));
+}
+
+#[tokio::test]
+async fn a_commit_counts_each_row_it_stores_by_that_rows_own_outcomes() {
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = in_memory_store(&measures);
+    let met_visit = |id: &str| encounter(id, &["99213", "1125F"]);
+    let not_met_visit = |id: &str| encounter(id, &["99213", "1125F-8P"]);
+    store
+        .record(vec![submission(met_visit("c0"), false)])
+        .await
+        .unwrap();
+    assert_eq!(met(&store, &measures), (1, 1));
+
+    // Rows that change nothing come first in each commit. A counter that
+    // took the outcomes of the wrong row would count a met visit twice here...
+    let recorded = store
+        .record(vec![
+            submission(met_visit("c0"), false),
+            submission(not_met_visit("c0"), false),
+            submission(not_met_visit("c1"), false),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded,
+        [Recorded::Duplicate, Recorded::Conflict, Recorded::Stored]
+    );
+    assert_eq!(met(&store, &measures), (1, 2));
+
+    // ...and here would count the duplicate in place of the replacement,
+    // which has no visit code and so leaves the measure.
+    let recorded = store
+        .record(vec![
+            submission(not_met_visit("c1"), false),
+            submission(encounter("c0", &["1125F"]), true),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(recorded, [Recorded::Duplicate, Recorded::Replaced]);
+    assert_eq!(met(&store, &measures), (0, 1));
 }
 
 #[tokio::test]

@@ -21,7 +21,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use jiff::civil::Date;
 use rusqlite::{Connection, ErrorCode, ffi, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,9 +29,10 @@ use super::{
     checkpointer::Checkpointer,
     counter::{Commit, TotalsChange},
     directory_lock::DirectoryLock,
+    pending::PendingRows,
     row::read_claim,
 };
-use crate::{measures::GroupOutcomes, scheduling::CooperativeYield};
+use crate::scheduling::CooperativeYield;
 
 /// Most rows one transaction takes; a longer queue waits for the next commit,
 /// so no single commit holds callers for long.
@@ -65,29 +65,13 @@ const MAX_BULK_ROWS_BESIDE_INTERACTIVE: usize = 256;
 /// second can meet a large bulk commit in progress.
 const INTERACTIVE_QUIET: Duration = Duration::from_secs(1);
 
-/// One encounter ready to write: hashed, serialised and judged.
-#[derive(Debug)]
-pub struct PendingRow {
-    pub encounter_id: String,
-    pub patient_hash: [u8; 32],
-    pub fingerprint: [u8; 32],
-    pub provider_id: String,
-    pub service_date: Date,
-    /// The service date as stored, rendered before the writer sees it.
-    pub service_date_text: String,
-    pub claim_json: String,
-    pub replace: bool,
-    /// What the counting thread adds to the totals once the row is stored.
-    pub outcomes: GroupOutcomes,
-}
-
 /// Where the writer sends one job's results.
 pub type Reply = oneshot::Sender<Result<Vec<Recorded>, StoreError>>;
 
 /// What the writer is asked to do.
 pub enum Job {
     /// Write these rows and answer with one result each, in order.
-    Write { rows: Vec<PendingRow>, reply: Reply },
+    Write { rows: PendingRows, reply: Reply },
     /// Finish the queue, checkpoint the log and stop.
     Stop { done: oneshot::Sender<()> },
 }
@@ -170,7 +154,7 @@ impl Writer {
         &mut self,
         first: Option<(Lane, Job)>,
         stop: &mut Option<oneshot::Sender<()>>,
-    ) -> Vec<(Vec<PendingRow>, Reply)> {
+    ) -> Vec<(PendingRows, Reply)> {
         let now = Instant::now();
         let interactive_lately = self
             .last_interactive
@@ -253,7 +237,7 @@ impl Writer {
         let _ = done.send(());
     }
 
-    fn commit(&mut self, batch: Vec<(Vec<PendingRow>, Reply)>) {
+    fn commit(&mut self, batch: Vec<(PendingRows, Reply)>) {
         let rows: usize = batch.iter().map(|(rows, _)| rows.len()).sum();
         let written = write_all(&mut self.connection, &batch);
         match written {
@@ -317,7 +301,7 @@ type Written = (Vec<Recorded>, Vec<TotalsChange>);
 
 fn write_all(
     connection: &mut Connection,
-    batch: &[(Vec<PendingRow>, Reply)],
+    batch: &[(PendingRows, Reply)],
 ) -> Result<Written, StoreError> {
     let transaction = connection.transaction()?;
     let mut results = Vec::new();
@@ -341,7 +325,7 @@ fn write_all(
                service_date = ?5, claim = ?6, revision = ?7
              WHERE encounter_id = ?1",
         )?;
-        let rows = batch.iter().flat_map(|(rows, _)| rows);
+        let rows = batch.iter().flat_map(|(rows, _)| rows.iter());
         let mut turns = CooperativeYield::new();
         for (index, row) in rows.enumerate() {
             turns.between_items();
@@ -396,7 +380,7 @@ fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measures::{Claim, MeasureSet};
+    use crate::store::pending::PendingRow;
 
     /// A writer over an empty in-memory database, and the senders of its two
     /// lanes; it commits nothing unless asked to.
@@ -419,32 +403,22 @@ mod tests {
 
     /// A write of `rows` rows; what they hold does not matter to gathering.
     fn write_of(rows: usize) -> Job {
-        static OUTCOMES: std::sync::LazyLock<GroupOutcomes> = std::sync::LazyLock::new(|| {
-            let claim = Claim {
-                provider_id: "npi-1".into(),
+        let mut written = PendingRows::with_capacity(rows);
+        for index in 0..rows {
+            written.push(PendingRow {
+                encounter_id: &format!("e{index}"),
+                patient_hash: [0; 32],
+                fingerprint: [0; 32],
+                provider_id: "npi-1",
                 service_date: jiff::civil::date(2025, 3, 4),
-                place_of_service: None,
-                patient_age: None,
-                patient_sex: None,
-                codes: Vec::new(),
-                diagnoses: Vec::new(),
-            };
-            MeasureSet::built_in().unwrap().outcomes(&claim)
-        });
-        let service_date = jiff::civil::date(2025, 3, 4);
-        let row = |index: usize| PendingRow {
-            encounter_id: format!("e{index}"),
-            patient_hash: [0; 32],
-            fingerprint: [0; 32],
-            provider_id: "npi-1".into(),
-            service_date,
-            service_date_text: service_date.to_string(),
-            claim_json: String::new(),
-            replace: false,
-            outcomes: OUTCOMES.clone(),
-        };
+                service_date_text: "2025-03-04",
+                claim_json: "{}",
+                replace: false,
+                outcomes: &[],
+            });
+        }
         Job::Write {
-            rows: (0..rows).map(row).collect(),
+            rows: written,
             reply: oneshot::channel().0,
         }
     }
