@@ -10,6 +10,7 @@ mod code_requests;
 mod convert;
 mod error;
 mod get_code_route;
+mod import_decoder;
 mod import_route;
 mod method_route;
 mod page_token;

@@ -11,10 +11,10 @@
 use std::{collections::VecDeque, time::Duration};
 
 use jiff::civil::Date;
-use prost::Message;
 use tonic::{Status, Streaming};
 
 use super::{
+    import_decoder::RequestDecoder,
     method_route::EncodedMessage,
     quality_measures::{QualityMeasuresService, conflict_message},
 };
@@ -323,9 +323,10 @@ fn prepare(
     // One code set for the whole chunk.
     let registry = service.registry();
     let mut turns = CooperativeYield::new();
+    let mut decoder = RequestDecoder::default();
     for (index, message) in messages {
         turns.between_items();
-        let message = match pb::ImportEncountersRequest::decode(message.0) {
+        let message = match decoder.decode(message.0) {
             Ok(message) => message,
             Err(error) => {
                 // prost names the field and the fault, never a value.
@@ -336,7 +337,6 @@ fn prepare(
         };
         let sent_id: String = message
             .encounter
-            .as_ref()
             .map(|encounter| {
                 encounter
                     .encounter_id

@@ -72,7 +72,7 @@ impl QualityMeasuresService {
     pub(super) fn parse(
         &self,
         registry: &CodeRegistry,
-        encounter: Option<pb::Encounter>,
+        encounter: Option<&pb::Encounter>,
         replace: bool,
         today: Date,
     ) -> Result<ParsedEncounter, Violations> {
@@ -170,7 +170,7 @@ impl QualityMeasures for QualityMeasuresService {
             let parsed = self
                 .parse(
                     &registry,
-                    request.encounter,
+                    request.encounter.as_ref(),
                     request.replace,
                     calendar::today(),
                 )

@@ -159,7 +159,7 @@ fn reported_code(
 
 /// Parses one encounter (or names every problem in `violations`).
 pub fn parse_encounter(
-    encounter: Option<pb::Encounter>,
+    encounter: Option<&pb::Encounter>,
     replace: bool,
     rules: &EncounterRules<'_>,
 ) -> Result<ParsedEncounter, Violations> {
