@@ -67,8 +67,53 @@ const READ_BETWEEN_YIELDS: usize = 64;
 /// milliseconds.
 const MAX_CHUNK_WAIT: Duration = Duration::from_millis(50);
 
-/// The stream position and id of each encounter of a chunk, to name it later.
-type ChunkIds = Vec<(usize, String)>;
+/// The stream position and id (as sent) of each encounter of a chunk that
+/// goes to the writer, to name it later should it conflict. The ids share one
+/// string: they are made on an import thread and freed on the runtime, and
+/// few are ever read.
+#[derive(Debug, Default)]
+struct ChunkIds {
+    /// Each encounter's position in the stream, and where its id ends.
+    positions: Vec<(usize, usize)>,
+    text: String,
+}
+
+impl ChunkIds {
+    fn with_capacity(encounters: usize) -> ChunkIds {
+        ChunkIds {
+            positions: Vec::with_capacity(encounters),
+            text: String::with_capacity(encounters * 16),
+        }
+    }
+
+    fn push(&mut self, index: usize, encounter_id: &str) {
+        self.text.push_str(encounter_id);
+        self.positions.push((index, self.text.len()));
+    }
+
+    /// Each encounter's position and id, in the order pushed.
+    fn iter(&self) -> impl Iterator<Item = (usize, &str)> {
+        let starts = std::iter::once(0).chain(self.positions.iter().map(|&(_, end)| end));
+        self.positions
+            .iter()
+            .zip(starts)
+            .map(|(&(index, end), start)| (index, &self.text[start..end]))
+    }
+}
+
+/// The id a caller sent, as a summary names it: trimmed, and cut to the
+/// longest id accepted, so a rejection never echoes an unbounded string.
+fn sent_id(encounter: Option<&pb::Encounter>) -> &str {
+    let Some(encounter) = encounter else {
+        return "";
+    };
+    let trimmed = encounter.encounter_id.trim();
+    let end = trimmed
+        .char_indices()
+        .nth(MAX_ID_CHARS)
+        .map_or(trimmed.len(), |(end, _)| end);
+    &trimmed[..end]
+}
 
 /// A chunk as read from the stream, each message with its position, still
 /// encoded: the import threads decode it.
@@ -242,13 +287,13 @@ impl Import {
             return Ok(());
         };
         let results = pending.finish().await.map_err(import_stopped)?;
-        for ((index, encounter_id), recorded) in ids.into_iter().zip(results) {
+        for ((index, encounter_id), recorded) in ids.iter().zip(results) {
             match recorded {
                 Recorded::Stored | Recorded::Replaced => self.summary.accepted += 1,
                 Recorded::Duplicate => self.summary.duplicates += 1,
                 Recorded::Conflict => {
-                    let message = conflict_message(&encounter_id);
-                    self.reject(index, encounter_id, message);
+                    let message = conflict_message(encounter_id);
+                    self.reject(index, encounter_id.to_string(), message);
                 }
             }
         }
@@ -318,7 +363,7 @@ fn prepare(
     messages: ChunkMessages,
 ) -> PreparedChunk {
     let mut submissions = Vec::with_capacity(messages.len());
-    let mut ids = Vec::with_capacity(messages.len());
+    let mut ids = ChunkIds::with_capacity(messages.len());
     let mut rejected = Vec::new();
     // One code set for the whole chunk.
     let registry = service.registry();
@@ -335,20 +380,10 @@ fn prepare(
                 continue;
             }
         };
-        let sent_id: String = message
-            .encounter
-            .map(|encounter| {
-                encounter
-                    .encounter_id
-                    .trim()
-                    .chars()
-                    .take(MAX_ID_CHARS)
-                    .collect()
-            })
-            .unwrap_or_default();
         match service.parse(&registry, message.encounter, message.replace, today) {
             Err(violations) => {
                 let status = violations.into_status(tonic::Code::InvalidArgument);
+                let sent_id = sent_id(message.encounter).to_string();
                 rejected.push((index, sent_id, status.message().to_string()));
             }
             Ok(parsed) => {
@@ -356,7 +391,7 @@ fn prepare(
                     encounter: parsed.encounter,
                     replace: parsed.replace,
                 });
-                ids.push((index, sent_id));
+                ids.push(index, sent_id(message.encounter));
             }
         }
     }
@@ -364,5 +399,35 @@ fn prepare(
         rows: service.store().prepare(submissions),
         ids,
         rejected,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunks_ids_read_back_in_order_empty_ones_included() {
+        let sent = [(4, "e-4"), (5, ""), (9, "é-9"), (12, "")];
+        let mut ids = ChunkIds::with_capacity(1);
+        for (index, id) in sent {
+            ids.push(index, id);
+        }
+        assert_eq!(ids.iter().collect::<Vec<_>>(), sent);
+    }
+
+    #[test]
+    fn a_sent_id_is_trimmed_and_cut_to_the_longest_id_accepted() {
+        let with_id = |id: &str| pb::Encounter {
+            encounter_id: id.into(),
+            ..pb::Encounter::default()
+        };
+        assert_eq!(sent_id(None), "");
+        assert_eq!(sent_id(Some(&with_id("  e-1 \t"))), "e-1");
+        let long = "é".repeat(MAX_ID_CHARS + 5);
+        let encounter = with_id(&long);
+        let cut = sent_id(Some(&encounter));
+        assert_eq!(cut.chars().count(), MAX_ID_CHARS);
+        assert!(long.starts_with(cut));
     }
 }
