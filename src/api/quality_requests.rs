@@ -73,26 +73,28 @@ fn service_date(text: &str, today: Date, violations: &mut Violations) -> Option<
 }
 
 /// Parses the first `limit` items of a list, naming each one that fails by its
-/// path (`{field}[i]`); a failed item stays in place as `None` so indexes keep
-/// matching the request. The path is written only for a failure: an import
-/// parses every list of every encounter, and nearly all of them are fine.
+/// path (`{field}[i]`); the list only if every item parsed, so positions in it
+/// are those of the request. The path is written only for a failure: an
+/// import parses every list of every encounter, and nearly all are fine.
 fn parse_each<T, E: ToString>(
     items: &[String],
     limit: usize,
     field: impl Fn() -> String,
     parse: impl Fn(&str) -> Result<T, E>,
     violations: &mut Violations,
-) -> Vec<Option<T>> {
-    items
-        .iter()
-        .take(limit)
-        .enumerate()
-        .map(|(index, text)| {
-            parse(text)
-                .map_err(|error| violations.add(format!("{}[{index}]", field()), error.to_string()))
-                .ok()
-        })
-        .collect()
+) -> Option<Vec<T>> {
+    let mut parsed = Vec::with_capacity(items.len().min(limit));
+    let mut all_parsed = true;
+    for (index, text) in items.iter().take(limit).enumerate() {
+        match parse(text) {
+            Ok(value) => parsed.push(value),
+            Err(error) => {
+                violations.add(format!("{}[{index}]", field()), error.to_string());
+                all_parsed = false;
+            }
+        }
+    }
+    all_parsed.then_some(parsed)
 }
 
 fn reported_code(
@@ -131,7 +133,7 @@ fn reported_code(
         );
     }
     let parsed = parsed?;
-    let modifiers: Vec<Modifier> = modifiers.into_iter().collect::<Option<_>>()?;
+    let modifiers = modifiers?;
     for position in 0..modifiers.len() {
         if let Some(problem) = modifier_problem(parsed, &modifiers, position) {
             violations.add(format!("{}.modifiers[{position}]", path()), problem);
@@ -218,12 +220,14 @@ pub fn parse_encounter(
         );
     }
     let mut warnings = Vec::new();
-    let codes: Vec<Option<ReportedCode>> = encounter
+    // A code that fails leaves a violation, so the encounter is refused and
+    // the codes that parsed are not needed.
+    let codes: Vec<ReportedCode> = encounter
         .codes
         .iter()
         .take(MAX_ENCOUNTER_CODES)
         .enumerate()
-        .map(|(index, code)| {
+        .filter_map(|(index, code)| {
             reported_code(index, code, date, rules, &mut warnings, &mut violations)
         })
         .collect();
@@ -245,28 +249,30 @@ pub fn parse_encounter(
     );
 
     let complete = violations.is_empty();
-    match (encounter_id, patient_id, provider_id, date) {
-        (Some(encounter_id), Some(patient_id), Some(provider_id), Some(service_date))
-            if complete =>
-        {
-            Ok(ParsedEncounter {
-                encounter: Encounter {
-                    encounter_id,
-                    patient_id,
-                    claim: Claim {
-                        provider_id,
-                        service_date,
-                        place_of_service,
-                        patient_age,
-                        patient_sex,
-                        codes: codes.into_iter().flatten().collect(),
-                        diagnoses: diagnoses.into_iter().flatten().collect(),
-                    },
+    match (encounter_id, patient_id, provider_id, date, diagnoses) {
+        (
+            Some(encounter_id),
+            Some(patient_id),
+            Some(provider_id),
+            Some(service_date),
+            Some(diagnoses),
+        ) if complete => Ok(ParsedEncounter {
+            encounter: Encounter {
+                encounter_id,
+                patient_id,
+                claim: Claim {
+                    provider_id,
+                    service_date,
+                    place_of_service,
+                    patient_age,
+                    patient_sex,
+                    codes,
+                    diagnoses,
                 },
-                replace,
-                warnings,
-            })
-        }
+            },
+            replace,
+            warnings,
+        }),
         _ => Err(violations),
     }
 }
