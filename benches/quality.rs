@@ -54,6 +54,10 @@ const IMPORT_STREAM: usize = 100_000;
 const WRITER_THREAD: &str = "cptd-store-writ";
 /// The store's counting thread, likewise.
 const COUNTER_THREAD: &str = "cptd-store-coun";
+/// The store's checkpointing thread, likewise.
+const CHECKPOINT_THREAD: &str = "cptd-store-chec";
+/// The server runtime's threads (`server::runtime`), likewise.
+const RUNTIME_THREADS: &str = "cptd-runtime";
 /// The threads that prepare imports, by the start of their names.
 const IMPORT_THREADS: &str = "cptd-import-";
 /// Rounds of `GetCode` alone and during an import.
@@ -546,9 +550,18 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
             cpu_time(Some(WRITER_THREAD)),
             cpu_time(Some(COUNTER_THREAD)),
             cpu_time(Some(IMPORT_THREADS)),
+            cpu_time(Some(CHECKPOINT_THREAD)),
+            cpu_time(Some(RUNTIME_THREADS)),
         )
     };
-    let (process_before, writer_before, counter_before, preparing_before) = cpu();
+    let (
+        process_before,
+        writer_before,
+        counter_before,
+        preparing_before,
+        checkpoint_before,
+        runtime_before,
+    ) = cpu();
     let importing = server.import_from_another_client(prepared);
     let ImportSent {
         summary,
@@ -556,7 +569,14 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
         client_cpu,
     } = joined(importing).await;
     let import_rate = IMPORT_STREAM as f64 / elapsed.as_secs_f64();
-    let (process_after, writer_after, counter_after, preparing_after) = cpu();
+    let (
+        process_after,
+        writer_after,
+        counter_after,
+        preparing_after,
+        checkpoint_after,
+        runtime_after,
+    ) = cpu();
     assert_eq!(summary.accepted as usize, IMPORT_STREAM);
     println!(
         "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
@@ -572,12 +592,14 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
         );
     }
     println!(
-        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the client's thread {}, the store's writer thread {}, its counting thread {} and the import threads {}",
+        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the client's thread {}, the store's writer thread {}, its counting thread {}, its checkpointing thread {}, the import threads {} and the server's runtime {}",
         cpu_per_row(process_before, process_after, IMPORT_STREAM),
         cpu_per_row(Some(Duration::ZERO), client_cpu, IMPORT_STREAM),
         cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
         cpu_per_row(counter_before, counter_after, IMPORT_STREAM),
+        cpu_per_row(checkpoint_before, checkpoint_after, IMPORT_STREAM),
         cpu_per_row(preparing_before, preparing_after, IMPORT_STREAM),
+        cpu_per_row(runtime_before, runtime_after, IMPORT_STREAM),
     );
 }
 
