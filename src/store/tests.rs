@@ -153,6 +153,42 @@ async fn a_commit_counts_each_row_it_stores_by_that_rows_own_outcomes() {
     assert_eq!(met(&store, &measures), (0, 1));
 }
 
+/// What a row stores for one fixed encounter under one fixed key, as cptd
+/// wrote it before preparing rows into shared buffers (`0a82d4d`). Stored
+/// fingerprints are compared with those of resends, so if these bytes
+/// changed, every resend of an encounter stored earlier would be refused as
+/// a conflict.
+#[tokio::test]
+async fn a_row_is_hashed_and_written_as_earlier_versions_wrote_it() {
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let options = StoreOptions {
+        location: Location::InMemory,
+        durability: Durability::Full,
+        key: Some(PatientIdKey::from_hex(&"5a".repeat(32)).unwrap()),
+    };
+    let store = EncounterStore::open(options, measures).unwrap();
+    let mut visit = encounter("golden-1", &["99213-25", "1125F"]);
+    visit.claim.place_of_service = Some(PlaceOfService::parse("11").unwrap());
+
+    let prepared = store.prepare(vec![submission(visit, false)]);
+
+    let row = prepared.0.iter().next().unwrap();
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    assert_eq!(
+        row.claim_json,
+        r#"{"place":"11","age":50,"codes":[{"code":"99213","modifiers":["25"]},{"code":"1125F"}],"diagnoses":["C50911"]}"#
+    );
+    assert_eq!(row.service_date_text, "2025-05-06");
+    assert_eq!(
+        hex(&row.patient_hash),
+        "8bdea61c3c3969052b2a935a26f6dd4aae52a24b2b0b9029bdcddb5da694895a"
+    );
+    assert_eq!(
+        hex(&row.fingerprint),
+        "094a6a37a09fd4d808075e1ac9efd5fafcaf7b283c095c337b9e00a631f20e87"
+    );
+}
+
 #[tokio::test]
 async fn another_key_is_refused_and_newer_schemas_too() {
     let directory = tempfile::tempdir().unwrap();
