@@ -52,7 +52,6 @@ impl Counter {
                 turns.between_items();
                 let answer: Vec<Recorded> = results.by_ref().take(rows.len()).collect();
                 let _ = reply.send(Ok(answer));
-                drop(rows);
             }
         }
     }
