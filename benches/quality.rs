@@ -58,6 +58,15 @@ const COUNTER_THREAD: &str = "cptd-store-coun";
 const CHECKPOINT_THREAD: &str = "cptd-store-chec";
 /// The server runtime's threads (`server::runtime`), likewise.
 const RUNTIME_THREADS: &str = "cptd-runtime";
+/// The threads whose CPU an import's figures give one by one, and what each
+/// is called there.
+const THREADS_OF_AN_IMPORT: [(&str, &str); 5] = [
+    (WRITER_THREAD, "the store's writer thread"),
+    (COUNTER_THREAD, "its counting thread"),
+    (CHECKPOINT_THREAD, "its checkpointing thread"),
+    (IMPORT_THREADS, "the import threads"),
+    (RUNTIME_THREADS, "the server's runtime"),
+];
 /// The threads that prepare imports, by the start of their names.
 const IMPORT_THREADS: &str = "cptd-import-";
 /// Rounds of `GetCode` alone and during an import.
@@ -311,15 +320,11 @@ async fn send(
 fn encoded(messages: Vec<pb::ImportEncountersRequest>) -> Vec<prost::bytes::Bytes> {
     use prost::Message;
 
-    let total: usize = messages.iter().map(Message::encoded_len).sum();
-    let mut buffer = prost::bytes::BytesMut::with_capacity(total);
-    let lengths: Vec<usize> = messages
-        .iter()
-        .map(|message| {
-            message.encode(&mut buffer).expect("room reserved");
-            message.encoded_len()
-        })
-        .collect();
+    let lengths: Vec<usize> = messages.iter().map(Message::encoded_len).collect();
+    let mut buffer = prost::bytes::BytesMut::with_capacity(lengths.iter().sum());
+    for message in &messages {
+        message.encode(&mut buffer).expect("room reserved");
+    }
     let mut buffer = buffer.freeze();
     lengths
         .into_iter()
@@ -544,24 +549,12 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
     let raw = raw_insert_rate(&directory.join("raw.sqlite3"), round, IMPORT_STREAM);
     let raw_cpu = cpu_per_row(raw_cpu_before, cpu_time(None), IMPORT_STREAM);
     let prepared = encoded(messages(&format!("imp{round}"), 0..IMPORT_STREAM));
-    let cpu = || {
-        (
-            cpu_time(None),
-            cpu_time(Some(WRITER_THREAD)),
-            cpu_time(Some(COUNTER_THREAD)),
-            cpu_time(Some(IMPORT_THREADS)),
-            cpu_time(Some(CHECKPOINT_THREAD)),
-            cpu_time(Some(RUNTIME_THREADS)),
-        )
+    let threads = || {
+        THREADS_OF_AN_IMPORT
+            .map(|(thread, _)| cpu_time(Some(thread)))
+            .to_vec()
     };
-    let (
-        process_before,
-        writer_before,
-        counter_before,
-        preparing_before,
-        checkpoint_before,
-        runtime_before,
-    ) = cpu();
+    let (process_before, threads_before) = (cpu_time(None), threads());
     let importing = server.import_from_another_client(prepared);
     let ImportSent {
         summary,
@@ -569,14 +562,7 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
         client_cpu,
     } = joined(importing).await;
     let import_rate = IMPORT_STREAM as f64 / elapsed.as_secs_f64();
-    let (
-        process_after,
-        writer_after,
-        counter_after,
-        preparing_after,
-        checkpoint_after,
-        runtime_after,
-    ) = cpu();
+    let (process_after, threads_after) = (cpu_time(None), threads());
     assert_eq!(summary.accepted as usize, IMPORT_STREAM);
     println!(
         "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
@@ -592,14 +578,17 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
         );
     }
     println!(
-        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the client's thread {}, the store's writer thread {}, its counting thread {}, its checkpointing thread {}, the import threads {} and the server's runtime {}",
+        "CPU per row: raw insert {raw_cpu}; import, whole process (client included) {}, of which the client's thread {}, {}",
         cpu_per_row(process_before, process_after, IMPORT_STREAM),
         cpu_per_row(Some(Duration::ZERO), client_cpu, IMPORT_STREAM),
-        cpu_per_row(writer_before, writer_after, IMPORT_STREAM),
-        cpu_per_row(counter_before, counter_after, IMPORT_STREAM),
-        cpu_per_row(checkpoint_before, checkpoint_after, IMPORT_STREAM),
-        cpu_per_row(preparing_before, preparing_after, IMPORT_STREAM),
-        cpu_per_row(runtime_before, runtime_after, IMPORT_STREAM),
+        THREADS_OF_AN_IMPORT
+            .iter()
+            .zip(threads_before.into_iter().zip(threads_after))
+            .map(|((_, role), (before, after))| {
+                format!("{role} {}", cpu_per_row(before, after, IMPORT_STREAM))
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
     );
 }
 

@@ -34,7 +34,7 @@ pub use encounter::{
 pub use engine::{
     EncounterField, Outcome, Reason, Verdict, describe_quality_code, evaluate, evaluate_group,
 };
-pub use report::{GroupOutcomes, GroupReport, PerformanceReport, PerformanceTotals, Tally};
+pub use report::{GroupReport, PerformanceReport, PerformanceTotals, Tally};
 pub use set::{BUILT_IN_MEASURE_SOURCE, MeasureSet, MeasureSetError};
 pub use values::{
     Diagnosis, MAX_ID_CHARS, MalformedValue, Modifier, PERFORMANCE_MODIFIERS, PatientId,

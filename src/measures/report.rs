@@ -95,26 +95,10 @@ fn sum(days: &DailyTallies, start: Date, end: Date) -> Tally {
     total
 }
 
-/// One encounter's outcome under every option group of a measure set, in the
-/// set's order: its measures in id order, each measure's groups in turn. The
-/// totals are kept by that position, so counting an encounter hashes no
-/// measure or group name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupOutcomes(Box<[Outcome]>);
-
-impl GroupOutcomes {
-    pub(super) fn new(outcomes: Vec<Outcome>) -> GroupOutcomes {
-        GroupOutcomes(outcomes.into_boxed_slice())
-    }
-
-    /// The outcomes, by group position.
-    pub fn as_slice(&self) -> &[Outcome] {
-        &self.0
-    }
-}
-
 /// The running totals of every option group of one measure set, by the
-/// group's position in the set (see [`GroupOutcomes`]).
+/// group's position in the set: its measures in id order, each measure's
+/// groups in turn, as [`MeasureSet::outcomes`](super::MeasureSet::outcomes)
+/// gives them. So counting an encounter hashes no measure or group name.
 #[derive(Debug, Default)]
 pub struct PerformanceTotals {
     groups: Vec<GroupTotals>,
@@ -148,7 +132,7 @@ pub struct PerformanceReport {
 
 impl PerformanceTotals {
     /// Adds (`delta` 1) or takes back (`delta` -1) one encounter's outcomes,
-    /// given by group position as [`GroupOutcomes`] holds them.
+    /// given by group position.
     pub fn apply(
         &mut self,
         provider_id: &str,

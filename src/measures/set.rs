@@ -11,7 +11,6 @@ use super::{
     definition::{Measure, MeasureProblem, OptionGroup, read_measure_file},
     encounter::Claim,
     engine::{Outcome, Reason, Verdict, evaluate_group, verdict},
-    report::GroupOutcomes,
 };
 use crate::{codes::CodeValue, source_files};
 
@@ -61,7 +60,8 @@ pub struct MeasureSet {
     /// codes; this tells which without asking each.
     by_procedure: FastMap<CodeValue, Vec<usize>>,
     /// For each measure, the position of its first option group among all the
-    /// set's groups (see [`GroupOutcomes`]); one more entry holds their number.
+    /// set's groups (see [`MeasureSet::outcomes`]); one more entry holds their
+    /// number.
     first_groups: Vec<usize>,
 }
 
@@ -175,17 +175,20 @@ impl MeasureSet {
     /// measure id order, so the verdict at each position is the outcome
     /// [`MeasureSet::outcomes`] gives there.
     pub fn evaluate(&self, encounter: &Claim) -> Vec<Verdict> {
-        let mut verdicts = Vec::with_capacity(self.group_count());
+        let mut verdicts = Vec::new();
         self.judge(encounter, &mut verdicts, verdict);
         verdicts
     }
 
     /// The outcomes of `encounter` under every option group, without the
     /// reasons and names of [`MeasureSet::evaluate`]: what the totals count.
-    pub fn outcomes(&self, encounter: &Claim) -> GroupOutcomes {
-        let mut outcomes = Vec::with_capacity(self.group_count());
+    /// They are by group position: the set's measures in id order, each
+    /// measure's groups in turn ([`MeasureSet::first_group`] finds a
+    /// measure's).
+    pub fn outcomes(&self, encounter: &Claim) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
         self.outcomes_into(encounter, &mut outcomes);
-        GroupOutcomes::new(outcomes)
+        outcomes
     }
 
     /// [`MeasureSet::outcomes`], appended to `outcomes`: for callers that

@@ -87,7 +87,6 @@ impl Counter {
             for (index, replaced) in part {
                 if let Some(replaced) = replaced {
                     let (previous, before) = &judged[*replaced];
-                    let before = before.as_slice();
                     totals.apply(&previous.provider_id, previous.service_date, before, -1);
                 }
                 let Some((_, row)) = rows.find(|(position, _)| position == index) else {

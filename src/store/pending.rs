@@ -27,12 +27,13 @@ pub struct PendingRow<'a> {
     pub outcomes: &'a [Outcome],
 }
 
-/// Where one row's text and outcomes lie in the shared buffers.
+/// Where one row's text and outcomes end in the shared buffers; they start
+/// where the previous row's end.
 #[derive(Debug)]
 struct Stored {
-    /// Where the row's text starts, then where each of its four texts ends:
-    /// encounter id, provider id, service date and claim.
-    text_bounds: [usize; 5],
+    /// Where each of the row's four texts ends: encounter id, provider id,
+    /// service date and claim.
+    text_ends: [usize; 4],
     outcomes_end: usize,
     patient_hash: [u8; 32],
     fingerprint: [u8; 32],
@@ -68,21 +69,19 @@ impl PendingRows {
 
     /// Adds a copy of `row`.
     pub fn push(&mut self, row: PendingRow<'_>) {
-        let start = self.text.len();
-        let mut text_bounds = [start; 5];
         let texts = [
             row.encounter_id,
             row.provider_id,
             row.service_date_text,
             row.claim_json,
         ];
-        for (bound, text) in text_bounds[1..].iter_mut().zip(texts) {
+        let text_ends = texts.map(|text| {
             self.text.push_str(text);
-            *bound = self.text.len();
-        }
+            self.text.len()
+        });
         self.outcomes.extend_from_slice(row.outcomes);
         self.rows.push(Stored {
-            text_bounds,
+            text_ends,
             outcomes_end: self.outcomes.len(),
             patient_hash: row.patient_hash,
             fingerprint: row.fingerprint,
@@ -93,25 +92,30 @@ impl PendingRows {
 
     /// The rows, in the order added.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = PendingRow<'_>> {
-        self.rows.iter().enumerate().map(|(index, stored)| {
-            let outcomes_start = match index {
-                0 => 0,
-                _ => self.rows[index - 1].outcomes_end,
-            };
-            let bounds = &stored.text_bounds;
-            let text = |field: usize| &self.text[bounds[field]..bounds[field + 1]];
-            PendingRow {
-                encounter_id: text(0),
-                patient_hash: stored.patient_hash,
-                fingerprint: stored.fingerprint,
-                provider_id: text(1),
-                service_date: stored.service_date,
-                service_date_text: text(2),
-                claim_json: text(3),
-                replace: stored.replace,
-                outcomes: &self.outcomes[outcomes_start..stored.outcomes_end],
+        (0..self.rows.len()).map(|index| self.row(index))
+    }
+
+    fn row(&self, index: usize) -> PendingRow<'_> {
+        let stored = &self.rows[index];
+        let (text_start, outcomes_start) = match index.checked_sub(1) {
+            Some(previous) => {
+                let previous = &self.rows[previous];
+                (previous.text_ends[3], previous.outcomes_end)
             }
-        })
+            None => (0, 0),
+        };
+        let [id_end, provider_end, date_end, claim_end] = stored.text_ends;
+        PendingRow {
+            encounter_id: &self.text[text_start..id_end],
+            patient_hash: stored.patient_hash,
+            fingerprint: stored.fingerprint,
+            provider_id: &self.text[id_end..provider_end],
+            service_date: stored.service_date,
+            service_date_text: &self.text[provider_end..date_end],
+            claim_json: &self.text[date_end..claim_end],
+            replace: stored.replace,
+            outcomes: &self.outcomes[outcomes_start..stored.outcomes_end],
+        }
     }
 }
 

@@ -51,11 +51,11 @@ fn options(directory: &std::path::Path) -> StoreOptions {
     }
 }
 
-fn in_memory_store(measures: &Arc<MeasureSet>) -> EncounterStore {
+fn in_memory_store(measures: &Arc<MeasureSet>, key: Option<PatientIdKey>) -> EncounterStore {
     let options = StoreOptions {
         location: Location::InMemory,
         durability: Durability::Full,
-        key: None,
+        key,
     };
     EncounterStore::open(options, measures.clone()).unwrap()
 }
@@ -93,7 +93,7 @@ async fn encounters_and_totals_survive_reopening() {
 #[tokio::test]
 async fn a_replacement_takes_the_old_version_out_of_the_totals() {
     let measures = Arc::new(MeasureSet::built_in().unwrap());
-    let store = in_memory_store(&measures);
+    let store = in_memory_store(&measures, None);
     let first = submission(encounter("r1", &["99213"]), false);
     let changed = || submission(encounter("r1", &["99213", "1126F"]), false);
     let replacement = submission(encounter("r1", &["99213", "1126F"]), true);
@@ -115,7 +115,7 @@ async fn a_replacement_takes_the_old_version_out_of_the_totals() {
 #[tokio::test]
 async fn a_commit_counts_each_row_it_stores_by_that_rows_own_outcomes() {
     let measures = Arc::new(MeasureSet::built_in().unwrap());
-    let store = in_memory_store(&measures);
+    let store = in_memory_store(&measures, None);
     let met_visit = |id: &str| encounter(id, &["99213", "1125F"]);
     let not_met_visit = |id: &str| encounter(id, &["99213", "1125F-8P"]);
     store
@@ -161,12 +161,8 @@ async fn a_commit_counts_each_row_it_stores_by_that_rows_own_outcomes() {
 #[tokio::test]
 async fn a_row_is_hashed_and_written_as_earlier_versions_wrote_it() {
     let measures = Arc::new(MeasureSet::built_in().unwrap());
-    let options = StoreOptions {
-        location: Location::InMemory,
-        durability: Durability::Full,
-        key: Some(PatientIdKey::from_hex(&"5a".repeat(32)).unwrap()),
-    };
-    let store = EncounterStore::open(options, measures).unwrap();
+    let key = PatientIdKey::from_hex(&"5a".repeat(32)).unwrap();
+    let store = in_memory_store(&measures, Some(key));
     let mut visit = encounter("golden-1", &["99213-25", "1125F"]);
     visit.claim.place_of_service = Some(PlaceOfService::parse("11").unwrap());
 
