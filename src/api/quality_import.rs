@@ -163,10 +163,24 @@ impl Import {
     }
 
     /// Reads the whole stream, records it, and answers the summary once durable.
+    ///
+    /// A failure is answered only once every chunk already handed to the
+    /// writer has committed or failed: what the caller then counts of the
+    /// import stays as it is, and no chunk of it lands after the answer.
     pub async fn run(
         mut self,
-        mut stream: Streaming<EncodedMessage>,
+        stream: Streaming<EncodedMessage>,
     ) -> Result<pb::ImportEncountersResponse, Status> {
+        match self.record(stream).await {
+            Ok(()) => Ok(self.summary),
+            Err(status) => {
+                self.withdraw().await;
+                Err(status)
+            }
+        }
+    }
+
+    async fn record(&mut self, mut stream: Streaming<EncodedMessage>) -> Result<(), Status> {
         let mut index = 0usize;
         let chunk_due = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(chunk_due);
@@ -214,8 +228,7 @@ impl Import {
                 tokio::task::yield_now().await;
             }
         }
-        self.drain().await?;
-        Ok(self.summary)
+        self.drain().await
     }
 
     /// Starts preparing the chunk read so far, once a thread is free for it:
@@ -311,6 +324,15 @@ impl Import {
         // Rejections from parsing and from conflicts arrive out of order.
         self.summary.errors.sort_by_key(|error| error.index);
         Ok(())
+    }
+
+    /// Hands the writer nothing more and waits out what it already holds,
+    /// whatever becomes of it: the import has failed, and its answer says so.
+    async fn withdraw(&mut self) {
+        self.preparing.clear();
+        while let Some((_, pending)) = self.in_flight.pop_front() {
+            let _ = pending.finish().await;
+        }
     }
 }
 

@@ -65,10 +65,11 @@ pub const DATABASE_FILE: &str = "encounters.sqlite3";
 /// their turn.
 const QUEUED_JOBS: usize = 1024;
 
-/// Most bulk write jobs (imports' chunks) waiting for the writer: as many as
-/// the imports allowed at once may have awaiting their commits (8 imports, 4
-/// chunks each). An import beyond it waits to hand over more, which holds back
-/// its reading.
+/// Most bulk write jobs (imports' chunks) waiting for the writer: what two
+/// imports keep awaiting their commits (16 chunks each), four of the writer's
+/// largest commits. More would only hold more prepared rows in memory, as the
+/// writer cannot commit them any sooner; an import finding the queue full
+/// waits to hand over more, which holds back its reading.
 const QUEUED_BULK_JOBS: usize = 32;
 
 /// What the meta table keeps to recognise the patient-id key.

@@ -489,8 +489,16 @@ async fn a_full_disk_refuses_writes_whole_and_a_resend_records_each_encounter_on
         "{failed:?}"
     );
     // The import's commits before the limit stand; which ones is up to timing.
+    // Its answer waited for every chunk it had handed over, so none of them
+    // lands later, however long the writer takes with them.
     let stored_before = eligible(&mut client).await - 1;
     assert!(stored_before < 6000, "{stored_before}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        eligible(&mut client).await - 1,
+        stored_before,
+        "part of the import landed after its answer"
+    );
     // Single encounters fill what room the failed commits left, until one
     // does not fit either; every one answered counts, the refused one does not.
     let mut recorded_while_full = 0;
