@@ -3,7 +3,8 @@
 //!
 //! - `ImportEncounters` throughput, and the raw SQLite insert rate of the same
 //!   rows with the same settings (WAL, FULL, one prepared statement, 4096 rows
-//!   per transaction) measured in the same run, as a ratio. The import's
+//!   per transaction) measured just before and just after it, as a ratio to
+//!   their mean. The import's
 //!   client sends messages encoded before the clock starts, as a load
 //!   generator does, so that the cores it shares with the server go to the
 //!   server;
@@ -542,11 +543,15 @@ async fn measure_store_alone(directory: &Path, round: usize) {
     store.close().await;
 }
 
-/// The raw SQLite insert rate, then an import of as many rows through the
-/// server, and their ratio, with the CPU each took per row.
+/// An import of as many rows through the server as the raw SQLite insert
+/// takes just before and again just after it, and the import's ratio to the
+/// mean of the two, with the CPU each took per row. The raw rate drifts by half
+/// from one minute to the next on a shared machine; timing it on both sides
+/// puts the import against the rate of its own moment. Each raw insert has a
+/// table of its own that grows by a round's rows each round, as the store does.
 async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
     let raw_cpu_before = cpu_time(None);
-    let raw = raw_insert_rate(&directory.join("raw.sqlite3"), round, IMPORT_STREAM);
+    let raw_before = raw_insert_rate(&directory.join("raw.sqlite3"), round, IMPORT_STREAM);
     let raw_cpu = cpu_per_row(raw_cpu_before, cpu_time(None), IMPORT_STREAM);
     let prepared = encoded(messages(&format!("imp{round}"), 0..IMPORT_STREAM));
     let threads = || {
@@ -564,9 +569,12 @@ async fn measure_import_ratio(server: &Server, directory: &Path, round: usize) {
     let import_rate = IMPORT_STREAM as f64 / elapsed.as_secs_f64();
     let (process_after, threads_after) = (cpu_time(None), threads());
     assert_eq!(summary.accepted as usize, IMPORT_STREAM);
+    let raw_after = raw_insert_rate(&directory.join("raw-after.sqlite3"), round, IMPORT_STREAM);
+    let raw = (raw_before + raw_after) / 2.0;
     println!(
-        "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw:.0} rows/s; ratio {:.2}",
-        import_rate / raw
+        "import: {import_rate:.0} encounters/s; raw sqlite insert: {raw_before:.0} rows/s before, {raw_after:.0} after; ratio {:.2} to their mean ({:.2} to the one before)",
+        import_rate / raw,
+        import_rate / raw_before,
     );
     if let (Some(before), Some(after)) = (process_before, process_after) {
         // Against the machine's cores: near all of them means the import is
