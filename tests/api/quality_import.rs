@@ -121,6 +121,46 @@ async fn an_import_message_over_4_mib_is_refused_and_the_server_keeps_answering(
 }
 
 #[tokio::test]
+async fn an_import_cut_off_mid_stream_answers_after_what_it_handed_over_is_settled() {
+    let mut app = spawn_app().await;
+    // Good encounters, enough that many chunks are on their way to the writer
+    // when the message over the size limit ends the stream.
+    let good = 20_000;
+    let mut messages: Vec<Vec<u8>> = (0..good)
+        .map(|index| import(cancer_visit(&format!("cut-{index}"), "99213 1125F")).encode_to_vec())
+        .collect();
+    let mut huge = import(cancer_visit("huge", "99213 1125F"));
+    huge.encounter.as_mut().unwrap().diagnoses = vec!["G".repeat(4 * 1024 * 1024 + 1)];
+    messages.push(huge.encode_to_vec());
+
+    import_raw(&app, messages)
+        .await
+        .expect_err("the message over 4 MiB ends the import");
+    let counted_at_the_answer =
+        performance_report(&mut app.quality_measures, "pain-intensity-quantified")
+            .await
+            .eligible;
+    // The writer takes bulk writes in order, so once a later import is
+    // answered, nothing of the earlier one can still be on its way.
+    let later = import_all(
+        &mut app.quality_measures,
+        vec![import(cancer_visit("after-cut", "99213 1125F"))],
+    )
+    .await;
+    assert_eq!(later.accepted, 1);
+    let counted_after = performance_report(&mut app.quality_measures, "pain-intensity-quantified")
+        .await
+        .eligible;
+
+    assert!(counted_at_the_answer <= good, "{counted_at_the_answer}");
+    assert_eq!(
+        counted_after,
+        counted_at_the_answer + 1,
+        "part of the cut-off import was stored after its answer"
+    );
+}
+
+#[tokio::test]
 async fn a_bad_encounter_in_the_middle_is_rejected_alone() {
     let mut app = spawn_app().await;
     let mut messages: Vec<pb::ImportEncountersRequest> = (0..200)
