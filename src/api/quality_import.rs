@@ -24,7 +24,7 @@ use crate::{
     measures::MAX_ID_CHARS,
     pb,
     scheduling::CooperativeYield,
-    store::{PendingWrite, PreparedRows, Recorded, StoreError, Submission},
+    store::{PendingWrite, PreparedRows, Recorded, StoreError},
 };
 
 /// Most encounters in one stream.
@@ -384,7 +384,8 @@ fn prepare(
     today: Date,
     messages: ChunkMessages,
 ) -> PreparedChunk {
-    let mut submissions = Vec::with_capacity(messages.len());
+    let store = service.store();
+    let mut rows = store.preparer(messages.len());
     let mut ids = ChunkIds::with_capacity(messages.len());
     let mut rejected = Vec::new();
     // One code set for the whole chunk.
@@ -409,16 +410,13 @@ fn prepare(
                 rejected.push((index, sent_id, status.message().to_string()));
             }
             Ok(parsed) => {
-                submissions.push(Submission {
-                    encounter: parsed.encounter,
-                    replace: parsed.replace,
-                });
+                rows.push(&parsed.encounter, parsed.replace);
                 ids.push(index, sent_id(message.encounter));
             }
         }
     }
     PreparedChunk {
-        rows: service.store().prepare(submissions),
+        rows: rows.finish(),
         ids,
         rejected,
     }

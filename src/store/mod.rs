@@ -51,7 +51,9 @@ pub use patient_key::{KEY_BYTES, KEY_FILE, PatientHasher, PatientIdKey};
 pub use schema::SCHEMA_VERSION;
 pub use writer::MAX_BULK_ROWS_PER_COMMIT;
 
-use crate::measures::{Encounter, Measure, MeasureSet, PerformanceReport, PerformanceTotals};
+use crate::measures::{
+    Encounter, Measure, MeasureSet, Outcome, PerformanceReport, PerformanceTotals,
+};
 use checkpointer::Checkpointer;
 use counter::Counter;
 use directory_lock::DirectoryLock;
@@ -192,8 +194,63 @@ pub enum Recorded {
     Conflict,
 }
 
-/// Encounters made ready for the writer by [`EncounterStore::prepare`], in
-/// the order given.
+/// Makes encounters into rows ready for the writer: judged under the store's
+/// measures, patient ids hashed, claims serialised, content fingerprinted.
+/// CPU work only, a few microseconds an encounter; a bulk caller runs it off
+/// the async runtime, so that the writer thread does nothing but SQLite.
+///
+/// One encounter at a time, so that a caller parsing many can drop each as
+/// soon as it is pushed: its strings' room then serves the next one at once,
+/// instead of a whole chunk's being held and freed together.
+#[derive(Debug)]
+pub struct RowPreparer<'a> {
+    store: &'a EncounterStore,
+    rows: PendingRows,
+    // Each row's text and outcomes are made in these and copied into the
+    // rows' shared buffers, so preparing allocates nothing a row.
+    service_date_text: String,
+    claim_json: String,
+    outcomes: Vec<Outcome>,
+}
+
+impl RowPreparer<'_> {
+    /// Adds `encounter` as the next row; `replace` as [`Submission::replace`].
+    pub fn push(&mut self, encounter: &Encounter, replace: bool) {
+        let claim = &encounter.claim;
+        self.outcomes.clear();
+        self.store.measures.outcomes_into(claim, &mut self.outcomes);
+        self.service_date_text.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(self.service_date_text, "{}", claim.service_date);
+        self.claim_json.clear();
+        row::write_claim_json(&mut self.claim_json, claim);
+        let patient_hash = self.store.hasher.hash(&encounter.patient_id);
+        self.rows.push(PendingRow {
+            encounter_id: &encounter.encounter_id,
+            patient_hash,
+            fingerprint: fingerprint(
+                &patient_hash,
+                &claim.provider_id,
+                &self.service_date_text,
+                &self.claim_json,
+            ),
+            provider_id: &claim.provider_id,
+            service_date: claim.service_date,
+            service_date_text: &self.service_date_text,
+            claim_json: &self.claim_json,
+            replace,
+            outcomes: &self.outcomes,
+        });
+    }
+
+    /// The rows pushed, in order.
+    pub fn finish(self) -> PreparedRows {
+        PreparedRows(self.rows)
+    }
+}
+
+/// Encounters made ready for the writer by [`EncounterStore::prepare`] or a
+/// [`RowPreparer`], in the order given.
 #[derive(Debug)]
 pub struct PreparedRows(PendingRows);
 
@@ -532,46 +589,26 @@ impl EncounterStore {
         Self::queue(&self.jobs, rows).await?.finish().await
     }
 
-    /// Turns `submissions` into rows ready for the writer: judged under the
-    /// store's measures, patient ids hashed, claims serialised, content
-    /// fingerprinted. CPU work only, a few microseconds an encounter; a bulk
-    /// caller runs it off the async runtime, so that the writer thread does
-    /// nothing but SQLite.
+    /// Turns `submissions` into rows ready for the writer; see
+    /// [`RowPreparer`].
     pub fn prepare(&self, submissions: Vec<Submission>) -> PreparedRows {
-        let mut rows = PendingRows::with_capacity(submissions.len());
-        // Each row's text and outcomes are made in these and copied into the
-        // rows' shared buffers, so preparing allocates nothing a row.
-        let mut service_date_text = String::new();
-        let mut claim_json = String::new();
-        let mut outcomes = Vec::new();
-        for Submission { encounter, replace } in submissions {
-            let claim = &encounter.claim;
-            outcomes.clear();
-            self.measures.outcomes_into(claim, &mut outcomes);
-            service_date_text.clear();
-            // Writing into a String cannot fail.
-            let _ = write!(service_date_text, "{}", claim.service_date);
-            claim_json.clear();
-            row::write_claim_json(&mut claim_json, claim);
-            let patient_hash = self.hasher.hash(&encounter.patient_id);
-            rows.push(PendingRow {
-                encounter_id: &encounter.encounter_id,
-                patient_hash,
-                fingerprint: fingerprint(
-                    &patient_hash,
-                    &claim.provider_id,
-                    &service_date_text,
-                    &claim_json,
-                ),
-                provider_id: &claim.provider_id,
-                service_date: claim.service_date,
-                service_date_text: &service_date_text,
-                claim_json: &claim_json,
-                replace,
-                outcomes: &outcomes,
-            });
+        let mut rows = self.preparer(submissions.len());
+        for Submission { encounter, replace } in &submissions {
+            rows.push(encounter, *replace);
         }
-        PreparedRows(rows)
+        rows.finish()
+    }
+
+    /// Makes rows ready for the writer one encounter at a time, room made for
+    /// `encounters` of them; see [`RowPreparer`].
+    pub fn preparer(&self, encounters: usize) -> RowPreparer<'_> {
+        RowPreparer {
+            store: self,
+            rows: PendingRows::with_capacity(encounters),
+            service_date_text: String::new(),
+            claim_json: String::new(),
+            outcomes: Vec::new(),
+        }
     }
 
     /// Queues `rows` as a bulk write and returns at once. Bulk writes are

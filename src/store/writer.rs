@@ -39,7 +39,7 @@ use crate::scheduling::CooperativeYield;
 const MAX_ROWS_PER_COMMIT: usize = 4096;
 
 /// Most rows of bulk writes one transaction takes while no interactive write
-/// has come for [`INTERACTIVE_QUIET`]. Every commit waits for a disk sync,
+/// has come for a second. Every commit waits for a disk sync,
 /// and the writer's connection can do nothing else meanwhile, so the fewer
 /// rows a commit, the more of the writer's time goes to syncs: with at most
 /// 512 bulk rows a commit the store wrote prepared rows at about 0.7 of a raw
