@@ -509,7 +509,7 @@ async fn measure_store_alone(directory: &Path, round: usize) {
         .collect::<Vec<_>>()
         .chunks(WRITE_ROWS)
         .map(|indices| {
-            let submissions = indices
+            let submissions: Vec<Submission> = indices
                 .iter()
                 .map(|&index| {
                     let encounter = domain_encounter(&format!("alone{round}"), index);
@@ -519,7 +519,7 @@ async fn measure_store_alone(directory: &Path, round: usize) {
                     }
                 })
                 .collect();
-            store.prepare(submissions)
+            store.prepare(&submissions)
         })
         .collect();
     let writer_before = cpu_time(Some(WRITER_THREAD));

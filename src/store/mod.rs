@@ -585,15 +585,15 @@ impl EncounterStore {
     /// database failure, none. An interactive write: it joins the next commit,
     /// ahead of any bulk backlog.
     pub async fn record(&self, submissions: Vec<Submission>) -> Result<Vec<Recorded>, StoreError> {
-        let rows = self.prepare(submissions);
+        let rows = self.prepare(&submissions);
         Self::queue(&self.jobs, rows).await?.finish().await
     }
 
     /// Turns `submissions` into rows ready for the writer; see
     /// [`RowPreparer`].
-    pub fn prepare(&self, submissions: Vec<Submission>) -> PreparedRows {
+    pub fn prepare(&self, submissions: &[Submission]) -> PreparedRows {
         let mut rows = self.preparer(submissions.len());
-        for Submission { encounter, replace } in &submissions {
+        for Submission { encounter, replace } in submissions {
             rows.push(encounter, *replace);
         }
         rows.finish()

@@ -166,7 +166,7 @@ async fn a_row_is_hashed_and_written_as_earlier_versions_wrote_it() {
     let mut visit = encounter("golden-1", &["99213-25", "1125F"]);
     visit.claim.place_of_service = Some(PlaceOfService::parse("11").unwrap());
 
-    let prepared = store.prepare(vec![submission(visit, false)]);
+    let prepared = store.prepare(&[submission(visit, false)]);
 
     let row = prepared.0.iter().next().unwrap();
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
@@ -372,14 +372,13 @@ async fn queue_bulk_backlog(
 ) -> Vec<PendingWrite> {
     let prepared: Vec<PreparedRows> = (0..chunks)
         .map(|chunk| {
-            store.prepare(
-                (0..64)
-                    .map(|row| {
-                        let id = format!("{prefix}-{chunk}-{row}");
-                        submission(encounter(&id, &["99213", "1125F"]), false)
-                    })
-                    .collect(),
-            )
+            let submissions: Vec<Submission> = (0..64)
+                .map(|row| {
+                    let id = format!("{prefix}-{chunk}-{row}");
+                    submission(encounter(&id, &["99213", "1125F"]), false)
+                })
+                .collect();
+            store.prepare(&submissions)
         })
         .collect();
     let mut pending = Vec::with_capacity(chunks);
