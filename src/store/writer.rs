@@ -29,7 +29,7 @@ use super::{
     checkpointer::Checkpointer,
     counter::{Commit, TotalsChange},
     directory_lock::DirectoryLock,
-    pending::PendingRows,
+    pending::{PendingRow, PendingRows},
     row::read_claim,
 };
 use crate::scheduling::CooperativeYield;
@@ -299,7 +299,111 @@ fn for_want_of_room(error: &StoreError, system_error: i32) -> bool {
 
 type Written = (Vec<Recorded>, Vec<TotalsChange>);
 
+/// Rows one statement inserts when a commit writes only new encounters. A
+/// statement's fixed cost (binding, stepping, resetting, the conflict check
+/// it starts) is then shared by sixteen rows; more would add parameters to
+/// bind without saving more.
+const ROWS_PER_INSERT: usize = 16;
+
+/// Columns a statement binds for each row it inserts.
+const PARAMETERS_PER_ROW: usize = 6;
+
+/// Inserts [`ROWS_PER_INSERT`] new rows, leaving any whose id is stored.
+static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let values = vec!["(?, ?, ?, ?, ?, ?, 1)"; ROWS_PER_INSERT].join(", ");
+    format!(
+        "INSERT INTO encounters
+           (encounter_id, patient_hash, fingerprint, provider_id, service_date, claim, revision)
+         VALUES {values}
+         ON CONFLICT (encounter_id) DO NOTHING"
+    )
+});
+
+/// Inserts one new row, leaving it if its id is stored.
+const INSERT_ONE: &str = "INSERT INTO encounters
+       (encounter_id, patient_hash, fingerprint, provider_id, service_date, claim, revision)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+     ON CONFLICT (encounter_id) DO NOTHING";
+
+/// Writes a batch in one transaction and commits it. Most commits hold only
+/// encounters never stored before (an import's rows), so each is first tried
+/// as that: rows inserted sixteen to a statement. If any id turns out to be
+/// stored already, that attempt is rolled back and the batch written again
+/// row by row, where each stored id is told apart as a resend, a replacement
+/// or a conflict.
 fn write_all(
+    connection: &mut Connection,
+    batch: &[(PendingRows, Reply)],
+) -> Result<Written, StoreError> {
+    match insert_all_new(connection, batch)? {
+        Some(written) => Ok(written),
+        None => write_row_by_row(connection, batch),
+    }
+}
+
+/// Commits the batch if every row's id is new, and answers what that wrote;
+/// answers `None`, with nothing written, if any id is already stored.
+fn insert_all_new(
+    connection: &mut Connection,
+    batch: &[(PendingRows, Reply)],
+) -> Result<Option<Written>, StoreError> {
+    let transaction = connection.transaction()?;
+    let mut rows_written = 0;
+    {
+        let mut insert_many = transaction.prepare_cached(&INSERT_MANY)?;
+        let mut insert_one = transaction.prepare_cached(INSERT_ONE)?;
+        let mut rows = batch.iter().flat_map(|(rows, _)| rows.iter());
+        let mut group = Vec::with_capacity(ROWS_PER_INSERT);
+        let mut turns = CooperativeYield::new();
+        loop {
+            turns.between_items();
+            group.clear();
+            group.extend(rows.by_ref().take(ROWS_PER_INSERT));
+            if group.len() == ROWS_PER_INSERT {
+                for (position, row) in group.iter().enumerate() {
+                    bind_row(&mut insert_many, position * PARAMETERS_PER_ROW, row)?;
+                }
+                if insert_many.raw_execute()? < ROWS_PER_INSERT {
+                    return Ok(None);
+                }
+            } else {
+                for row in &group {
+                    bind_row(&mut insert_one, 0, row)?;
+                    if insert_one.raw_execute()? < 1 {
+                        return Ok(None);
+                    }
+                }
+                rows_written += group.len();
+                break;
+            }
+            rows_written += ROWS_PER_INSERT;
+        }
+    }
+    transaction.commit()?;
+    Ok(Some((
+        vec![Recorded::Stored; rows_written],
+        (0..rows_written).map(TotalsChange::Add).collect(),
+    )))
+}
+
+/// Binds a row's six values to the statement's parameters after `first`
+/// (SQLite numbers parameters from 1).
+fn bind_row(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    first: usize,
+    row: &PendingRow<'_>,
+) -> Result<(), StoreError> {
+    statement.raw_bind_parameter(first + 1, row.encounter_id)?;
+    statement.raw_bind_parameter(first + 2, &row.patient_hash[..])?;
+    statement.raw_bind_parameter(first + 3, &row.fingerprint[..])?;
+    statement.raw_bind_parameter(first + 4, row.provider_id)?;
+    statement.raw_bind_parameter(first + 5, row.service_date_text)?;
+    statement.raw_bind_parameter(first + 6, row.claim_json)?;
+    Ok(())
+}
+
+/// Writes the batch a row at a time, telling each stored id apart.
+fn write_row_by_row(
     connection: &mut Connection,
     batch: &[(PendingRows, Reply)],
 ) -> Result<Written, StoreError> {
@@ -311,15 +415,10 @@ fn write_all(
             "SELECT fingerprint, provider_id, service_date, claim, revision
              FROM encounters WHERE encounter_id = ?1",
         )?;
-        // New ids are the common case: one statement each, as cheap as a plain
-        // insert. Only an id already stored costs the look-up that tells a
-        // resend from a conflict or a replacement.
-        let mut insert = transaction.prepare_cached(
-            "INSERT INTO encounters
-               (encounter_id, patient_hash, fingerprint, provider_id, service_date, claim, revision)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
-             ON CONFLICT (encounter_id) DO NOTHING",
-        )?;
+        // Even here most ids are new: inserting first costs them nothing more.
+        // Only an id already stored costs the look-up that tells a resend from
+        // a conflict or a replacement.
+        let mut insert = transaction.prepare_cached(INSERT_ONE)?;
         let mut update = transaction.prepare_cached(
             "UPDATE encounters SET patient_hash = ?2, fingerprint = ?3, provider_id = ?4,
                service_date = ?5, claim = ?6, revision = ?7
@@ -380,7 +479,6 @@ fn write_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::pending::PendingRow;
 
     /// A writer over an empty in-memory database, and the senders of its two
     /// lanes; it commits nothing unless asked to.
@@ -458,6 +556,93 @@ mod tests {
         let left = BACKLOG - quiet - beside - 2 * lately;
         assert!(left >= quiet, "the backlog outlasts one large commit");
         assert_eq!(gathered(&mut writer), vec![CHUNK; quiet]);
+    }
+
+    /// Rows of ids `e{index}` for `indexes`, with `fingerprint` as content.
+    fn rows_of(indexes: impl IntoIterator<Item = usize>, fingerprint: u8) -> PendingRows {
+        let mut rows = PendingRows::with_capacity(64);
+        for index in indexes {
+            rows.push(PendingRow {
+                encounter_id: &format!("e{index}"),
+                patient_hash: [index as u8; 32],
+                fingerprint: [fingerprint; 32],
+                provider_id: &format!("npi-{index}"),
+                service_date: jiff::civil::date(2025, 3, 4),
+                service_date_text: "2025-03-04",
+                claim_json: &format!("{{\"row\":{index}}}"),
+                replace: false,
+                outcomes: &[],
+            });
+        }
+        rows
+    }
+
+    fn stored_rows(connection: &Connection) -> i64 {
+        connection
+            .query_row("SELECT count(*) FROM encounters", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn new_rows_are_inserted_many_a_statement_and_a_stored_id_among_them_is_told_apart() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut connection).unwrap();
+        // Two statements of sixteen rows, then eight one at a time.
+        let first = [(rows_of(0..40, 1), oneshot::channel().0)];
+        let (results, changes) = insert_all_new(&mut connection, &first)
+            .unwrap()
+            .expect("new ids only");
+        assert_eq!(results, vec![Recorded::Stored; 40]);
+        assert_eq!(changes.len(), 40);
+        assert!(
+            changes.iter().enumerate().all(
+                |(index, change)| matches!(change, TotalsChange::Add(added) if *added == index)
+            )
+        );
+        // Each row's values went to its own columns, in and after the
+        // statements of many rows.
+        for index in [0, 17, 31, 32, 39] {
+            let (hash, provider, claim): (Vec<u8>, String, String) = connection
+                .query_row(
+                    "SELECT patient_hash, provider_id, claim FROM encounters WHERE encounter_id = ?1",
+                    [format!("e{index}")],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!(hash, [index as u8; 32]);
+            assert_eq!(provider, format!("npi-{index}"));
+            assert_eq!(claim, format!("{{\"row\":{index}}}"));
+        }
+
+        // A stored id inside a statement of many rows, and one after them,
+        // split over two callers' writes: the attempt leaves nothing behind,
+        // and row by row each row gets its own answer.
+        let mut ids: Vec<usize> = (100..140).collect();
+        ids[20] = 5;
+        ids[35] = 6;
+        let second = [
+            (rows_of(ids[..30].iter().copied(), 1), oneshot::channel().0),
+            (rows_of(ids[30..].iter().copied(), 2), oneshot::channel().0),
+        ];
+        assert!(insert_all_new(&mut connection, &second).unwrap().is_none());
+        assert_eq!(stored_rows(&connection), 40);
+        let (results, changes) = write_all(&mut connection, &second).unwrap();
+        let mut expected = vec![Recorded::Stored; 40];
+        expected[20] = Recorded::Duplicate;
+        expected[35] = Recorded::Conflict;
+        assert_eq!(results, expected);
+        assert_eq!(changes.len(), 38);
+        assert_eq!(stored_rows(&connection), 78);
+
+        // The same new id twice in one statement: the second is a resend.
+        let mut ids: Vec<usize> = (200..216).collect();
+        ids[9] = 203;
+        let third = [(rows_of(ids, 1), oneshot::channel().0)];
+        let (results, _) = write_all(&mut connection, &third).unwrap();
+        let mut expected = vec![Recorded::Stored; 16];
+        expected[9] = Recorded::Duplicate;
+        assert_eq!(results, expected);
+        assert_eq!(stored_rows(&connection), 93);
     }
 
     fn sqlite_failure(code: std::ffi::c_int) -> StoreError {
