@@ -563,6 +563,7 @@ impl EncounterStore {
             counter,
             checkpointer,
             last_interactive: None,
+            expect_new_ids: true,
             directory_lock,
         };
         let handle = std::thread::Builder::new()

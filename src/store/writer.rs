@@ -91,6 +91,10 @@ pub struct Writer {
     pub checkpointer: Option<Checkpointer>,
     /// When the last commit with an interactive write was gathered.
     pub last_interactive: Option<Instant>,
+    /// Whether the last commit stored every row it was given as new. Only
+    /// then is the next tried as new rows only ([`insert_all_new`]): a resent
+    /// import would otherwise make every commit try and fall back.
+    pub expect_new_ids: bool,
     /// The data directory's lock, released only once the database is closed.
     /// Declared last, so it is dropped last.
     pub directory_lock: Option<DirectoryLock>,
@@ -239,7 +243,13 @@ impl Writer {
 
     fn commit(&mut self, batch: Vec<(PendingRows, Reply)>) {
         let rows: usize = batch.iter().map(|(rows, _)| rows.len()).sum();
-        let written = write_all(&mut self.connection, &batch);
+        let written = if self.expect_new_ids {
+            write_all(&mut self.connection, &batch)
+        } else {
+            write_row_by_row(&mut self.connection, &batch)
+        };
+        self.expect_new_ids = matches!(&written, Ok((results, _))
+            if results.iter().all(|result| *result == Recorded::Stored));
         match written {
             Ok((results, changes)) => {
                 tracing::trace!(rows, jobs = batch.len(), "store commit");
@@ -330,7 +340,8 @@ const INSERT_ONE: &str = "INSERT INTO encounters
 /// as that: rows inserted sixteen to a statement. If any id turns out to be
 /// stored already, that attempt is rolled back and the batch written again
 /// row by row, where each stored id is told apart as a resend, a replacement
-/// or a conflict.
+/// or a conflict. [`Writer::expect_new_ids`] skips the attempt after a
+/// commit that met a stored id.
 fn write_all(
     connection: &mut Connection,
     batch: &[(PendingRows, Reply)],
@@ -494,6 +505,7 @@ mod tests {
             counter: std::thread::spawn(|| {}),
             checkpointer: None,
             last_interactive: None,
+            expect_new_ids: true,
             directory_lock: None,
         };
         (writer, interactive, bulk_sender)
@@ -643,6 +655,21 @@ mod tests {
         expected[9] = Recorded::Duplicate;
         assert_eq!(results, expected);
         assert_eq!(stored_rows(&connection), 93);
+    }
+
+    #[test]
+    fn only_a_commit_of_new_rows_lets_the_next_be_tried_as_new_rows_only() {
+        let (mut writer, _interactive, _bulk) = idle_writer();
+        super::super::schema::migrate(&mut writer.connection).unwrap();
+        let mut commit = |rows| {
+            writer.commit(vec![(rows, oneshot::channel().0)]);
+            writer.expect_new_ids
+        };
+        assert!(commit(rows_of(0..20, 1)));
+        // A resend of two rows, then a commit of new ones.
+        assert!(!commit(rows_of(18..40, 1)));
+        assert!(commit(rows_of(40..60, 1)));
+        assert_eq!(stored_rows(&writer.connection), 60);
     }
 
     fn sqlite_failure(code: std::ffi::c_int) -> StoreError {
