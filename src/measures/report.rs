@@ -5,7 +5,7 @@
 //! start-up, so a report sums at most one entry per day of its period and never
 //! reads encounters.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use jiff::civil::Date;
 
@@ -79,29 +79,55 @@ fn ratio(numerator: i64, divisor: i64) -> Option<f64> {
     (divisor > 0).then(|| numerator as f64 / divisor as f64)
 }
 
-type DailyTallies = BTreeMap<Date, Tally>;
-
-#[derive(Debug, Default)]
-struct GroupTotals {
-    all_providers: DailyTallies,
-    by_provider: FastMap<Box<str>, DailyTallies>,
-}
+/// One population's tallies, by day. Hashed rather than ordered: counting,
+/// done for every encounter recorded, is then one look-up instead of a walk
+/// down a tree whose nodes are rarely in cache, while a report, far rarer,
+/// reads every day the population has and keeps those in its period; a few
+/// thousand at most for a practice's years of data.
+type DailyTallies = FastMap<Date, Tally>;
 
 fn sum(days: &DailyTallies, start: Date, end: Date) -> Tally {
     let mut total = Tally::default();
-    for tally in days.range(start..=end).map(|(_, tally)| tally) {
+    for (_, tally) in days.iter().filter(|(day, _)| (start..=end).contains(*day)) {
         total.add(tally);
     }
     total
 }
 
-/// The running totals of every option group of one measure set, by the
-/// group's position in the set: its measures in id order, each measure's
-/// groups in turn, as [`MeasureSet::outcomes`](super::MeasureSet::outcomes)
-/// gives them. So counting an encounter hashes no measure or group name.
+/// Adds every tally of `other` to `days`.
+fn add_days(days: &mut DailyTallies, other: DailyTallies) {
+    for (day, tally) in other {
+        days.entry(day).or_default().add(&tally);
+    }
+}
+
+/// The daily tallies of each option group, by the group's position in the
+/// set: its measures in id order, each measure's groups in turn, as
+/// [`MeasureSet::outcomes`](super::MeasureSet::outcomes) gives them. So
+/// counting an encounter hashes no measure or group name.
+type GroupsDailyTallies = Vec<DailyTallies>;
+
+/// The tallies of `position`, made if the groups do not reach that far yet.
+fn group_at(groups: &mut GroupsDailyTallies, position: usize) -> &mut DailyTallies {
+    if groups.len() <= position {
+        groups.resize_with(position + 1, DailyTallies::default);
+    }
+    &mut groups[position]
+}
+
+/// Adds every group's tallies of `other` to `groups`.
+fn add_groups(groups: &mut GroupsDailyTallies, other: GroupsDailyTallies) {
+    for (position, days) in other.into_iter().enumerate() {
+        add_days(group_at(groups, position), days);
+    }
+}
+
+/// The running totals of every option group of one measure set, for all
+/// providers together and for each provider.
 #[derive(Debug, Default)]
 pub struct PerformanceTotals {
-    groups: Vec<GroupTotals>,
+    all_providers: GroupsDailyTallies,
+    by_provider: FastMap<Box<str>, GroupsDailyTallies>,
 }
 
 /// One population's counts and rates over a period.
@@ -140,46 +166,32 @@ impl PerformanceTotals {
         outcomes: &[Outcome],
         delta: i64,
     ) {
+        let counted = |outcome: &Outcome| *outcome != Outcome::NotInDenominator;
+        if !outcomes.iter().any(counted) {
+            return;
+        }
+        let provider = match self.by_provider.get_mut(provider_id) {
+            Some(groups) => groups,
+            None => self.by_provider.entry(provider_id.into()).or_default(),
+        };
         for (position, &outcome) in outcomes.iter().enumerate() {
-            if outcome == Outcome::NotInDenominator {
+            if !counted(&outcome) {
                 continue;
             }
-            if self.groups.len() <= position {
-                self.groups.resize_with(position + 1, GroupTotals::default);
+            for groups in [&mut self.all_providers, &mut *provider] {
+                group_at(groups, position)
+                    .entry(service_date)
+                    .or_default()
+                    .count(outcome, delta);
             }
-            let totals = &mut self.groups[position];
-            totals
-                .all_providers
-                .entry(service_date)
-                .or_default()
-                .count(outcome, delta);
-            let provider = match totals.by_provider.get_mut(provider_id) {
-                Some(days) => days,
-                None => totals.by_provider.entry(provider_id.into()).or_default(),
-            };
-            provider
-                .entry(service_date)
-                .or_default()
-                .count(outcome, delta);
         }
     }
 
     /// Adds every count of `other` to these totals.
     pub fn merge(&mut self, other: PerformanceTotals) {
-        if self.groups.len() < other.groups.len() {
-            self.groups
-                .resize_with(other.groups.len(), GroupTotals::default);
-        }
-        for (mine, group) in self.groups.iter_mut().zip(other.groups) {
-            for (day, tally) in group.all_providers {
-                mine.all_providers.entry(day).or_default().add(&tally);
-            }
-            for (provider, days) in group.by_provider {
-                let provider_days = mine.by_provider.entry(provider).or_default();
-                for (day, tally) in days {
-                    provider_days.entry(day).or_default().add(&tally);
-                }
-            }
+        add_groups(&mut self.all_providers, other.all_providers);
+        for (provider, groups) in other.by_provider {
+            add_groups(self.by_provider.entry(provider).or_default(), groups);
         }
     }
 
@@ -200,11 +212,13 @@ impl PerformanceTotals {
             .iter()
             .enumerate()
             .map(|(index, group)| {
-                let totals = first_group.and_then(|first| self.groups.get(first + index));
-                let days = totals.and_then(|totals| match provider_id {
-                    None => Some(&totals.all_providers),
-                    Some(provider) => totals.by_provider.get(provider),
-                });
+                let groups = match provider_id {
+                    None => Some(&self.all_providers),
+                    Some(provider) => self.by_provider.get(provider),
+                };
+                let days = groups
+                    .zip(first_group)
+                    .and_then(|(groups, first)| groups.get(first + index));
                 GroupReport {
                     option_group: Some(group.name.clone()),
                     tally: days.map(|days| sum(days, start, end)).unwrap_or_default(),
