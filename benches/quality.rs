@@ -26,6 +26,8 @@
 //! `BENCHMARKS.md`. Each figure is one run on the machine at hand, not a
 //! statistic over runs.
 
+mod encounter_mix;
+
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -45,11 +47,11 @@ use cptd::{
     server,
     store::{Durability, EncounterStore, Location, PreparedRows, StoreOptions, Submission},
 };
+use encounter_mix::{PROVIDERS, quality_codes};
 use jiff::civil::date;
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::transport::{Channel, Endpoint};
 
-const PROVIDERS: usize = 40;
 const IMPORT_STREAM: usize = 100_000;
 /// The store's writer thread, as the kernel names it (15 characters at most).
 const WRITER_THREAD: &str = "cptd-store-writ";
@@ -81,16 +83,8 @@ fn encounter(prefix: &str, index: usize) -> pb::Encounter {
     let day = date(2025, 1, 1)
         .checked_add(jiff::Span::new().days((index % 365) as i64))
         .expect("a day of 2025");
-    let quality: &[&str] = match index % 6 {
-        0 => &["1125F", "0521F"],
-        1 => &["1125F", "0521F-8P"],
-        2 => &["1126F"],
-        3 => &["1125F-8P"],
-        4 => &["1125F", "0521F-2P"],
-        _ => &[],
-    };
     let codes = std::iter::once("99213")
-        .chain(quality.iter().copied())
+        .chain(quality_codes(index).iter().copied())
         .map(|text| {
             let mut parts = text.split('-');
             pb::EncounterCode {

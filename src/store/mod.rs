@@ -31,7 +31,6 @@ mod tests;
 mod writer;
 
 use std::{
-    fmt::Write,
     path::PathBuf,
     sync::{
         Arc, Mutex, RwLock,
@@ -51,8 +50,9 @@ pub use patient_key::{KEY_BYTES, KEY_FILE, PatientHasher, PatientIdKey};
 pub use schema::SCHEMA_VERSION;
 pub use writer::MAX_BULK_ROWS_PER_COMMIT;
 
-use crate::measures::{
-    Encounter, Measure, MeasureSet, Outcome, PerformanceReport, PerformanceTotals,
+use crate::{
+    calendar,
+    measures::{Encounter, Measure, MeasureSet, Outcome, PerformanceReport, PerformanceTotals},
 };
 use checkpointer::Checkpointer;
 use counter::Counter;
@@ -220,8 +220,7 @@ impl RowPreparer<'_> {
         self.outcomes.clear();
         self.store.measures.outcomes_into(claim, &mut self.outcomes);
         self.service_date_text.clear();
-        // Writing into a String cannot fail.
-        let _ = write!(self.service_date_text, "{}", claim.service_date);
+        calendar::push_date(&mut self.service_date_text, claim.service_date);
         self.claim_json.clear();
         row::write_claim_json(&mut self.claim_json, claim);
         let patient_hash = self.store.hasher.hash(&encounter.patient_id);
