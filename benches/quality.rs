@@ -396,7 +396,7 @@ fn raw_insert_rate(database: &Path, round: usize, rows: usize) -> f64 {
         .execute_batch(
             "CREATE TABLE IF NOT EXISTS encounters (
                  encounter_id TEXT PRIMARY KEY NOT NULL, patient_hash BLOB NOT NULL,
-                 fingerprint BLOB NOT NULL, provider_id TEXT NOT NULL,
+                 provider_id TEXT NOT NULL,
                  service_date TEXT NOT NULL, claim TEXT NOT NULL, revision INTEGER NOT NULL
              ) WITHOUT ROWID;",
         )
@@ -415,20 +415,13 @@ fn raw_insert_rate(database: &Path, round: usize, rows: usize) -> f64 {
         {
             let mut insert = transaction
                 .prepare_cached(
-                    "INSERT INTO encounters (encounter_id, patient_hash, fingerprint, provider_id,
-                     service_date, claim, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+                    "INSERT INTO encounters (encounter_id, patient_hash, provider_id,
+                     service_date, claim, revision) VALUES (?1, ?2, ?3, ?4, ?5, 1)",
                 )
                 .expect("prepare");
             for (id, provider, day) in chunk {
                 insert
-                    .execute(rusqlite::params![
-                        id,
-                        &[7u8; 32][..],
-                        &[9u8; 32][..],
-                        provider,
-                        day,
-                        claim
-                    ])
+                    .execute(rusqlite::params![id, &[7u8; 32][..], provider, day, claim])
                     .expect("insert");
             }
         }

@@ -42,7 +42,6 @@ use std::{
 
 use jiff::civil::Date;
 use rusqlite::{Connection, OptionalExtension};
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 pub use directory_lock::LOCK_FILE;
@@ -195,7 +194,7 @@ pub enum Recorded {
 }
 
 /// Makes encounters into rows ready for the writer: judged under the store's
-/// measures, patient ids hashed, claims serialised, content fingerprinted.
+/// measures, patient ids hashed, claims serialised.
 /// CPU work only, a few microseconds an encounter; a bulk caller runs it off
 /// the async runtime, so that the writer thread does nothing but SQLite.
 ///
@@ -227,12 +226,6 @@ impl RowPreparer<'_> {
         self.rows.push(PendingRow {
             encounter_id: &encounter.encounter_id,
             patient_hash,
-            fingerprint: fingerprint(
-                &patient_hash,
-                &claim.provider_id,
-                &self.service_date_text,
-                &self.claim_json,
-            ),
             provider_id: &claim.provider_id,
             service_date: claim.service_date,
             service_date_text: &self.service_date_text,
@@ -398,23 +391,6 @@ fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), Stor
         Some(stored) if stored == check => Ok(()),
         _ => Err(StoreError::KeyMismatch),
     }
-}
-
-/// A row's content identity, to tell a resend from a conflicting one:
-/// everything the caller sent, the patient by hash.
-fn fingerprint(
-    patient_hash: &[u8; 32],
-    provider_id: &str,
-    service_date_text: &str,
-    claim_json: &str,
-) -> [u8; 32] {
-    let mut digest = Sha256::new();
-    digest.update(patient_hash);
-    for part in [provider_id, service_date_text, claim_json] {
-        digest.update((part.len() as u64).to_le_bytes());
-        digest.update(part.as_bytes());
-    }
-    digest.finalize().into()
 }
 
 /// Stored rows (provider, date, claim JSON) handed to a rebuild worker at once.

@@ -15,7 +15,6 @@ use crate::measures::Outcome;
 pub struct PendingRow<'a> {
     pub encounter_id: &'a str,
     pub patient_hash: [u8; 32],
-    pub fingerprint: [u8; 32],
     pub provider_id: &'a str,
     pub service_date: Date,
     /// The service date as stored, rendered before the writer sees it.
@@ -36,7 +35,6 @@ struct Stored {
     text_ends: [usize; 4],
     outcomes_end: usize,
     patient_hash: [u8; 32],
-    fingerprint: [u8; 32],
     service_date: Date,
     replace: bool,
 }
@@ -84,7 +82,6 @@ impl PendingRows {
             text_ends,
             outcomes_end: self.outcomes.len(),
             patient_hash: row.patient_hash,
-            fingerprint: row.fingerprint,
             service_date: row.service_date,
             replace: row.replace,
         });
@@ -108,7 +105,6 @@ impl PendingRows {
         PendingRow {
             encounter_id: &self.text[text_start..id_end],
             patient_hash: stored.patient_hash,
-            fingerprint: stored.fingerprint,
             provider_id: &self.text[id_end..provider_end],
             service_date: stored.service_date,
             service_date_text: &self.text[provider_end..date_end],
@@ -141,7 +137,6 @@ mod tests {
             .map(|index| PendingRow {
                 encounter_id: &ids[index],
                 patient_hash: [index as u8; 32],
-                fingerprint: [index as u8 + 100; 32],
                 provider_id: if index % 2 == 0 { "npi-1" } else { "" },
                 service_date: date(2025, 1, 1 + index as i8),
                 service_date_text: "2025-01-0x",

@@ -66,7 +66,7 @@ fn push_strings<'a>(json: &mut String, texts: impl Iterator<Item = &'a str>) {
 /// equal text: keys in a fixed order, empty fields left out. Written straight
 /// into the string, as it runs once for every recorded encounter; the text is
 /// the same as serde would write for these fields (a test holds the two
-/// together), so fingerprints of rows stored earlier still match.
+/// together), so rows stored earlier still match their resends.
 pub fn write_claim_json(json: &mut String, claim: &Claim) {
     let mut integers = itoa::Buffer::new();
     json.reserve(64 + 40 * claim.codes.len() + 12 * claim.diagnoses.len());
@@ -174,7 +174,7 @@ mod tests {
     }
 
     /// The form rows were written in by serde before `claim_json` wrote them
-    /// by hand; both must give the same text, or stored fingerprints would
+    /// by hand; both must give the same text, or rows stored earlier would
     /// stop matching resends.
     #[derive(Serialize)]
     struct SerdeCode {

@@ -14,8 +14,9 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     // 1: encounters, keyed by the caller's id. The claim is the encounter's
     // facts as JSON (no patient id); `patient_hash` is HMAC-SHA256 of the patient
-    // id; `fingerprint` identifies the content, to tell a resend from a
-    // conflicting one. `meta` holds store-wide facts such as the key check.
+    // id; `fingerprint` identified the content, to tell a resend from a
+    // conflicting one (until 2). `meta` holds store-wide facts such as the
+    // key check.
     "CREATE TABLE encounters (
          encounter_id TEXT PRIMARY KEY NOT NULL,
          patient_hash BLOB NOT NULL,
@@ -29,6 +30,11 @@ const MIGRATIONS: &[&str] = &[
          name TEXT PRIMARY KEY NOT NULL,
          value BLOB NOT NULL
      ) WITHOUT ROWID;",
+    // 2: no fingerprint. A resend is told from a conflicting one by comparing
+    // its columns with the stored row's, which the check reads anyway; the
+    // hash cost every recorded encounter a SHA-256 of its whole row and every
+    // row 32 bytes more. SQLite rewrites the table to drop it, once.
+    "ALTER TABLE encounters DROP COLUMN fingerprint;",
 ];
 
 /// The schema version this build writes.
@@ -59,4 +65,76 @@ pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(schema_version = version, "store schema migrated");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn columns(connection: &Connection) -> Vec<String> {
+        let mut statement = connection
+            .prepare("SELECT name FROM pragma_table_info('encounters') ORDER BY cid")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_database_of_the_first_schema_drops_the_fingerprint_and_keeps_its_rows() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection.execute_batch(MIGRATIONS[0]).unwrap();
+        connection.pragma_update(None, "user_version", 1).unwrap();
+        connection
+            .execute(
+                "INSERT INTO encounters VALUES ('e1', x'0102', x'0304', 'npi-1', '2025-01-02', '{}', 3)",
+                [],
+            )
+            .unwrap();
+
+        migrate(&mut connection).unwrap();
+
+        let version: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(
+            columns(&connection),
+            [
+                "encounter_id",
+                "patient_hash",
+                "provider_id",
+                "service_date",
+                "claim",
+                "revision"
+            ]
+        );
+        let kept: (Vec<u8>, String, String, String, i64) = connection
+            .query_row(
+                "SELECT * FROM encounters WHERE encounter_id = 'e1'",
+                [],
+                |row| {
+                    Ok((
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            kept,
+            (
+                vec![1, 2],
+                "npi-1".into(),
+                "2025-01-02".into(),
+                "{}".into(),
+                3
+            )
+        );
+    }
 }

@@ -316,14 +316,14 @@ type Written = (Vec<Recorded>, Vec<TotalsChange>);
 const ROWS_PER_INSERT: usize = 16;
 
 /// Columns a statement binds for each row it inserts.
-const PARAMETERS_PER_ROW: usize = 6;
+const PARAMETERS_PER_ROW: usize = 5;
 
 /// Inserts [`ROWS_PER_INSERT`] new rows, leaving any whose id is stored.
 static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let values = vec!["(?, ?, ?, ?, ?, ?, 1)"; ROWS_PER_INSERT].join(", ");
+    let values = vec!["(?, ?, ?, ?, ?, 1)"; ROWS_PER_INSERT].join(", ");
     format!(
         "INSERT INTO encounters
-           (encounter_id, patient_hash, fingerprint, provider_id, service_date, claim, revision)
+           (encounter_id, patient_hash, provider_id, service_date, claim, revision)
          VALUES {values}
          ON CONFLICT (encounter_id) DO NOTHING"
     )
@@ -331,8 +331,8 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 
 /// Inserts one new row, leaving it if its id is stored.
 const INSERT_ONE: &str = "INSERT INTO encounters
-       (encounter_id, patient_hash, fingerprint, provider_id, service_date, claim, revision)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+       (encounter_id, patient_hash, provider_id, service_date, claim, revision)
+     VALUES (?1, ?2, ?3, ?4, ?5, 1)
      ON CONFLICT (encounter_id) DO NOTHING";
 
 /// Writes a batch in one transaction and commits it. Most commits hold only
@@ -397,7 +397,7 @@ fn insert_all_new(
     )))
 }
 
-/// Binds a row's six values to the statement's parameters after `first`
+/// Binds a row's five values to the statement's parameters after `first`
 /// (SQLite numbers parameters from 1).
 fn bind_row(
     statement: &mut rusqlite::CachedStatement<'_>,
@@ -406,10 +406,9 @@ fn bind_row(
 ) -> Result<(), StoreError> {
     statement.raw_bind_parameter(first + 1, row.encounter_id)?;
     statement.raw_bind_parameter(first + 2, &row.patient_hash[..])?;
-    statement.raw_bind_parameter(first + 3, &row.fingerprint[..])?;
-    statement.raw_bind_parameter(first + 4, row.provider_id)?;
-    statement.raw_bind_parameter(first + 5, row.service_date_text)?;
-    statement.raw_bind_parameter(first + 6, row.claim_json)?;
+    statement.raw_bind_parameter(first + 3, row.provider_id)?;
+    statement.raw_bind_parameter(first + 4, row.service_date_text)?;
+    statement.raw_bind_parameter(first + 5, row.claim_json)?;
     Ok(())
 }
 
@@ -423,7 +422,7 @@ fn write_row_by_row(
     let mut changes = Vec::new();
     {
         let mut find = transaction.prepare_cached(
-            "SELECT fingerprint, provider_id, service_date, claim, revision
+            "SELECT patient_hash, provider_id, service_date, claim, revision
              FROM encounters WHERE encounter_id = ?1",
         )?;
         // Even here most ids are new: inserting first costs them nothing more.
@@ -431,8 +430,8 @@ fn write_row_by_row(
         // a conflict or a replacement.
         let mut insert = transaction.prepare_cached(INSERT_ONE)?;
         let mut update = transaction.prepare_cached(
-            "UPDATE encounters SET patient_hash = ?2, fingerprint = ?3, provider_id = ?4,
-               service_date = ?5, claim = ?6, revision = ?7
+            "UPDATE encounters SET patient_hash = ?2, provider_id = ?3,
+               service_date = ?4, claim = ?5, revision = ?6
              WHERE encounter_id = ?1",
         )?;
         let rows = batch.iter().flat_map(|(rows, _)| rows.iter());
@@ -442,7 +441,6 @@ fn write_row_by_row(
             let inserted = insert.execute(params![
                 row.encounter_id,
                 &row.patient_hash[..],
-                &row.fingerprint[..],
                 row.provider_id,
                 row.service_date_text,
                 row.claim_json,
@@ -452,7 +450,7 @@ fn write_row_by_row(
                 results.push(Recorded::Stored);
                 continue;
             }
-            let (fingerprint, provider, stored_date, claim, revision) =
+            let (patient_hash, provider, stored_date, claim, revision) =
                 find.query_row(params![row.encounter_id], |found| {
                     Ok((
                         found.get::<_, Vec<u8>>(0)?,
@@ -462,14 +460,18 @@ fn write_row_by_row(
                         found.get::<_, i64>(4)?,
                     ))
                 })?;
-            let result = if fingerprint == row.fingerprint {
+            // A resend: every column the caller's values make is the same.
+            let same = patient_hash == row.patient_hash
+                && provider == row.provider_id
+                && stored_date == row.service_date_text
+                && claim == row.claim_json;
+            let result = if same {
                 Recorded::Duplicate
             } else if row.replace {
                 let previous = read_claim(provider, &stored_date, &claim)?;
                 update.execute(params![
                     row.encounter_id,
                     &row.patient_hash[..],
-                    &row.fingerprint[..],
                     row.provider_id,
                     row.service_date_text,
                     row.claim_json,
@@ -518,7 +520,6 @@ mod tests {
             written.push(PendingRow {
                 encounter_id: &format!("e{index}"),
                 patient_hash: [0; 32],
-                fingerprint: [0; 32],
                 provider_id: "npi-1",
                 service_date: jiff::civil::date(2025, 3, 4),
                 service_date_text: "2025-03-04",
@@ -570,18 +571,17 @@ mod tests {
         assert_eq!(gathered(&mut writer), vec![CHUNK; quiet]);
     }
 
-    /// Rows of ids `e{index}` for `indexes`, with `fingerprint` as content.
-    fn rows_of(indexes: impl IntoIterator<Item = usize>, fingerprint: u8) -> PendingRows {
+    /// Rows of ids `e{index}` for `indexes`, of a claim told apart by `version`.
+    fn rows_of(indexes: impl IntoIterator<Item = usize>, version: u8) -> PendingRows {
         let mut rows = PendingRows::with_capacity(64);
         for index in indexes {
             rows.push(PendingRow {
                 encounter_id: &format!("e{index}"),
                 patient_hash: [index as u8; 32],
-                fingerprint: [fingerprint; 32],
                 provider_id: &format!("npi-{index}"),
                 service_date: jiff::civil::date(2025, 3, 4),
                 service_date_text: "2025-03-04",
-                claim_json: &format!("{{\"row\":{index}}}"),
+                claim_json: &format!("{{\"row\":{index},\"version\":{version}}}"),
                 replace: false,
                 outcomes: &[],
             });
@@ -623,7 +623,7 @@ mod tests {
                 .unwrap();
             assert_eq!(hash, [index as u8; 32]);
             assert_eq!(provider, format!("npi-{index}"));
-            assert_eq!(claim, format!("{{\"row\":{index}}}"));
+            assert_eq!(claim, format!("{{\"row\":{index},\"version\":1}}"));
         }
 
         // A stored id inside a statement of many rows, and one after them,
