@@ -39,9 +39,9 @@ pub fn parse_date(text: &str) -> Result<Date, MalformedDate> {
 }
 
 /// Appends `date` as `YYYY-MM-DD` to `text`, as its `Display` writes it.
-/// Every date a store row holds is written so, once a row, so the years the
-/// API accepts (0 to 9999) are written digit by digit; any other goes through
-/// `Display`.
+/// Every recorded encounter's row is given its date this way, so the years
+/// the API accepts (0 to 9999) are written digit by digit; any other goes
+/// through `Display`.
 ///
 /// ```
 /// use cptd::calendar::push_date;

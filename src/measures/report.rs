@@ -2,8 +2,8 @@
 //! the performance reports read from them.
 //!
 //! Totals are updated as encounters are recorded and rebuilt from the store at
-//! start-up, so a report sums at most one entry per day of its period and never
-//! reads encounters.
+//! start-up, so a report sums at most one entry per day its population has and
+//! never reads encounters.
 
 use std::sync::Arc;
 
