@@ -35,19 +35,15 @@ use std::{
 };
 
 use cptd::{
-    codes::CodeValue,
     config::Config,
-    measures::{
-        Claim, Diagnosis, Encounter, MeasureSet, Modifier, PatientId, PlaceOfService, ReportedCode,
-        Sex,
-    },
+    measures::MeasureSet,
     pb::{
         self, code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
     },
     server,
     store::{Durability, EncounterStore, Location, PreparedRows, StoreOptions, Submission},
 };
-use encounter_mix::{PROVIDERS, quality_codes};
+use encounter_mix::{PROVIDERS, domain_encounter, encounter};
 use jiff::civil::date;
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::transport::{Channel, Endpoint};
@@ -76,36 +72,6 @@ const IMPORT_THREADS: &str = "cptd-import-";
 const GET_CODE_ROUNDS: usize = 5;
 /// Rounds of one caller's `RecordEncounter` alone and during an import.
 const RECORD_DURING_IMPORT_ROUNDS: usize = 3;
-
-/// A varied encounter: one of 40 providers, a day of 2025, and a mix of
-/// outcomes under both built-in measures.
-fn encounter(prefix: &str, index: usize) -> pb::Encounter {
-    let day = date(2025, 1, 1)
-        .checked_add(jiff::Span::new().days((index % 365) as i64))
-        .expect("a day of 2025");
-    let codes = std::iter::once("99213")
-        .chain(quality_codes(index).iter().copied())
-        .map(|text| {
-            let mut parts = text.split('-');
-            pb::EncounterCode {
-                code: parts.next().unwrap_or_default().into(),
-                modifiers: parts.map(str::to_string).collect(),
-                units: 1,
-            }
-        })
-        .collect();
-    pb::Encounter {
-        encounter_id: format!("{prefix}-{index:08}"),
-        patient_id: format!("MRN-{:07}", index % 50_000),
-        provider_id: format!("npi-{:02}", index % PROVIDERS),
-        service_date: day.to_string(),
-        place_of_service: "11".into(),
-        patient_age: Some(40 + (index % 50) as i32),
-        patient_sex: if index.is_multiple_of(2) { "F" } else { "M" }.into(),
-        codes,
-        diagnoses: vec!["C50.911".into(), "G89.3".into()],
-    }
-}
 
 /// What an import's client thread answers.
 struct ImportSent {
@@ -428,41 +394,6 @@ fn raw_insert_rate(database: &Path, round: usize, rows: usize) -> f64 {
         transaction.commit().expect("commit");
     }
     rows as f64 / started.elapsed().as_secs_f64()
-}
-
-/// The bench's encounter in the domain's types, as the import threads make it.
-fn domain_encounter(prefix: &str, index: usize) -> Encounter {
-    let sent = encounter(prefix, index);
-    let codes = sent
-        .codes
-        .iter()
-        .map(|code| ReportedCode {
-            code: CodeValue::parse(&code.code).expect("code"),
-            modifiers: code
-                .modifiers
-                .iter()
-                .map(|modifier| Modifier::parse(modifier).expect("modifier"))
-                .collect(),
-            units: code.units as u16,
-        })
-        .collect();
-    Encounter {
-        encounter_id: sent.encounter_id,
-        patient_id: PatientId::parse(&sent.patient_id).expect("patient"),
-        claim: Claim {
-            provider_id: sent.provider_id,
-            service_date: sent.service_date.parse().expect("date"),
-            place_of_service: Some(PlaceOfService::parse(&sent.place_of_service).expect("place")),
-            patient_age: sent.patient_age.map(|age| age as u8),
-            patient_sex: Some(Sex::parse(&sent.patient_sex).expect("sex")),
-            codes,
-            diagnoses: sent
-                .diagnoses
-                .iter()
-                .map(|diagnosis| Diagnosis::parse(diagnosis).expect("diagnosis"))
-                .collect(),
-        },
-    }
 }
 
 /// Opens the store in `directory` as the server does, off the runtime.
