@@ -438,14 +438,8 @@ fn write_row_by_row(
         let mut turns = CooperativeYield::new();
         for (index, row) in rows.enumerate() {
             turns.between_items();
-            let inserted = insert.execute(params![
-                row.encounter_id,
-                &row.patient_hash[..],
-                row.provider_id,
-                row.service_date_text,
-                row.claim_json,
-            ])?;
-            if inserted == 1 {
+            bind_row(&mut insert, 0, &row)?;
+            if insert.raw_execute()? == 1 {
                 changes.push(TotalsChange::Add(index));
                 results.push(Recorded::Stored);
                 continue;
