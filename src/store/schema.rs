@@ -11,7 +11,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use super::StoreError;
 
 /// Each migration's SQL; migration `n` (from 1) takes the schema to version `n`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: encounters, keyed by the caller's id. The claim is the encounter's
     // facts as JSON (no patient id); `patient_hash` is HMAC-SHA256 of the patient
     // id; `fingerprint` identified the content, to tell a resend from a

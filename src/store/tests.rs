@@ -192,11 +192,24 @@ async fn encounters_stored_under_the_first_schema_are_recognised_when_resent() {
         .await
         .unwrap();
     store.close().await;
-    // The table as the first schema had it: a fingerprint column, version 1.
+    // The tables exactly as the first schema made them, the row and the key
+    // check moved over, at version 1: the fingerprint column has no default,
+    // so nothing is stored again until the migration drops it.
     let database = rusqlite::Connection::open(directory.path().join(DATABASE_FILE)).unwrap();
     database
         .execute_batch(
-            "ALTER TABLE encounters ADD COLUMN fingerprint BLOB NOT NULL DEFAULT x'00';
+            "ALTER TABLE encounters RENAME TO encounters_now;
+             ALTER TABLE meta RENAME TO meta_now;",
+        )
+        .unwrap();
+    database.execute_batch(schema::MIGRATIONS[0]).unwrap();
+    database
+        .execute_batch(
+            "INSERT INTO encounters SELECT encounter_id, patient_hash, x'00', provider_id,
+                 service_date, claim, revision FROM encounters_now;
+             INSERT INTO meta SELECT * FROM meta_now;
+             DROP TABLE encounters_now;
+             DROP TABLE meta_now;
              PRAGMA user_version = 1;",
         )
         .unwrap();
