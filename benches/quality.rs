@@ -17,10 +17,10 @@
 //! - start-up time to rebuild the totals from 1,000,000 encounters.
 //!
 //! Run with `cargo bench --bench quality` (set `CPTD_BENCH_ENCOUNTERS` to change
-//! the 1,000,000; set `CPTD_BENCH_DEFAULT_SLICES` to run the server and the
-//! look-up client without the short time slices the server asks for, to
-//! compare; set `CPTD_BENCH_IMPORT_ONLY` to a number of rounds to measure
-//! only the import ratio, that many times, and stop; set
+//! the 1,000,000; set `CPTD_BENCH_CALL_SCHEDULING=fair` to run the server's
+//! call threads under the normal policy rather than in real time; set
+//! `CPTD_BENCH_IMPORT_ONLY` to a number of rounds to measure only the import
+//! ratio, that many times, and stop; set
 //! `CPTD_BENCH_GET_CODE_ONLY` to a number of rounds to measure only `GetCode`
 //! alone and during an import, that many times, and stop); the figures are in
 //! `BENCHMARKS.md`. Each figure is one run on the machine at hand, not a
@@ -35,7 +35,7 @@ use std::{
 };
 
 use cptd::{
-    config::Config,
+    config::{CallScheduling, Config},
     measures::MeasureSet,
     pb::{
         self, code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
@@ -103,7 +103,7 @@ async fn start(data_dir: &Path) -> Server {
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        let runtime = runtime();
+        let runtime = server::runtime(server_call_scheduling()).expect("runtime");
         runtime.block_on(async move {
             let listener = TcpListener::from_std(listener).expect("tokio listener");
             server::run(listener, config, async move {
@@ -592,27 +592,39 @@ async fn get_code_latencies(client: &mut CodeLookupClient<Channel>, calls: usize
     latencies
 }
 
-/// The runtime the server runs on, and the look-up client too, as a caller
-/// that waits on its answers would: with the short time slices the server
-/// asks for. With `CPTD_BENCH_DEFAULT_SLICES` set, both run on tokio's default
-/// runtime instead, to compare.
-fn runtime() -> tokio::runtime::Runtime {
-    if std::env::var_os("CPTD_BENCH_DEFAULT_SLICES").is_some() {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
+/// How the server schedules its call threads: in real time where this
+/// process may, as `--call-scheduling realtime` asks, unless
+/// `CPTD_BENCH_CALL_SCHEDULING=fair`.
+fn server_call_scheduling() -> CallScheduling {
+    let fair_asked = std::env::var("CPTD_BENCH_CALL_SCHEDULING").as_deref() == Ok("fair");
+    if fair_asked || cptd::scheduling::realtime_is_permitted().is_err() {
+        CallScheduling::Fair
     } else {
-        server::runtime()
+        CallScheduling::Realtime
     }
-    .expect("runtime")
 }
 
+/// Runs the look-up client (this thread and a runtime like the server's) in
+/// real time where this process may. It stands for a calling service on cores
+/// of its own: on two shared cores a client at normal priority waits behind
+/// the server's import for its own answers, and that wait is the machine's,
+/// not the server's. Threads it starts, such as the import's client, stay
+/// normal.
 fn main() {
-    if std::env::var_os("CPTD_BENCH_DEFAULT_SLICES").is_none() {
-        // `block_on` runs the look-up client on this thread.
-        cptd::scheduling::shorten_this_threads_slice();
-    }
-    runtime().block_on(measure_everything());
+    let client = match cptd::scheduling::run_this_thread_in_realtime() {
+        Ok(()) => CallScheduling::Realtime,
+        Err(_) => {
+            cptd::scheduling::shorten_this_threads_slice();
+            CallScheduling::Fair
+        }
+    };
+    println!(
+        "call scheduling: server {:?}, look-up client {client:?}",
+        server_call_scheduling()
+    );
+    server::runtime(client)
+        .expect("runtime")
+        .block_on(measure_everything());
 }
 
 /// `GetCode` alone, then while an import runs, in alternating rounds: the

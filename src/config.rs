@@ -39,6 +39,15 @@ pub enum SyncMode {
     Normal,
 }
 
+/// How the kernel is asked to schedule the threads that answer calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CallScheduling {
+    /// The normal policy, with a short time slice; see `--call-scheduling`.
+    Fair,
+    /// The real-time policy at its lowest priority; see `--call-scheduling`.
+    Realtime,
+}
+
 /// cptd: procedure-code lookup, validation and search over gRPC. With no
 /// subcommand, it serves.
 #[derive(Debug, Clone, Parser)]
@@ -95,6 +104,21 @@ pub struct Config {
     /// itself stays intact).
     #[arg(long = "sync", env = "CPTD_SYNC", value_enum, default_value = "full")]
     pub sync: SyncMode,
+
+    /// How the threads that answer calls share the cores with bulk work
+    /// (imports, checkpoints). `fair`: the normal policy; bulk work runs at a
+    /// lower priority and yields often, but where the kernel does not preempt
+    /// a busy thread when a call arrives, calls can wait up to a few
+    /// milliseconds behind an import. `realtime`: those threads run under the
+    /// kernel's real-time policy at its lowest priority (`SCHED_FIFO` 1), so a
+    /// call takes a core from bulk work at once. It needs `CAP_SYS_NICE` or a
+    /// real-time priority limit of at least 1 (systemd: `LimitRTPRIO=1`), and
+    /// the server refuses to start without it. The price: while calls keep
+    /// every core busy, the store's writer, imports and checkpoints get only
+    /// the share the kernel keeps for normal threads (5% by default), so
+    /// recording slows until the load of calls falls.
+    #[arg(long, env = "CPTD_CALL_SCHEDULING", value_enum, default_value = "fair")]
+    pub call_scheduling: CallScheduling,
 
     /// Refuse encounters that report a well-formed code the code set does not
     /// hold, instead of accepting them with a warning; for practices that load

@@ -19,17 +19,21 @@ fn main() -> ExitCode {
     {
         return check(&files, &measure_files);
     }
-    match server::runtime() {
-        Ok(runtime) => runtime.block_on(serve(cli.config)),
+    telemetry::init(cli.config.log_format);
+    let calls = cli.config.call_scheduling;
+    match server::runtime(calls) {
+        Ok(runtime) => {
+            tracing::info!(?calls, "call threads scheduled");
+            runtime.block_on(serve(cli.config))
+        }
         Err(error) => {
-            eprintln!("cannot start the async runtime: {error}");
+            tracing::error!("cannot start the async runtime: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
 async fn serve(config: cptd::config::Config) -> ExitCode {
-    telemetry::init(config.log_format);
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(error) => {

@@ -23,6 +23,13 @@
 //! nice 10 and even at `SCHED_IDLE`, until the busy thread's next tick. So bulk
 //! loops also yield the core themselves ([`CooperativeYield`]), which needs no
 //! kernel feature at all.
+//!
+//! Yields cannot reach into a system call or a long SQLite step, though, and
+//! on that kernel look-ups still waited. Where the operator permits it
+//! (`--call-scheduling realtime`), the runtime's workers run under the
+//! real-time policy ([`run_this_thread_in_realtime`]): a waking real-time
+//! thread takes a core from a normal one as soon as that thread is out of the
+//! kernel, without waiting for its tick.
 
 use std::time::{Duration, Instant};
 
@@ -120,6 +127,75 @@ pub fn shorten_this_threads_slice() {
     }
 }
 
+/// The real-time priority of threads that answer calls under
+/// [`crate::config::CallScheduling::Realtime`]: the lowest there is. It already puts them
+/// ahead of every normal thread, and below any real-time thread an operator
+/// has set up on purpose.
+pub const CALL_REALTIME_PRIORITY: i32 = 1;
+
+/// Puts the calling thread under the kernel's first-in-first-out real-time
+/// policy at [`CALL_REALTIME_PRIORITY`]. Threads it starts afterwards begin
+/// under the normal policy (`SCHED_RESET_ON_FORK`): the store's and the
+/// import's threads are started from call threads, and bulk work must never
+/// inherit a call's priority. Fails without `CAP_SYS_NICE` or an
+/// `RLIMIT_RTPRIO` of at least [`CALL_REALTIME_PRIORITY`], and off Linux.
+pub fn run_this_thread_in_realtime() -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let priority = libc::sched_param {
+            sched_priority: CALL_REALTIME_PRIORITY,
+        };
+        let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
+        // SAFETY: the kernel reads one plain-integer struct that lives until
+        // the call returns; pid 0 names the calling thread.
+        if unsafe { libc::sched_setscheduler(0, policy, &raw const priority) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// Whether this process may run threads in real time, tried on a thread of
+/// its own so that the caller's policy stays as it is.
+pub fn realtime_is_permitted() -> std::io::Result<()> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(run_this_thread_in_realtime)
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the trial thread panicked")))
+    })
+}
+
+/// For a runtime's park hook, which only its worker threads call: moves the
+/// calling worker into real time the first time, and does nothing after. The
+/// hook is the one place that tells workers from the blocking pool's threads,
+/// which run large searches and start-up work and must stay normal. A refusal
+/// (the permission was checked at start-up, so only a change of limits since
+/// can cause one) is logged once per process and leaves the worker fair.
+pub fn keep_this_worker_in_realtime() {
+    thread_local! {
+        static ASKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if ASKED.replace(true) {
+        return;
+    }
+    if let Err(error) = run_this_thread_in_realtime() {
+        static REFUSED: std::sync::Once = std::sync::Once::new();
+        REFUSED.call_once(
+            || tracing::warn!(%error, "a call thread could not move to real time; it stays fair"),
+        );
+    }
+}
+
+/// The calling thread's scheduling policy, without `SCHED_RESET_ON_FORK`.
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+pub(crate) fn this_threads_policy() -> i32 {
+    // SAFETY: reads a plain integer argument only; pid 0 names the calling thread.
+    unsafe { libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK }
+}
+
 /// Logs the refusal of the call just made, with the OS's reason, the first
 /// time `refused` sees one: every runtime and background thread asks alike.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -166,6 +242,29 @@ mod tests {
             // Kernels before custom slices report none; from 6.12 on, ours.
             let slice = this_threads_slice();
             assert!(slice == Duration::ZERO || slice == CALL_SLICE, "{slice:?}");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_real_time_thread_starts_normal_threads_and_the_trial_changes_nothing() {
+        let trial = realtime_is_permitted();
+        assert_eq!(this_threads_policy(), libc::SCHED_OTHER);
+        if let Err(refused) = trial {
+            // An unprivileged machine: the refusal must say why.
+            assert_eq!(refused.kind(), std::io::ErrorKind::PermissionDenied);
+            return;
+        }
+        std::thread::spawn(|| {
+            run_this_thread_in_realtime().expect("permitted");
+            assert_eq!(this_threads_policy(), libc::SCHED_FIFO);
+            let started_here = std::thread::spawn(this_threads_policy).join().unwrap();
+            assert_eq!(
+                started_here,
+                libc::SCHED_OTHER,
+                "bulk threads inherit no priority"
+            );
         })
         .join()
         .unwrap();

@@ -19,7 +19,7 @@ use crate::{
     },
     background::BackgroundPool,
     codes::{CodeRegistry, CodeSetError, CodeValue},
-    config::{Config, SyncMode},
+    config::{CallScheduling, Config, SyncMode},
     measures::{MeasureSet, MeasureSetError},
     pb::{
         self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
@@ -131,15 +131,31 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 /// large searches) ask the kernel for short time slices, so that, where the
 /// kernel preempts on wake-up, a call that wakes one of them is not kept
 /// waiting behind bulk work ([`crate::scheduling`]; bulk loops also yield for
-/// kernels that do not).
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// kernels that do not). Under [`CallScheduling::Realtime`] the workers run in
+/// real time as well, which works on every kernel; it fails here, before any
+/// thread starts, when the process may not.
+pub fn runtime(calls: CallScheduling) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder
         .enable_all()
         // Named, so that `top -H` and `perf` tell the server's calls apart
         // from the store's and the import's threads.
         .thread_name("cptd-runtime")
-        .on_thread_start(scheduling::shorten_this_threads_slice)
-        .build()
+        .on_thread_start(scheduling::shorten_this_threads_slice);
+    if calls == CallScheduling::Realtime {
+        scheduling::realtime_is_permitted().map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!(
+                    "--call-scheduling realtime needs CAP_SYS_NICE or a real-time priority \
+                     limit of at least {} (ulimit -r; systemd: LimitRTPRIO): {error}",
+                    scheduling::CALL_REALTIME_PRIORITY
+                ),
+            )
+        })?;
+        builder.on_thread_park(scheduling::keep_this_worker_in_realtime);
+    }
+    builder.build()
 }
 
 /// Serves every cptd service on `listener` until `shutdown` completes, then stops
@@ -301,6 +317,47 @@ mod tests {
         fn drop(&mut self) {
             *self.0.lock().unwrap() = Some(std::thread::current().id());
         }
+    }
+
+    /// The policy of the worker that runs a task, once every worker that may
+    /// run it has idled: under real-time scheduling a worker moves on its
+    /// first park.
+    async fn workers_policy() -> i32 {
+        let mut policy = libc::SCHED_OTHER;
+        for _ in 0..1000 {
+            policy = tokio::spawn(async { scheduling::this_threads_policy() })
+                .await
+                .unwrap();
+            if policy != libc::SCHED_OTHER {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        policy
+    }
+
+    #[test]
+    fn real_time_call_scheduling_moves_the_workers_and_nothing_else() {
+        if scheduling::realtime_is_permitted().is_err() {
+            let refused = runtime(CallScheduling::Realtime).expect_err("not permitted here");
+            assert!(
+                refused.to_string().contains("needs CAP_SYS_NICE"),
+                "{refused}"
+            );
+            return;
+        }
+        let realtime = runtime(CallScheduling::Realtime).unwrap();
+        realtime.block_on(async {
+            assert_eq!(workers_policy().await, libc::SCHED_FIFO);
+            let blocking = tokio::task::spawn_blocking(scheduling::this_threads_policy);
+            assert_eq!(
+                blocking.await.unwrap(),
+                libc::SCHED_OTHER,
+                "large searches stay fair"
+            );
+        });
+        let fair = runtime(CallScheduling::Fair).unwrap();
+        fair.block_on(async { assert_eq!(workers_policy().await, libc::SCHED_OTHER) });
     }
 
     #[tokio::test]

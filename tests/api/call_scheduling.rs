@@ -1,0 +1,145 @@
+//! `--call-scheduling realtime` on the real binary: the threads that answer
+//! calls run in real time and every other thread stays normal; a process
+//! without the permission refuses to start and says what it lacks.
+
+use std::{
+    os::unix::process::CommandExt,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use cptd::pb::{GetCodeRequest, code_lookup_client::CodeLookupClient};
+
+use crate::{
+    binary::{CPTD, ServerProcess},
+    helpers::{HANG_GUARD, connect},
+};
+
+/// The kernel's numbers for the two policies, as `/proc` shows them.
+const NORMAL: i32 = libc::SCHED_OTHER;
+const FIRST_IN_FIRST_OUT: i32 = libc::SCHED_FIFO;
+
+/// What the server says when it may not run threads in real time.
+const REFUSAL: &str = "--call-scheduling realtime needs CAP_SYS_NICE";
+
+/// Each thread of process `pid`: its name and scheduling policy, from `/proc`.
+fn thread_policies(pid: u32) -> Vec<(String, i32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+        .map(|stat| {
+            // "tid (name) state ...": the name may hold spaces and parentheses,
+            // so it ends at the last ')'. The policy is field 41, the 39th
+            // after the name.
+            let name_start = stat.find('(').expect("a name") + 1;
+            let name_end = stat.rfind(')').expect("a name");
+            let policy = stat[name_end + 1..]
+                .split_whitespace()
+                .nth(38)
+                .and_then(|field| field.parse().ok())
+                .expect("a policy field");
+            (stat[name_start..name_end].to_string(), policy)
+        })
+        .collect()
+}
+
+/// Makes the process about to be executed unable to use real time: no
+/// real-time priority limit and, for root, whose `CAP_SYS_NICE` overrides the
+/// limit, the unprivileged user `nobody`. Runs between fork and exec, so it
+/// makes plain system calls only.
+fn give_up_real_time() -> std::io::Result<()> {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: each call reads plain integers or a struct that lives until it
+    // returns, and all are async-signal-safe.
+    let failed = unsafe {
+        libc::setrlimit(libc::RLIMIT_RTPRIO, &none) != 0
+            || (libc::geteuid() == 0
+                && (libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0))
+    };
+    if failed {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn real_time_call_scheduling_moves_the_call_threads_and_no_other() {
+    if cptd::scheduling::realtime_is_permitted().is_err() {
+        // This machine cannot show it; the refusal is what it can show.
+        let output = Command::new(CPTD)
+            .args(["--listen", "127.0.0.1:0", "--in-memory"])
+            .args(["--call-scheduling", "realtime"])
+            .output()
+            .expect("run cptd");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(REFUSAL), "{stderr}");
+        return;
+    }
+    let mut server = ServerProcess::start(&["--call-scheduling", "realtime"]);
+    server
+        .wait_for_log(|line| line.contains("call threads scheduled") && line.contains("Realtime"));
+    let mut lookup = CodeLookupClient::new(connect(server.address).await);
+    let request = GetCodeRequest {
+        code: "64483".into(),
+        as_of: String::new(),
+    };
+    lookup
+        .get_code(request)
+        .await
+        .expect("answers in real time");
+
+    // One worker a core, as tokio counts them; each moves when it first idles.
+    let workers = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        let threads = thread_policies(server.id());
+        let (realtime, normal): (Vec<_>, Vec<_>) = threads
+            .iter()
+            .partition(|(_, policy)| *policy == FIRST_IN_FIRST_OUT);
+        assert!(
+            realtime.iter().all(|(name, _)| name == "cptd-runtime"),
+            "only call threads may run in real time: {threads:?}"
+        );
+        assert!(
+            normal.iter().all(|(_, policy)| *policy == NORMAL),
+            "{threads:?}"
+        );
+        assert!(
+            normal
+                .iter()
+                .any(|(name, _)| name.starts_with("cptd-store")),
+            "the store's threads stay normal: {threads:?}"
+        );
+        if realtime.len() == workers {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {workers} workers in real time: {threads:?}",
+            realtime.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn without_the_permission_real_time_call_scheduling_refuses_to_start() {
+    let mut command = Command::new(CPTD);
+    command
+        .args(["--listen", "127.0.0.1:0", "--in-memory"])
+        .args(["--call-scheduling", "realtime"]);
+    // SAFETY: `give_up_real_time` makes async-signal-safe system calls only.
+    unsafe { command.pre_exec(give_up_real_time) };
+    let output = command.output().expect("run cptd");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(REFUSAL), "{stderr}");
+    assert!(stderr.contains("LimitRTPRIO"), "the fix is named: {stderr}");
+}
