@@ -128,9 +128,9 @@ pub fn shorten_this_threads_slice() {
 }
 
 /// The real-time priority of threads that answer calls under
-/// [`crate::config::CallScheduling::Realtime`]: the lowest there is. It already puts them
-/// ahead of every normal thread, and below any real-time thread an operator
-/// has set up on purpose.
+/// [`crate::config::CallScheduling::Realtime`]: the lowest there is. It
+/// already puts them ahead of every normal thread, and below any real-time
+/// thread an operator has set up on purpose.
 pub const CALL_REALTIME_PRIORITY: i32 = 1;
 
 /// Puts the calling thread under the kernel's first-in-first-out real-time

@@ -322,6 +322,7 @@ mod tests {
     /// The policy of the worker that runs a task, once every worker that may
     /// run it has idled: under real-time scheduling a worker moves on its
     /// first park.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     async fn workers_policy() -> i32 {
         let mut policy = libc::SCHED_OTHER;
         for _ in 0..1000 {
@@ -336,6 +337,7 @@ mod tests {
         policy
     }
 
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn real_time_call_scheduling_moves_the_workers_and_nothing_else() {
         if scheduling::realtime_is_permitted().is_err() {

@@ -43,10 +43,15 @@ fn thread_policies(pid: u32) -> Vec<(String, i32)> {
         .collect()
 }
 
+/// `CAP_SYS_NICE`, as `linux/capability.h` numbers it (libc does not).
+const CAP_SYS_NICE: libc::c_ulong = 23;
+
 /// Makes the process about to be executed unable to use real time: no
 /// real-time priority limit and, for root, whose `CAP_SYS_NICE` overrides the
-/// limit, the unprivileged user `nobody`. Runs between fork and exec, so it
-/// makes plain system calls only.
+/// limit, that capability out of its bounding set, so that exec does not
+/// grant it again. The user stays the same, so the binary is found wherever
+/// the build put it. Runs between fork and exec, so it makes plain system
+/// calls only.
 fn give_up_real_time() -> std::io::Result<()> {
     let none = libc::rlimit {
         rlim_cur: 0,
@@ -57,9 +62,7 @@ fn give_up_real_time() -> std::io::Result<()> {
     let failed = unsafe {
         libc::setrlimit(libc::RLIMIT_RTPRIO, &none) != 0
             || (libc::geteuid() == 0
-                && (libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(65534) != 0
-                    || libc::setuid(65534) != 0))
+                && libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0) != 0)
     };
     if failed {
         return Err(std::io::Error::last_os_error());

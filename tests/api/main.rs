@@ -4,6 +4,7 @@
 mod batch_get_codes;
 mod binary;
 mod built_in_data;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod call_scheduling;
 mod code_sets;
 mod durability;
