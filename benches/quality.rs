@@ -30,7 +30,10 @@ mod encounter_mix;
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -604,27 +607,51 @@ fn server_call_scheduling() -> CallScheduling {
     }
 }
 
-/// Runs the look-up client (this thread and a runtime like the server's) in
-/// real time where this process may. It stands for a calling service on cores
-/// of its own: on two shared cores a client at normal priority waits behind
-/// the server's import for its own answers, and that wait is the machine's,
-/// not the server's. Threads it starts, such as the import's client, stay
-/// normal.
-fn main() {
-    let client = match cptd::scheduling::run_this_thread_in_realtime() {
-        Ok(()) => CallScheduling::Realtime,
-        Err(_) => {
-            cptd::scheduling::shorten_this_threads_slice();
-            CallScheduling::Fair
+/// Whether the look-up client has moved into real time; see
+/// [`look_ups_in_real_time`].
+static LOOK_UPS_IN_REAL_TIME: AtomicBool = AtomicBool::new(false);
+
+/// Moves the look-up client, this thread and its runtime's workers (at their
+/// next park), into real time, where this process may; answers whether it
+/// did. It then stands for a calling service on cores of its own: on two
+/// shared cores a client at normal priority waits behind the server's import
+/// for its own answers, and that wait is the machine's, not the server's.
+/// Called once the import ratios are measured, since a real-time client
+/// lowered them (session 12); threads started afterwards, such as later
+/// imports' clients, begin normal.
+fn look_ups_in_real_time() -> CallScheduling {
+    match cptd::scheduling::run_this_thread_in_realtime() {
+        Ok(()) => {
+            LOOK_UPS_IN_REAL_TIME.store(true, Ordering::Relaxed);
+            CallScheduling::Realtime
         }
-    };
-    println!(
-        "call scheduling: server {:?}, look-up client {client:?}",
-        server_call_scheduling()
-    );
-    server::runtime(client)
-        .expect("runtime")
-        .block_on(measure_everything());
+        Err(_) => CallScheduling::Fair,
+    }
+}
+
+/// The bench's own runtime, for the look-up client and the bench's
+/// bookkeeping: short time slices, as the server's, and real time once
+/// [`look_ups_in_real_time`] says so. Its threads are named apart from the
+/// server's, so the server's runtime CPU is the server's alone.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bench-client")
+        .on_thread_start(cptd::scheduling::shorten_this_threads_slice)
+        .on_thread_park(|| {
+            if LOOK_UPS_IN_REAL_TIME.load(Ordering::Relaxed) {
+                cptd::scheduling::keep_this_worker_in_realtime();
+            }
+        })
+        .build()
+        .expect("client runtime")
+}
+
+fn main() {
+    // `block_on` runs the look-up client on this thread.
+    cptd::scheduling::shorten_this_threads_slice();
+    println!("server's call scheduling: {:?}", server_call_scheduling());
+    client_runtime().block_on(measure_everything());
 }
 
 /// `GetCode` alone, then while an import runs, in alternating rounds: the
@@ -701,6 +728,7 @@ async fn measure_everything() {
     }
     let mut stored = IMPORT_STREAM * import_rounds;
     let get_code_rounds = get_code_only_rounds.unwrap_or(GET_CODE_ROUNDS);
+    println!("look-up client from here on: {:?}", look_ups_in_real_time());
     measure_get_code_during_imports(&mut server, get_code_rounds).await;
     stored += IMPORT_STREAM * get_code_rounds;
     if get_code_only_rounds.is_some() {
