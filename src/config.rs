@@ -113,10 +113,11 @@ pub struct Config {
     /// kernel's real-time policy at its lowest priority (`SCHED_FIFO` 1), so a
     /// call takes a core from bulk work at once. It needs `CAP_SYS_NICE` or a
     /// real-time priority limit of at least 1 (systemd: `LimitRTPRIO=1`), and
-    /// the server refuses to start without it. The price: while calls keep
-    /// every core busy, the store's writer, imports and checkpoints get only
-    /// the share the kernel keeps for normal threads (5% by default), so
-    /// recording slows until the load of calls falls.
+    /// the server refuses to start without it. The price: imports run slower
+    /// (about a tenth on two cores), and while calls keep every core busy, the
+    /// store's writer, imports and checkpoints get only the share the kernel
+    /// keeps for normal threads (5% by default), so recording slows until the
+    /// load of calls falls.
     #[arg(long, env = "CPTD_CALL_SCHEDULING", value_enum, default_value = "fair")]
     pub call_scheduling: CallScheduling,
 
