@@ -93,6 +93,7 @@ pub fn lower_this_threads_priority() {
             static REFUSED: std::sync::Once = std::sync::Once::new();
             warn_once(
                 &REFUSED,
+                std::io::Error::last_os_error(),
                 "cannot lower a background thread's priority; imports will compete with look-ups",
             );
         }
@@ -121,6 +122,7 @@ pub fn shorten_this_threads_slice() {
             static REFUSED: std::sync::Once = std::sync::Once::new();
             warn_once(
                 &REFUSED,
+                std::io::Error::last_os_error(),
                 "cannot ask for a short time slice; calls may wait behind bulk work",
             );
         }
@@ -183,8 +185,10 @@ pub fn keep_this_worker_in_realtime() {
     }
     if let Err(error) = run_this_thread_in_realtime() {
         static REFUSED: std::sync::Once = std::sync::Once::new();
-        REFUSED.call_once(
-            || tracing::warn!(%error, "a call thread could not move to real time; it stays fair"),
+        warn_once(
+            &REFUSED,
+            error,
+            "a call thread could not move to real time; it stays fair",
         );
     }
 }
@@ -196,11 +200,9 @@ pub(crate) fn this_threads_policy() -> i32 {
     unsafe { libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK }
 }
 
-/// Logs the refusal of the call just made, with the OS's reason, the first
-/// time `refused` sees one: every runtime and background thread asks alike.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn warn_once(refused: &'static std::sync::Once, consequence: &'static str) {
-    let error = std::io::Error::last_os_error();
+/// Logs a refused request with the OS's reason, the first time `refused`
+/// sees one: every runtime and background thread asks alike.
+fn warn_once(refused: &'static std::sync::Once, error: std::io::Error, consequence: &'static str) {
     refused.call_once(|| tracing::warn!(%error, "{consequence}"));
 }
 

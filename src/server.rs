@@ -319,20 +319,21 @@ mod tests {
         }
     }
 
-    /// The policy of the worker that runs a task, once every worker that may
-    /// run it has idled: under real-time scheduling a worker moves on its
-    /// first park.
+    /// The policy of a worker that runs a task after the runtime has idled,
+    /// so that every worker has parked at least once (under real-time
+    /// scheduling a worker moves on its first park). Tried until it is
+    /// `wanted`, for workers whose threads start late; the last one seen.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    async fn workers_policy() -> i32 {
-        let mut policy = libc::SCHED_OTHER;
+    async fn idled_workers_policy(wanted: i32) -> i32 {
+        let mut policy = -1;
         for _ in 0..1000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
             policy = tokio::spawn(async { scheduling::this_threads_policy() })
                 .await
                 .unwrap();
-            if policy != libc::SCHED_OTHER {
+            if policy == wanted {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         policy
     }
@@ -350,7 +351,10 @@ mod tests {
         }
         let realtime = runtime(CallScheduling::Realtime).unwrap();
         realtime.block_on(async {
-            assert_eq!(workers_policy().await, libc::SCHED_FIFO);
+            assert_eq!(
+                idled_workers_policy(libc::SCHED_FIFO).await,
+                libc::SCHED_FIFO
+            );
             let blocking = tokio::task::spawn_blocking(scheduling::this_threads_policy);
             assert_eq!(
                 blocking.await.unwrap(),
@@ -359,7 +363,12 @@ mod tests {
             );
         });
         let fair = runtime(CallScheduling::Fair).unwrap();
-        fair.block_on(async { assert_eq!(workers_policy().await, libc::SCHED_OTHER) });
+        fair.block_on(async {
+            assert_eq!(
+                idled_workers_policy(libc::SCHED_OTHER).await,
+                libc::SCHED_OTHER
+            )
+        });
     }
 
     #[tokio::test]
