@@ -95,7 +95,7 @@ struct Server {
 
 /// Starts the server on its own runtime and threads, as a separate process would
 /// have, so the benchmark's clients do not share its workers.
-async fn start(data_dir: &Path) -> Server {
+async fn start(data_dir: &Path, calls: CallScheduling) -> Server {
     let mut config = Config::for_tests();
     config.in_memory = false;
     config.data_dir = data_dir.to_path_buf();
@@ -106,7 +106,7 @@ async fn start(data_dir: &Path) -> Server {
     let address = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        let runtime = server::runtime(server_call_scheduling()).expect("runtime");
+        let runtime = server::runtime(calls).expect("runtime");
         runtime.block_on(async move {
             let listener = TcpListener::from_std(listener).expect("tokio listener");
             server::run(listener, config, async move {
@@ -650,8 +650,9 @@ fn client_runtime() -> tokio::runtime::Runtime {
 fn main() {
     // `block_on` runs the look-up client on this thread.
     cptd::scheduling::shorten_this_threads_slice();
-    println!("server's call scheduling: {:?}", server_call_scheduling());
-    client_runtime().block_on(measure_everything());
+    let calls = server_call_scheduling();
+    println!("server's call scheduling: {calls:?}");
+    client_runtime().block_on(measure_everything(calls));
 }
 
 /// `GetCode` alone, then while an import runs, in alternating rounds: the
@@ -696,7 +697,7 @@ async fn measure_get_code_during_imports(server: &mut Server, rounds: usize) {
     );
 }
 
-async fn measure_everything() {
+async fn measure_everything(calls: CallScheduling) {
     let total: usize = std::env::var("CPTD_BENCH_ENCOUNTERS")
         .ok()
         .and_then(|text| text.parse().ok())
@@ -712,7 +713,7 @@ async fn measure_everything() {
     let import_only_rounds = rounds_of("CPTD_BENCH_IMPORT_ONLY");
     let get_code_only_rounds = rounds_of("CPTD_BENCH_GET_CODE_ONLY");
     let data_dir = directory.path().join("cptd");
-    let mut server = start(&data_dir).await;
+    let mut server = start(&data_dir, calls).await;
     let import_rounds = match (import_only_rounds, get_code_only_rounds) {
         (Some(rounds), _) => rounds,
         (None, Some(_)) => 0,

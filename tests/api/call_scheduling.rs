@@ -74,14 +74,7 @@ fn give_up_real_time() -> std::io::Result<()> {
 async fn real_time_call_scheduling_moves_the_call_threads_and_no_other() {
     if cptd::scheduling::realtime_is_permitted().is_err() {
         // This machine cannot show it; the refusal is what it can show.
-        let output = Command::new(CPTD)
-            .args(["--listen", "127.0.0.1:0", "--in-memory"])
-            .args(["--call-scheduling", "realtime"])
-            .output()
-            .expect("run cptd");
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(REFUSAL), "{stderr}");
+        assert_refused(realtime_server());
         return;
     }
     let mut server = ServerProcess::start(&["--call-scheduling", "realtime"]);
@@ -133,14 +126,24 @@ async fn real_time_call_scheduling_moves_the_call_threads_and_no_other() {
 
 #[test]
 fn without_the_permission_real_time_call_scheduling_refuses_to_start() {
+    let mut command = realtime_server();
+    // SAFETY: `give_up_real_time` makes async-signal-safe system calls only.
+    unsafe { command.pre_exec(give_up_real_time) };
+    assert_refused(command);
+}
+
+/// `cptd` asked to serve with real-time call threads.
+fn realtime_server() -> Command {
     let mut command = Command::new(CPTD);
     command
         .args(["--listen", "127.0.0.1:0", "--in-memory"])
         .args(["--call-scheduling", "realtime"]);
-    // SAFETY: `give_up_real_time` makes async-signal-safe system calls only.
-    unsafe { command.pre_exec(give_up_real_time) };
-    let output = command.output().expect("run cptd");
+    command
+}
 
+/// Runs `command` and checks that it refused to start, naming the fix.
+fn assert_refused(mut command: Command) {
+    let output = command.output().expect("run cptd");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(REFUSAL), "{stderr}");
