@@ -109,15 +109,18 @@ pub struct Config {
     /// (imports, checkpoints). `fair`: the normal policy; bulk work runs at a
     /// lower priority and yields often, but where the kernel does not preempt
     /// a busy thread when a call arrives, calls can wait up to a few
-    /// milliseconds behind an import. `realtime`: those threads run under the
-    /// kernel's real-time policy at its lowest priority (`SCHED_FIFO` 1), so a
-    /// call takes a core from bulk work at once. It needs `CAP_SYS_NICE` or a
-    /// real-time priority limit of at least 1 (systemd: `LimitRTPRIO=1`), and
-    /// the server refuses to start without it. The price: imports run slower
-    /// (about a tenth on two cores), and while calls keep every core busy, the
-    /// store's writer, imports and checkpoints get only the share the kernel
-    /// keeps for normal threads (5% by default), so recording slows until the
-    /// load of calls falls.
+    /// milliseconds behind an import. `realtime`: while an import runs and
+    /// look-ups arrive, those threads run under the kernel's real-time policy
+    /// at its lowest priority (`SCHED_FIFO` 1), so a call takes a core from
+    /// bulk work at once; a second after the last look-up, or once no import
+    /// runs, they are normal again. It needs `CAP_SYS_NICE` or a real-time
+    /// priority limit of at least 1 (systemd: `LimitRTPRIO=1`), and the
+    /// server refuses to start without it. The price, only while look-ups and
+    /// an import run together: the import runs slower (about a tenth on two
+    /// cores), and should calls keep every core busy, the store's writer,
+    /// imports and checkpoints get only the share the kernel keeps for normal
+    /// threads (5% by default), so recording slows until the load of calls
+    /// falls.
     #[arg(long, env = "CPTD_CALL_SCHEDULING", value_enum, default_value = "fair")]
     pub call_scheduling: CallScheduling,
 

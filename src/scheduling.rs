@@ -27,11 +27,18 @@
 //! Yields cannot reach into a system call or a long SQLite step, though, and
 //! on that kernel look-ups still waited. Where the operator permits it
 //! (`--call-scheduling realtime`), the runtime's workers run under the
-//! real-time policy ([`run_this_thread_in_realtime`]): a waking real-time
-//! thread takes a core from a normal one as soon as that thread is out of the
+//! real-time policy ([`run_this_thread_in_realtime`]) while look-ups arrive
+//! during bulk work ([`follow_interactive_calls`]): a waking real-time thread
+//! takes a core from a normal one as soon as that thread is out of the
 //! kernel, without waiting for its tick.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        OnceLock,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 /// The nice value of background threads. Ten gives a busy background thread
 /// about a tenth of the weight of a normal one when they compete for a core,
@@ -193,6 +200,129 @@ pub fn keep_this_worker_in_realtime() {
     }
 }
 
+/// How long call threads stay in real time after the last interactive call
+/// (see [`note_interactive_call`]) while bulk work runs (see [`BulkWork`]).
+/// Real time costs an import about a tenth of its throughput on two cores:
+/// its workers wake for every piece of the import's stream at once, and so
+/// handle it in smaller pieces. That price buys nothing while no one waits on
+/// a look-up, so the workers are fair again a second after the last one. A
+/// caller that calls more often than this keeps them in real time; one that
+/// calls less often waits, at its first call, as under the fair policy.
+pub const REALTIME_AFTER_A_CALL: Duration = Duration::from_secs(1);
+
+/// When the last interactive call arrived, in milliseconds on [`call_clock`];
+/// zero for never.
+static LAST_INTERACTIVE_CALL: AtomicU64 = AtomicU64::new(0);
+
+/// Bulk work running now: each [`BulkWork`] alive.
+static BULK_WORK_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Bulk work (an import) in progress, from its creation until it is dropped.
+/// Call threads need real time only while something competes with them for
+/// the cores. With no bulk work, real time would even slow calls on some
+/// machines: the fair policy wakes a call thread on the core of the thread
+/// that woke it, where real time moves it to another core, and on a virtual
+/// machine waking an idle core costs more than the wait it saves.
+#[derive(Debug)]
+pub struct BulkWork(());
+
+impl BulkWork {
+    /// Counts bulk work as running until the value is dropped.
+    pub fn start() -> BulkWork {
+        BULK_WORK_RUNNING.fetch_add(1, Ordering::Relaxed);
+        BulkWork(())
+    }
+}
+
+impl Drop for BulkWork {
+    fn drop(&mut self) {
+        BULK_WORK_RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Milliseconds since the process first asked, plus one, so that no reading
+/// is zero.
+fn call_clock() -> u64 {
+    static STARTED: OnceLock<Instant> = OnceLock::new();
+    let elapsed = STARTED.get_or_init(Instant::now).elapsed().as_millis();
+    u64::try_from(elapsed).unwrap_or(u64::MAX - 1) + 1
+}
+
+/// Says that a caller waits on an answer now: a call other than a bulk
+/// import. One clock reading and one relaxed store, so every call can afford
+/// it.
+pub fn note_interactive_call() {
+    LAST_INTERACTIVE_CALL.store(call_clock(), Ordering::Relaxed);
+}
+
+/// Whether call threads should be in real time when the clock reads `now`,
+/// the last interactive call having arrived at `last` (zero for never), with
+/// bulk work running or not.
+fn realtime_wanted(last: u64, now: u64, bulk_running: bool) -> bool {
+    let hold = u64::try_from(REALTIME_AFTER_A_CALL.as_millis()).unwrap_or(u64::MAX);
+    bulk_running && last != 0 && now.saturating_sub(last) < hold
+}
+
+/// For a runtime's park hook, which only its worker threads call: puts the
+/// calling worker in real time while interactive calls arrive, and back under
+/// the normal policy, with its short slice, once none has for
+/// [`REALTIME_AFTER_A_CALL`]. A worker changes only when it parks, which a
+/// busy worker does thousands of times a second; the cost of a park that
+/// changes nothing is one clock reading. A worker parked in a quiet spell
+/// keeps its last policy until it next wakes, which is harmless: an idle
+/// thread competes with no one. A refusal (the permission was checked at
+/// start-up, so only a change of limits since can cause one) is logged once
+/// per process and leaves the worker fair.
+pub fn follow_interactive_calls() {
+    let wanted = realtime_wanted(
+        LAST_INTERACTIVE_CALL.load(Ordering::Relaxed),
+        call_clock(),
+        BULK_WORK_RUNNING.load(Ordering::Relaxed) > 0,
+    );
+    keep_this_worker(wanted);
+}
+
+/// Moves the calling worker into real time or out of it, unless the last
+/// request already did.
+fn keep_this_worker(in_realtime: bool) {
+    thread_local! {
+        static IN_REALTIME: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if IN_REALTIME.replace(in_realtime) == in_realtime {
+        return;
+    }
+    let moved = if in_realtime {
+        run_this_thread_in_realtime()
+    } else {
+        leave_realtime()
+    };
+    if let Err(error) = moved {
+        static REFUSED: std::sync::Once = std::sync::Once::new();
+        warn_once(
+            &REFUSED,
+            error,
+            "a call thread could not change its real-time policy",
+        );
+    }
+}
+
+/// Puts the calling thread back under the normal policy, with the short
+/// slice of call threads. Leaving real time needs no permission.
+fn leave_realtime() -> std::io::Result<()> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let priority = libc::sched_param { sched_priority: 0 };
+        // SAFETY: as in `run_this_thread_in_realtime`.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &raw const priority) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        shorten_this_threads_slice();
+        Ok(())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    Ok(())
+}
+
 /// The calling thread's scheduling policy, without `SCHED_RESET_ON_FORK`.
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 pub(crate) fn this_threads_policy() -> i32 {
@@ -267,6 +397,50 @@ mod tests {
                 libc::SCHED_OTHER,
                 "bulk threads inherit no priority"
             );
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn call_threads_want_real_time_during_bulk_work_for_a_second_after_an_interactive_call() {
+        let hold = u64::try_from(REALTIME_AFTER_A_CALL.as_millis()).unwrap();
+        let cases = [
+            (0, 1, false, "no call yet"),
+            (0, hold * 5, false, "no call yet, much later"),
+            (40, 40, true, "a call just now"),
+            (40, 40 + hold - 1, true, "the last moment of the hold"),
+            (40, 40 + hold, false, "the hold has passed"),
+            // Another thread's clock reading may land just after this one's.
+            (41, 40, true, "a call noted after this reading"),
+        ];
+        for (last, now, wanted, case) in cases {
+            assert_eq!(realtime_wanted(last, now, true), wanted, "{case}");
+            assert!(
+                !realtime_wanted(last, now, false),
+                "{case}, with no bulk work"
+            );
+        }
+    }
+
+    #[test]
+    fn a_worker_moves_into_real_time_and_back_with_its_short_slice() {
+        if realtime_is_permitted().is_err() {
+            return;
+        }
+        std::thread::spawn(|| {
+            shorten_this_threads_slice();
+            keep_this_worker(true);
+            assert_eq!(this_threads_policy(), libc::SCHED_FIFO);
+            keep_this_worker(true);
+            assert_eq!(this_threads_policy(), libc::SCHED_FIFO);
+            keep_this_worker(false);
+            assert_eq!(this_threads_policy(), libc::SCHED_OTHER);
+            assert_eq!(this_threads_nice(), 0);
+            let slice = this_threads_slice();
+            assert!(slice == Duration::ZERO || slice == CALL_SLICE, "{slice:?}");
+            keep_this_worker(true);
+            assert_eq!(this_threads_policy(), libc::SCHED_FIFO, "and in again");
         })
         .join()
         .unwrap();

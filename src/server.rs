@@ -14,8 +14,8 @@ use tonic::transport::Server;
 
 use crate::{
     api::{
-        AdmissionLayer, CodeLookupService, QualityMeasuresService, RequestLogLayer,
-        code_lookup_routes, quality_measures_routes,
+        AdmissionLayer, CodeLookupService, InteractiveCallsLayer, QualityMeasuresService,
+        RequestLogLayer, code_lookup_routes, quality_measures_routes,
     },
     background::BackgroundPool,
     codes::{CodeRegistry, CodeSetError, CodeValue},
@@ -131,9 +131,10 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 /// large searches) ask the kernel for short time slices, so that, where the
 /// kernel preempts on wake-up, a call that wakes one of them is not kept
 /// waiting behind bulk work ([`crate::scheduling`]; bulk loops also yield for
-/// kernels that do not). Under [`CallScheduling::Realtime`] the workers run in
-/// real time as well, which works on every kernel; it fails here, before any
-/// thread starts, when the process may not.
+/// kernels that do not). Under [`CallScheduling::Realtime`] the workers also
+/// run in real time while look-ups arrive during an import, which works on
+/// every kernel ([`scheduling::follow_interactive_calls`]); it fails here,
+/// before any thread starts, when the process may not.
 pub fn runtime(calls: CallScheduling) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder
@@ -153,7 +154,7 @@ pub fn runtime(calls: CallScheduling) -> std::io::Result<tokio::runtime::Runtime
                 ),
             )
         })?;
-        builder.on_thread_park(scheduling::keep_this_worker_in_realtime);
+        builder.on_thread_park(scheduling::follow_interactive_calls);
     }
     builder.build()
 }
@@ -239,6 +240,7 @@ pub async fn run(
         .initial_connection_window_size(transport::CONNECTION_WINDOW)
         .timeout(config.request_timeout)
         .layer(RequestLogLayer)
+        .layer(InteractiveCallsLayer)
         .layer(AdmissionLayer::new(max_concurrent_calls))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -319,14 +321,16 @@ mod tests {
         }
     }
 
-    /// The policy of a worker that runs a task after the runtime has idled,
-    /// so that every worker has parked at least once (under real-time
-    /// scheduling a worker moves on its first park). Tried until it is
-    /// `wanted`, for workers whose threads start late; the last one seen.
+    /// The policy of a worker that runs a task after the runtime has idled
+    /// with a caller waiting, so that every worker has parked at least once
+    /// since an interactive call (under real-time scheduling a worker moves
+    /// when it parks). Tried until it is `wanted`, for workers whose threads
+    /// start late; the last one seen.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     async fn idled_workers_policy(wanted: i32) -> i32 {
         let mut policy = -1;
         for _ in 0..1000 {
+            scheduling::note_interactive_call();
             tokio::time::sleep(Duration::from_millis(5)).await;
             policy = tokio::spawn(async { scheduling::this_threads_policy() })
                 .await
@@ -350,6 +354,7 @@ mod tests {
             return;
         }
         let realtime = runtime(CallScheduling::Realtime).unwrap();
+        let _import = scheduling::BulkWork::start();
         realtime.block_on(async {
             assert_eq!(
                 idled_workers_policy(libc::SCHED_FIFO).await,

@@ -2,7 +2,8 @@
 //!
 //! Each service converts its request (`TryFrom`), asks the domain one question and
 //! converts the answer (`From`); every error becomes a status in `error`. The
-//! tower layers here log each call and shed load.
+//! tower layers here log each call, shed load, and tell the scheduler which
+//! calls have a caller waiting.
 
 mod admission;
 mod code_lookup;
@@ -12,6 +13,7 @@ mod error;
 mod get_code_route;
 mod import_decoder;
 mod import_route;
+mod interactive_calls;
 mod method_route;
 mod page_token;
 mod quality_convert;
@@ -26,6 +28,7 @@ pub use code_lookup::CodeLookupService;
 pub use code_requests::{MAX_BATCH_CODES, MAX_FILTER_CHARS};
 pub use get_code_route::{CodeLookupRoutes, code_lookup_routes};
 pub use import_route::{QualityMeasuresRoutes, quality_measures_routes};
+pub use interactive_calls::InteractiveCallsLayer;
 pub use page_token::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 pub use quality_import::{
     IMPORT_CHUNK, MAX_CONCURRENT_IMPORTS, MAX_IMPORT_ENCOUNTERS, MAX_IMPORT_ERRORS,

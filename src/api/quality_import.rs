@@ -23,7 +23,7 @@ use crate::{
     calendar,
     measures::MAX_ID_CHARS,
     pb,
-    scheduling::CooperativeYield,
+    scheduling::{BulkWork, CooperativeYield},
     store::{PendingWrite, PreparedRows, Recorded, StoreError},
 };
 
@@ -147,6 +147,8 @@ pub struct Import {
     // Taken once: the time-zone look-up costs more than the rest of a date
     // check, and one import is judged against one day.
     today: Date,
+    /// Tells the call threads that bulk work competes with them.
+    _bulk: BulkWork,
 }
 
 impl Import {
@@ -159,6 +161,7 @@ impl Import {
             in_flight: VecDeque::new(),
             summary: pb::ImportEncountersResponse::default(),
             today: calendar::today(),
+            _bulk: BulkWork::start(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `--call-scheduling realtime` on the real binary: the threads that answer
-//! calls run in real time and every other thread stays normal; a process
-//! without the permission refuses to start and says what it lacks.
+//! calls run in real time while look-ups arrive during an import, and are
+//! normal with look-ups alone or an import alone; every other thread stays
+//! normal throughout; a process without the permission refuses to start and
+//! says what it lacks.
 
 use std::{
     os::unix::process::CommandExt,
@@ -8,11 +10,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cptd::pb::{GetCodeRequest, code_lookup_client::CodeLookupClient};
+use cptd::{
+    pb::{
+        GetCodeRequest, code_lookup_client::CodeLookupClient,
+        quality_measures_client::QualityMeasuresClient,
+    },
+    scheduling::REALTIME_AFTER_A_CALL,
+};
+
+use tonic::transport::Channel;
 
 use crate::{
     binary::{CPTD, ServerProcess},
     helpers::{HANG_GUARD, connect},
+    quality_fixtures::{cancer_visit, import, open_import},
 };
 
 /// The kernel's numbers for the two policies, as `/proc` shows them.
@@ -71,7 +82,7 @@ fn give_up_real_time() -> std::io::Result<()> {
 }
 
 #[tokio::test]
-async fn real_time_call_scheduling_moves_the_call_threads_and_no_other() {
+async fn real_time_call_scheduling_serves_look_ups_during_an_import_and_moves_no_other_thread() {
     if cptd::scheduling::realtime_is_permitted().is_err() {
         // This machine cannot show it; the refusal is what it can show.
         assert_refused(realtime_server());
@@ -80,48 +91,102 @@ async fn real_time_call_scheduling_moves_the_call_threads_and_no_other() {
     let mut server = ServerProcess::start(&["--call-scheduling", "realtime"]);
     server
         .wait_for_log(|line| line.contains("call threads scheduled") && line.contains("Realtime"));
-    let mut lookup = CodeLookupClient::new(connect(server.address).await);
-    let request = GetCodeRequest {
-        code: "64483".into(),
-        as_of: String::new(),
-    };
-    lookup
-        .get_code(request)
-        .await
-        .expect("answers in real time");
+    let channel = connect(server.address).await;
+    let mut lookup = CodeLookupClient::new(channel.clone());
+    for _ in 0..20 {
+        look_up(&mut lookup).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        threads_in_real_time(server.id()),
+        0,
+        "look-ups alone compete with no bulk work, so they need no real time"
+    );
 
-    // One worker a core, as tokio counts them; each moves when it first idles.
+    // Look-ups during an import move the workers, one a core as tokio counts
+    // them, each when it next idles.
+    let quality = QualityMeasuresClient::new(channel);
+    let (sender, import_call) = open_import(&quality);
+    let feeding = tokio::spawn(async move {
+        for index in 0.. {
+            let encounter = import(cancer_visit(&format!("bulk-{index}"), "99213"));
+            if sender.send(encounter).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
     let workers = std::thread::available_parallelism().map_or(1, |cores| cores.get());
     let deadline = Instant::now() + HANG_GUARD;
     loop {
-        let threads = thread_policies(server.id());
-        let (realtime, normal): (Vec<_>, Vec<_>) = threads
-            .iter()
-            .partition(|(_, policy)| *policy == FIRST_IN_FIRST_OUT);
-        assert!(
-            realtime.iter().all(|(name, _)| name == "cptd-runtime"),
-            "only call threads may run in real time: {threads:?}"
-        );
-        assert!(
-            normal.iter().all(|(_, policy)| *policy == NORMAL),
-            "{threads:?}"
-        );
-        assert!(
-            normal
-                .iter()
-                .any(|(name, _)| name.starts_with("cptd-store")),
-            "the store's threads stay normal: {threads:?}"
-        );
-        if realtime.len() == workers {
+        look_up(&mut lookup).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let moved = threads_in_real_time(server.id());
+        if moved == workers {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{} of {workers} workers in real time: {threads:?}",
-            realtime.len()
+            "{moved} of {workers} workers in real time"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    // The import alone, once the look-ups have stopped for longer than real
+    // time is held, moves them back: real time would only slow it down.
+    tokio::time::sleep(REALTIME_AFTER_A_CALL).await;
+    let deadline = Instant::now() + HANG_GUARD;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let left = threads_in_real_time(server.id());
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} workers still in real time, with no look-up for {REALTIME_AFTER_A_CALL:?}"
+        );
+    }
+    feeding.abort();
+    let summary = import_call
+        .await
+        .expect("joined")
+        .expect("the import is answered")
+        .into_inner();
+    assert!(summary.accepted > 0, "{summary:?}");
+    assert_eq!(summary.rejected, 0, "{summary:?}");
+}
+
+async fn look_up(lookup: &mut CodeLookupClient<Channel>) {
+    let request = GetCodeRequest {
+        code: "64483".into(),
+        as_of: String::new(),
+    };
+    lookup.get_code(request).await.expect("answers");
+}
+
+/// How many threads of process `pid` run in real time, after checking that
+/// every one that does is a call thread and every other is normal, the
+/// store's among them.
+fn threads_in_real_time(pid: u32) -> usize {
+    let threads = thread_policies(pid);
+    let (realtime, normal): (Vec<_>, Vec<_>) = threads
+        .iter()
+        .partition(|(_, policy)| *policy == FIRST_IN_FIRST_OUT);
+    assert!(
+        realtime.iter().all(|(name, _)| name == "cptd-runtime"),
+        "only call threads may run in real time: {threads:?}"
+    );
+    assert!(
+        normal.iter().all(|(_, policy)| *policy == NORMAL),
+        "{threads:?}"
+    );
+    assert!(
+        normal
+            .iter()
+            .any(|(name, _)| name.starts_with("cptd-store")),
+        "the store's threads stay normal: {threads:?}"
+    );
+    realtime.len()
 }
 
 #[test]

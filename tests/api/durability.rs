@@ -15,11 +15,10 @@ use std::{
 };
 
 use cptd::pb::{self, quality_measures_client::QualityMeasuresClient};
-use tokio_stream::wrappers::ReceiverStream;
 
 use crate::{
     helpers::{HANG_GUARD, connect},
-    quality_fixtures::{cancer_visit, import, import_all, record},
+    quality_fixtures::{ImportCall, cancer_visit, import, import_all, open_import, record},
 };
 
 /// A patient id that must never be seen outside a request.
@@ -141,27 +140,6 @@ async fn eligible(client: &mut QualityMeasuresClient<tonic::transport::Channel>)
         .expect("GetPerformance")
         .into_inner()
         .eligible
-}
-
-/// An import call in flight: its answer once the stream ends or the server goes.
-type ImportCall =
-    tokio::task::JoinHandle<Result<tonic::Response<pb::ImportEncountersResponse>, tonic::Status>>;
-
-/// An import left open on `client`: what is sent on the sender streams on.
-fn open_import(
-    client: &QualityMeasuresClient<tonic::transport::Channel>,
-) -> (
-    tokio::sync::mpsc::Sender<pb::ImportEncountersRequest>,
-    ImportCall,
-) {
-    let (sender, receiver) = tokio::sync::mpsc::channel(256);
-    let mut importing = client.clone();
-    let call = tokio::spawn(async move {
-        importing
-            .import_encounters(ReceiverStream::new(receiver))
-            .await
-    });
-    (sender, call)
 }
 
 /// Kills `server` with `kill -9` once it counts more than `counted` eligible

@@ -1,6 +1,7 @@
 //! Encounters for the QualityMeasures tests, built from a few words.
 
 use cptd::pb::{self, quality_measures_client::QualityMeasuresClient};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 /// A service date safely in the past.
@@ -90,4 +91,25 @@ pub async fn import_all(
         .await
         .expect("the import answers a summary")
         .into_inner()
+}
+
+/// An import call in flight: its answer once the stream ends or the server goes.
+pub type ImportCall =
+    tokio::task::JoinHandle<Result<tonic::Response<pb::ImportEncountersResponse>, tonic::Status>>;
+
+/// An import left open on `client`: what is sent on the sender streams on.
+pub fn open_import(
+    client: &QualityMeasuresClient<Channel>,
+) -> (
+    tokio::sync::mpsc::Sender<pb::ImportEncountersRequest>,
+    ImportCall,
+) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(256);
+    let mut importing = client.clone();
+    let call = tokio::spawn(async move {
+        importing
+            .import_encounters(ReceiverStream::new(receiver))
+            .await
+    });
+    (sender, call)
 }
