@@ -35,7 +35,7 @@
 use std::{
     sync::{
         OnceLock,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -54,23 +54,49 @@ pub const CALL_SLICE: Duration = Duration::from_micros(100);
 /// that a call that woke meanwhile runs next instead of at the busy thread's
 /// next tick (4 ms apart at 250 Hz). A call then waits at most one slice and
 /// one item. When nothing waits, yielding returns at once: the cost is one
-/// system call a slice.
+/// system call a slice, and the caches the next thread to run leaves behind.
+/// Where call threads may run in real time they take the core themselves,
+/// and bulk work does not yield at all ([`let_calls_preempt_bulk_work`]).
 #[derive(Debug)]
 pub struct CooperativeYield {
     since: Instant,
+    yields: bool,
+}
+
+/// Whether bulk work yields its core every slice; see [`CooperativeYield`].
+static BULK_WORK_YIELDS: AtomicBool = AtomicBool::new(true);
+
+/// Stops bulk work started from now on from yielding its core every slice:
+/// for a process whose call threads may run in real time, and so preempt it
+/// when a call arrives. Yielding cost an import about 0.6 µs of CPU a row,
+/// a twelfth of all it takes (BENCHMARKS.md, "Session 13"). For the life of
+/// the process: its call threads keep the permission.
+pub fn let_calls_preempt_bulk_work() {
+    BULK_WORK_YIELDS.store(false, Ordering::Relaxed);
+}
+
+/// Whether bulk work started now yields its core every slice.
+pub fn bulk_work_yields() -> bool {
+    BULK_WORK_YIELDS.load(Ordering::Relaxed)
 }
 
 impl CooperativeYield {
-    /// Starts counting the calling thread's work from now.
+    /// Starts counting the calling thread's work from now; yields unless
+    /// calls may preempt bulk work.
     pub fn new() -> CooperativeYield {
+        CooperativeYield::yielding(bulk_work_yields())
+    }
+
+    fn yielding(yields: bool) -> CooperativeYield {
         CooperativeYield {
             since: Instant::now(),
+            yields,
         }
     }
 
     /// Call between items of bulk work; yields once a slice has passed.
     pub fn between_items(&mut self) {
-        if self.since.elapsed() >= CALL_SLICE {
+        if self.yields && self.since.elapsed() >= CALL_SLICE {
             std::thread::yield_now();
             self.since = Instant::now();
         }
@@ -448,12 +474,21 @@ mod tests {
 
     #[test]
     fn a_yield_is_taken_once_a_slice_has_passed_and_starts_a_new_one() {
-        let mut turns = CooperativeYield::new();
+        let mut turns = CooperativeYield::yielding(true);
         let long_ago = Instant::now() - 2 * CALL_SLICE;
         turns.since = long_ago;
         let before = Instant::now();
         turns.between_items();
         assert!(turns.since >= before, "the slice was not restarted");
+    }
+
+    #[test]
+    fn where_calls_preempt_bulk_work_no_yield_is_taken() {
+        let mut turns = CooperativeYield::yielding(false);
+        let long_ago = Instant::now() - 2 * CALL_SLICE;
+        turns.since = long_ago;
+        turns.between_items();
+        assert_eq!(turns.since, long_ago, "no slice is counted");
     }
 
     /// Times the calling thread was switched out while still runnable.
@@ -510,7 +545,7 @@ mod tests {
             }
             let before = this_threads_involuntary_switches();
             let started = this_threads_cpu_time();
-            let mut turns = CooperativeYield::new();
+            let mut turns = CooperativeYield::yielding(true);
             while this_threads_cpu_time() - started < SPAN {
                 turns.between_items();
             }

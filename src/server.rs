@@ -133,7 +133,8 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 /// waiting behind bulk work ([`crate::scheduling`]; bulk loops also yield for
 /// kernels that do not). Under [`CallScheduling::Realtime`] the workers also
 /// run in real time while look-ups arrive during an import, which works on
-/// every kernel ([`scheduling::follow_interactive_calls`]); it fails here,
+/// every kernel ([`scheduling::follow_interactive_calls`]), and bulk work
+/// stops yielding, since calls take the core themselves; it fails here,
 /// before any thread starts, when the process may not.
 pub fn runtime(calls: CallScheduling) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -155,6 +156,7 @@ pub fn runtime(calls: CallScheduling) -> std::io::Result<tokio::runtime::Runtime
             )
         })?;
         builder.on_thread_park(scheduling::follow_interactive_calls);
+        scheduling::let_calls_preempt_bulk_work();
     }
     builder.build()
 }
@@ -354,6 +356,10 @@ mod tests {
             return;
         }
         let realtime = runtime(CallScheduling::Realtime).unwrap();
+        assert!(
+            !scheduling::bulk_work_yields(),
+            "calls preempt bulk work, which need not yield"
+        );
         let _import = scheduling::BulkWork::start();
         realtime.block_on(async {
             assert_eq!(
