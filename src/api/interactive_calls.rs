@@ -1,5 +1,5 @@
-//! Tells the scheduler which calls have a caller waiting: every call but a
-//! bulk import. Under `--call-scheduling realtime` the runtime's workers run in
+//! Tells the scheduler which calls have a caller waiting: every call to
+//! cptd's services but a bulk import. Under `--call-scheduling realtime` the runtime's workers run in
 //! real time only while such calls arrive ([`scheduling::follow_interactive_calls`]),
 //! so that an import with no one else to serve runs as fast as under the fair
 //! policy.
@@ -50,27 +50,55 @@ where
     }
 }
 
-/// Whether a call to `path` has a caller waiting on its answer, rather than
-/// handing the server bulk work.
+/// Whether a call to `path` has a caller waiting on its answer within
+/// milliseconds: a call to one of cptd's own services, but not a bulk import.
+/// Health checks and reflection are not: a probe every few seconds would
+/// otherwise slow every import it falls into, for a wait it does not notice.
 fn is_interactive(path: &str) -> bool {
-    path != ImportMethod::PATH
+    path.starts_with(CPTD_SERVICES) && path != ImportMethod::PATH
 }
+
+/// The start of the path of every method of cptd's own services.
+const CPTD_SERVICES: &str = "/cpt.v1.";
 
 #[cfg(test)]
 mod tests {
+    use tonic::server::NamedService;
+
     use super::*;
+    use crate::{
+        api::{CodeLookupService, QualityMeasuresService},
+        pb::{
+            code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
+        },
+    };
 
     #[test]
-    fn every_call_but_an_import_is_interactive() {
+    fn the_prefix_covers_every_cptd_service() {
+        for name in [
+            <CodeLookupServer<CodeLookupService> as NamedService>::NAME,
+            <QualityMeasuresServer<QualityMeasuresService> as NamedService>::NAME,
+        ] {
+            assert!(format!("/{name}/").starts_with(CPTD_SERVICES), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_call_to_cptd_but_an_import_is_interactive() {
         for path in [
             "/cpt.v1.CodeLookup/GetCode",
             "/cpt.v1.CodeLookup/SearchCodes",
             "/cpt.v1.QualityMeasures/RecordEncounter",
             "/cpt.v1.QualityMeasures/GetPerformance",
-            "/grpc.health.v1.Health/Check",
         ] {
             assert!(is_interactive(path), "{path}");
         }
-        assert!(!is_interactive("/cpt.v1.QualityMeasures/ImportEncounters"));
+        for path in [
+            "/cpt.v1.QualityMeasures/ImportEncounters",
+            "/grpc.health.v1.Health/Check",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        ] {
+            assert!(!is_interactive(path), "{path}");
+        }
     }
 }
