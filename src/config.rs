@@ -109,11 +109,11 @@ pub struct Config {
     /// (imports, checkpoints). `fair`: the normal policy; bulk work runs at a
     /// lower priority and yields often, but where the kernel does not preempt
     /// a busy thread when a call arrives, calls can wait up to a few
-    /// milliseconds behind an import. `realtime`: while an import runs and
-    /// look-ups arrive, those threads run under the kernel's real-time policy
-    /// at its lowest priority (`SCHED_FIFO` 1), so a call takes a core from
-    /// bulk work at once; a second after the last look-up, or once no import
-    /// runs, they are normal again. It needs `CAP_SYS_NICE` or a real-time
+    /// milliseconds behind an import. `realtime`: while bulk work (an import,
+    /// a checkpoint) runs and look-ups arrive, those threads run under the
+    /// kernel's real-time policy at its lowest priority (`SCHED_FIFO` 1), so
+    /// a call takes a core from bulk work at once; a second after the last
+    /// look-up, or once the bulk work ends, they are normal again. It needs `CAP_SYS_NICE` or a real-time
     /// priority limit of at least 1 (systemd: `LimitRTPRIO=1`), and the
     /// server refuses to start without it. The price, only while look-ups and
     /// an import run together: the import runs slower (about a tenth on two

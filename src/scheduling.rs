@@ -243,7 +243,8 @@ static LAST_INTERACTIVE_CALL: AtomicU64 = AtomicU64::new(0);
 /// Bulk work running now: each [`BulkWork`] alive.
 static BULK_WORK_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Bulk work (an import) in progress, from its creation until it is dropped.
+/// Bulk work (an import, a checkpoint) in progress, from its creation until
+/// it is dropped.
 /// Call threads need real time only while something competes with them for
 /// the cores. With no bulk work, real time would even slow calls on some
 /// machines: the fair policy wakes a call thread on the core of the thread

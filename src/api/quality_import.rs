@@ -148,7 +148,7 @@ pub struct Import {
     // check, and one import is judged against one day.
     today: Date,
     /// Tells the call threads that bulk work competes with them.
-    _bulk: BulkWork,
+    _competing: BulkWork,
 }
 
 impl Import {
@@ -161,7 +161,7 @@ impl Import {
             in_flight: VecDeque::new(),
             summary: pb::ImportEncountersResponse::default(),
             today: calendar::today(),
-            _bulk: BulkWork::start(),
+            _competing: BulkWork::start(),
         }
     }
 

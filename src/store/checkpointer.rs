@@ -27,7 +27,7 @@ use std::{
 
 use rusqlite::{Connection, ErrorCode, MAIN_DB, hooks::Wal, wal::CheckpointMode};
 
-use crate::scheduling::lower_this_threads_priority;
+use crate::scheduling::{BulkWork, lower_this_threads_priority};
 
 /// Pages in the log from which a commit asks for a checkpoint: SQLite's own
 /// default for checkpointing on commit.
@@ -87,6 +87,9 @@ impl Checkpointer {
             .spawn(move || {
                 lower_this_threads_priority();
                 while let Ok(Request::Checkpoint) = received.recv() {
+                    // Copying a large log takes long after an import has
+                    // answered; look-ups meanwhile still need their core.
+                    let _competing = BulkWork::start();
                     if checkpoint(&connection) {
                         done.fetch_add(1, Ordering::Relaxed);
                     }
