@@ -228,10 +228,10 @@ pub fn keep_this_worker_in_realtime() {
 
 /// How long call threads stay in real time after the last interactive call
 /// (see [`note_interactive_call`]) while bulk work runs (see [`BulkWork`]).
-/// Real time costs an import about a tenth of its throughput on two cores:
-/// its workers wake for every piece of the import's stream at once, and so
-/// handle it in smaller pieces. That price buys nothing while no one waits on
-/// a look-up, so the workers are fair again a second after the last one. A
+/// Real time costs an import about a tenth of its throughput on two cores
+/// (its workers took about 0.85 µs more CPU an imported row; BENCHMARKS.md,
+/// "Session 12"). That price buys nothing while no one waits on a look-up,
+/// so the workers are fair again a second after the last one. A
 /// caller that calls more often than this keeps them in real time; one that
 /// calls less often waits, at its first call, as under the fair policy.
 pub const REALTIME_AFTER_A_CALL: Duration = Duration::from_secs(1);
@@ -245,11 +245,10 @@ static BULK_WORK_RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Bulk work (an import, a checkpoint) in progress, from its creation until
 /// it is dropped.
+///
 /// Call threads need real time only while something competes with them for
-/// the cores. With no bulk work, real time would even slow calls on some
-/// machines: the fair policy wakes a call thread on the core of the thread
-/// that woke it, where real time moves it to another core, and on a virtual
-/// machine waking an idle core costs more than the wait it saves.
+/// the cores. With no bulk work there is nothing for it to win, and it
+/// changes how the kernel places a waking thread, so it is not kept on.
 #[derive(Debug)]
 pub struct BulkWork(());
 
@@ -291,9 +290,9 @@ fn realtime_wanted(last: u64, now: u64, bulk_running: bool) -> bool {
 }
 
 /// For a runtime's park hook, which only its worker threads call: puts the
-/// calling worker in real time while interactive calls arrive, and back under
-/// the normal policy, with its short slice, once none has for
-/// [`REALTIME_AFTER_A_CALL`]. A worker changes only when it parks, which a
+/// calling worker in real time while interactive calls arrive during bulk
+/// work, and back under the normal policy, with its short slice, once none
+/// has for [`REALTIME_AFTER_A_CALL`] or the bulk work has ended. A worker changes only when it parks, which a
 /// busy worker does thousands of times a second; the cost of a park that
 /// changes nothing is one clock reading. A worker parked in a quiet spell
 /// keeps its last policy until it next wakes, which is harmless: an idle
@@ -457,13 +456,14 @@ mod tests {
         }
         std::thread::spawn(|| {
             shorten_this_threads_slice();
+            let nice = this_threads_nice();
             keep_this_worker(true);
             assert_eq!(this_threads_policy(), libc::SCHED_FIFO);
             keep_this_worker(true);
             assert_eq!(this_threads_policy(), libc::SCHED_FIFO);
             keep_this_worker(false);
             assert_eq!(this_threads_policy(), libc::SCHED_OTHER);
-            assert_eq!(this_threads_nice(), 0);
+            assert_eq!(this_threads_nice(), nice);
             let slice = this_threads_slice();
             assert!(slice == Duration::ZERO || slice == CALL_SLICE, "{slice:?}");
             keep_this_worker(true);

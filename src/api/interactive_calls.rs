@@ -1,8 +1,8 @@
 //! Tells the scheduler which calls have a caller waiting: every call to
-//! cptd's services but a bulk import. Under `--call-scheduling realtime` the runtime's workers run in
-//! real time only while such calls arrive ([`scheduling::follow_interactive_calls`]),
-//! so that an import with no one else to serve runs as fast as under the fair
-//! policy.
+//! cptd's services but a bulk import. Under `--call-scheduling realtime` the
+//! runtime's workers run in real time only while such calls arrive during bulk
+//! work ([`scheduling::follow_interactive_calls`]), so that an import with no
+//! one else to serve runs as fast as under the fair policy.
 
 use std::task::{Context, Poll};
 
