@@ -666,6 +666,21 @@ mod tests {
         assert_eq!(stored_rows(&writer.connection), 60);
     }
 
+    #[test]
+    fn after_a_resend_the_next_commit_goes_row_by_row_at_once() {
+        let (mut writer, _interactive, _bulk) = idle_writer();
+        super::super::schema::migrate(&mut writer.connection).unwrap();
+        writer.commit(vec![(rows_of(0..20, 1), oneshot::channel().0)]);
+        writer.commit(vec![(rows_of(18..40, 1), oneshot::channel().0)]);
+        // Another resend of two rows. Tried as new rows first, some of its
+        // new ones would be inserted and rolled back before the row-by-row
+        // write inserted them again, and SQLite would count them twice.
+        let changes_before = writer.connection.total_changes();
+        writer.commit(vec![(rows_of(38..58, 1), oneshot::channel().0)]);
+        assert_eq!(writer.connection.total_changes() - changes_before, 18);
+        assert_eq!(stored_rows(&writer.connection), 58);
+    }
+
     fn sqlite_failure(code: std::ffi::c_int) -> StoreError {
         StoreError::Database(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None))
     }
