@@ -115,12 +115,12 @@ pub struct Config {
     /// a call takes a core from bulk work at once; a second after the last
     /// look-up, or once the bulk work ends, they are normal again. It needs
     /// `CAP_SYS_NICE` or a real-time priority limit of at least 1 (systemd:
-    /// `LimitRTPRIO=1`), and the server refuses to start without it. The price, only while look-ups and
-    /// an import run together: the import runs slower (about a tenth on two
-    /// cores), and should calls keep every core busy, the store's writer,
-    /// imports and checkpoints get only the share the kernel keeps for normal
-    /// threads (5% by default), so recording slows until the load of calls
-    /// falls.
+    /// `LimitRTPRIO=1`), and the server refuses to start without it. The
+    /// price, only while look-ups and an import run together: the import runs
+    /// slower (about a tenth on two cores), and should calls keep every core
+    /// busy, the store's writer, imports and checkpoints get only the share
+    /// the kernel keeps for normal threads (5% by default), so recording slows
+    /// until the load of calls falls.
     #[arg(long, env = "CPTD_CALL_SCHEDULING", value_enum, default_value = "fair")]
     pub call_scheduling: CallScheduling,
 

@@ -134,9 +134,23 @@ pub fn lower_this_threads_priority() {
 }
 
 /// Asks for [`CALL_SLICE`] as the calling thread's time slice, keeping its
-/// policy and nice value. Linux only; a kernel that does not know custom slices
-/// (before 6.12) accepts the request and ignores it.
+/// nice value. Linux only; a kernel that does not know custom slices (before
+/// 6.12) accepts the request and ignores it.
 pub fn shorten_this_threads_slice() {
+    if let Err(error) = run_this_thread_fair_with_a_short_slice() {
+        static REFUSED: std::sync::Once = std::sync::Once::new();
+        warn_once(
+            &REFUSED,
+            error,
+            "cannot ask for a short time slice; calls may wait behind bulk work",
+        );
+    }
+}
+
+/// Puts the calling thread under the normal policy, from whichever it was
+/// under, with [`CALL_SLICE`] as its time slice and its own nice value. Going
+/// back to the normal policy needs no permission. Does nothing off Linux.
+fn run_this_thread_fair_with_a_short_slice() -> std::io::Result<()> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: `sched_attr` is plain integers; all-zero is a valid value.
@@ -149,17 +163,11 @@ pub fn shorten_this_threads_slice() {
         attributes.sched_runtime = CALL_SLICE.as_nanos() as u64;
         // SAFETY: the kernel reads `size` bytes of `attributes`, which lives
         // until the call returns; pid 0 names the calling thread.
-        let failed =
-            unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw const attributes, 0) } != 0;
-        if failed {
-            static REFUSED: std::sync::Once = std::sync::Once::new();
-            warn_once(
-                &REFUSED,
-                std::io::Error::last_os_error(),
-                "cannot ask for a short time slice; calls may wait behind bulk work",
-            );
+        if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw const attributes, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
         }
     }
+    Ok(())
 }
 
 /// The real-time priority of threads that answer calls under
@@ -203,27 +211,15 @@ pub fn realtime_is_permitted() -> std::io::Result<()> {
     })
 }
 
-/// For a runtime's park hook, which only its worker threads call: moves the
-/// calling worker into real time the first time, and does nothing after. The
-/// hook is the one place that tells workers from the blocking pool's threads,
-/// which run large searches and start-up work and must stay normal. A refusal
-/// (the permission was checked at start-up, so only a change of limits since
-/// can cause one) is logged once per process and leaves the worker fair.
+/// For a runtime's park hook, which only its worker threads call: keeps the
+/// calling worker in real time, moving it there at its first park. The hook
+/// is the one place that tells workers from the blocking pool's threads,
+/// which run large searches and start-up work and must stay normal. For a
+/// client runtime standing for callers on cores of their own (the
+/// benchmarks'); the server's workers follow the load instead
+/// ([`follow_interactive_calls`]).
 pub fn keep_this_worker_in_realtime() {
-    thread_local! {
-        static ASKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    if ASKED.replace(true) {
-        return;
-    }
-    if let Err(error) = run_this_thread_in_realtime() {
-        static REFUSED: std::sync::Once = std::sync::Once::new();
-        warn_once(
-            &REFUSED,
-            error,
-            "a call thread could not move to real time; it stays fair",
-        );
-    }
+    keep_this_worker(true);
 }
 
 /// How long call threads stay in real time after the last interactive call
@@ -231,9 +227,9 @@ pub fn keep_this_worker_in_realtime() {
 /// Real time costs an import about a tenth of its throughput on two cores
 /// (its workers took about 0.85 µs more CPU an imported row; BENCHMARKS.md,
 /// "Session 12"). That price buys nothing while no one waits on a look-up,
-/// so the workers are fair again a second after the last one. A
-/// caller that calls more often than this keeps them in real time; one that
-/// calls less often waits, at its first call, as under the fair policy.
+/// so the workers are fair again a second after the last one. A caller that
+/// calls more often than this keeps them in real time; one that calls less
+/// often waits, at its first call, as under the fair policy.
 pub const REALTIME_AFTER_A_CALL: Duration = Duration::from_secs(1);
 
 /// When the last interactive call arrived, in milliseconds on [`call_clock`];
@@ -292,13 +288,13 @@ fn realtime_wanted(last: u64, now: u64, bulk_running: bool) -> bool {
 /// For a runtime's park hook, which only its worker threads call: puts the
 /// calling worker in real time while interactive calls arrive during bulk
 /// work, and back under the normal policy, with its short slice, once none
-/// has for [`REALTIME_AFTER_A_CALL`] or the bulk work has ended. A worker changes only when it parks, which a
-/// busy worker does thousands of times a second; the cost of a park that
-/// changes nothing is one clock reading. A worker parked in a quiet spell
-/// keeps its last policy until it next wakes, which is harmless: an idle
-/// thread competes with no one. A refusal (the permission was checked at
-/// start-up, so only a change of limits since can cause one) is logged once
-/// per process and leaves the worker fair.
+/// has for [`REALTIME_AFTER_A_CALL`] or the bulk work has ended. A worker
+/// changes only when it parks, which a busy worker does thousands of times a
+/// second; the cost of a park that changes nothing is one clock reading. A
+/// worker parked in a quiet spell keeps its last policy until it next wakes,
+/// which is harmless: an idle thread competes with no one. A refusal (the
+/// permission was checked at start-up, so only a change of limits since can
+/// cause one) is logged once per process and leaves the worker fair.
 pub fn follow_interactive_calls() {
     let wanted = realtime_wanted(
         LAST_INTERACTIVE_CALL.load(Ordering::Relaxed),
@@ -320,7 +316,7 @@ fn keep_this_worker(in_realtime: bool) {
     let moved = if in_realtime {
         run_this_thread_in_realtime()
     } else {
-        leave_realtime()
+        run_this_thread_fair_with_a_short_slice()
     };
     if let Err(error) = moved {
         static REFUSED: std::sync::Once = std::sync::Once::new();
@@ -330,23 +326,6 @@ fn keep_this_worker(in_realtime: bool) {
             "a call thread could not change its real-time policy",
         );
     }
-}
-
-/// Puts the calling thread back under the normal policy, with the short
-/// slice of call threads. Leaving real time needs no permission.
-fn leave_realtime() -> std::io::Result<()> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let priority = libc::sched_param { sched_priority: 0 };
-        // SAFETY: as in `run_this_thread_in_realtime`.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &raw const priority) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        shorten_this_threads_slice();
-        Ok(())
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    Ok(())
 }
 
 /// The calling thread's scheduling policy, without `SCHED_RESET_ON_FORK`.

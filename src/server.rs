@@ -132,7 +132,7 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 /// kernel preempts on wake-up, a call that wakes one of them is not kept
 /// waiting behind bulk work ([`crate::scheduling`]; bulk loops also yield for
 /// kernels that do not). Under [`CallScheduling::Realtime`] the workers also
-/// run in real time while look-ups arrive during an import, which works on
+/// run in real time while look-ups arrive during bulk work, which works on
 /// every kernel ([`scheduling::follow_interactive_calls`]), and bulk work
 /// stops yielding, since calls take the core themselves; it fails here,
 /// before any thread starts, when the process may not.
