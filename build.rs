@@ -25,6 +25,7 @@ fn main() -> io::Result<()> {
         compiler.encode_file_descriptor_set(),
     )?;
     tonic_prost_build::configure()
+        .codec_path("crate::api::ProtobufCodec")
         .build_client(true)
         .build_server(true)
         .compile_fds(compiler.file_descriptor_set())

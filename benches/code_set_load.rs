@@ -247,8 +247,6 @@ fn report_memory(sizes: &[usize]) {
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn load(criterion: &mut Criterion) {
-    // As the server's `main` does.
-    cptd::memory::tune_allocator();
     if let Ok(rows) = std::env::var(MEMORY_ROWS_VARIABLE) {
         let rows = rows.parse().expect("a number of rows");
         let figures = measure_memory(rows);

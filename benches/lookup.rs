@@ -7,7 +7,6 @@
 use std::{hint::black_box, time::Duration};
 
 use cptd::{
-    calendar,
     codes::{CodeFilter, CodeRegistry, CodeValue, SearchQuery},
     pb,
 };
@@ -37,12 +36,13 @@ fn lookup(criterion: &mut Criterion) {
     group.bench_function("validate deleted 22520", |bencher| {
         bencher.iter(|| registry.validate(black_box("22520"), black_box(as_of)))
     });
-    group.bench_function("today", |bencher| bencher.iter(calendar::today));
+    let today = || jiff::ZonedDateTime::now().date();
+    group.bench_function("today", |bencher| bencher.iter(today));
     // What the GetCode handler does besides gRPC itself: default date, parse,
     // look up, convert, encode.
     group.bench_function("get_code path 64483", |bencher| {
         bencher.iter(|| {
-            let as_of = calendar::today();
+            let as_of = today();
             let code = CodeValue::parse(black_box("64483")).expect("well-formed");
             let found = registry.get(code, as_of).expect("known");
             pb::Code::from(found).encode_to_vec()

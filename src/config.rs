@@ -39,15 +39,6 @@ pub enum SyncMode {
     Normal,
 }
 
-/// How the kernel is asked to schedule the threads that answer calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CallScheduling {
-    /// The normal policy, with a short time slice; see `--call-scheduling`.
-    Fair,
-    /// The real-time policy at its lowest priority; see `--call-scheduling`.
-    Realtime,
-}
-
 /// cptd: procedure-code lookup, validation and search over gRPC. With no
 /// subcommand, it serves.
 #[derive(Debug, Clone, Parser)]
@@ -105,25 +96,6 @@ pub struct Config {
     #[arg(long = "sync", env = "CPTD_SYNC", value_enum, default_value = "full")]
     pub sync: SyncMode,
 
-    /// How the threads that answer calls share the cores with bulk work
-    /// (imports, checkpoints). `fair`: the normal policy; bulk work runs at a
-    /// lower priority and yields often, but where the kernel does not preempt
-    /// a busy thread when a call arrives, calls can wait up to a few
-    /// milliseconds behind an import. `realtime`: while bulk work (an import,
-    /// a checkpoint) runs and look-ups arrive, those threads run under the
-    /// kernel's real-time policy at its lowest priority (`SCHED_FIFO` 1), so
-    /// a call takes a core from bulk work at once; a second after the last
-    /// look-up, or once the bulk work ends, they are normal again. It needs
-    /// `CAP_SYS_NICE` or a real-time priority limit of at least 1 (systemd:
-    /// `LimitRTPRIO=1`), and the server refuses to start without it. The
-    /// price, only while look-ups and an import run together: the import runs
-    /// slower (about a tenth on two cores), and should calls keep every core
-    /// busy, the store's writer, imports and checkpoints get only the share
-    /// the kernel keeps for normal threads (5% by default), so recording slows
-    /// until the load of calls falls.
-    #[arg(long, env = "CPTD_CALL_SCHEDULING", value_enum, default_value = "fair")]
-    pub call_scheduling: CallScheduling,
-
     /// Refuse encounters that report a well-formed code the code set does not
     /// hold, instead of accepting them with a warning; for practices that load
     /// their full code set.
@@ -157,6 +129,12 @@ pub struct Config {
     #[arg(long, env = "CPTD_MAX_CONCURRENT_CALLS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_calls: u32,
 
+    /// Most imports (`ImportEncounters` streams) running at once; one more is
+    /// refused with RESOURCE_EXHAUSTED before any of it is read. One writer
+    /// commits every import, so beyond a few none goes faster.
+    #[arg(long, env = "CPTD_MAX_CONCURRENT_IMPORTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_imports: u32,
+
     /// Longest time a call may run, whatever deadline the caller sets.
     #[arg(long, env = "CPTD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -185,10 +163,8 @@ impl Config {
 }
 
 /// The call time limit of servers under test. Tests import tens of thousands of
-/// encounters through unoptimised builds, on machines shared with other work
-/// that can take most of the CPU from the import threads (they run below
-/// normal priority by design); the production default of 30 s cut such
-/// imports off. A test of the limit itself sets its own.
+/// encounters through unoptimised builds, on machines shared with other work;
+/// the production default of 30 s cut such imports off. A test of the limit itself sets its own.
 pub const TEST_REQUEST_TIMEOUT: &str = "5m";
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -26,18 +26,14 @@
 
 #![warn(missing_docs)]
 
-pub mod api;
-pub mod background;
-pub mod calendar;
+pub(crate) mod api;
+pub(crate) mod calendar;
 pub mod codes;
 pub mod config;
 pub mod measures;
-pub mod memory;
 pub mod pb;
-pub mod scheduling;
 pub mod server;
 pub mod shutdown;
-pub mod source_files;
+pub(crate) mod source_files;
 pub mod store;
 pub mod telemetry;
-pub mod transport;

@@ -3,13 +3,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use cptd::{
     codes::CodeRegistry,
-    config::{Cli, Command},
+    config::{Cli, Command, Config},
     measures::MeasureSet,
-    memory, server, shutdown, telemetry,
+    server, shutdown, telemetry,
 };
 
 fn main() -> ExitCode {
-    memory::tune_allocator();
     shutdown::ignore_file_size_limit_signal();
     let cli = Cli::parse();
     if let Some(Command::Check {
@@ -20,20 +19,20 @@ fn main() -> ExitCode {
         return check(&files, &measure_files);
     }
     telemetry::init(cli.config.log_format);
-    let calls = cli.config.call_scheduling;
-    match server::runtime(calls) {
-        Ok(runtime) => {
-            tracing::info!(?calls, "call threads scheduled");
-            runtime.block_on(serve(cli.config))
-        }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("cptd-runtime")
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(serve(cli.config)),
         Err(error) => {
-            tracing::error!("cannot start the async runtime: {error}");
+            tracing::error!(%error, "cannot start the async runtime");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(config: cptd::config::Config) -> ExitCode {
+async fn serve(config: Config) -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -44,7 +43,7 @@ async fn serve(config: cptd::config::Config) -> ExitCode {
     match server::run(listener, config, shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error}");
+            tracing::error!(%error, "the server stopped");
             ExitCode::FAILURE
         }
     }

@@ -9,24 +9,22 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use tokio::{net::TcpListener, sync::watch};
-use tonic::transport::Server;
+use tokio::net::TcpListener;
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::server::HealthReporter;
+use tower::{
+    BoxError, limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer, util::MapErrLayer,
+};
 
 use crate::{
-    api::{
-        AdmissionLayer, CodeLookupService, InteractiveCallsLayer, QualityMeasuresService,
-        RequestLogLayer, code_lookup_routes, quality_measures_routes,
-    },
-    background::BackgroundPool,
+    api::{CodeLookupService, QualityMeasuresService, RequestLogLayer},
     codes::{CodeRegistry, CodeSetError, CodeValue},
-    config::{CallScheduling, Config, SyncMode},
+    config::{Config, SyncMode},
     measures::{MeasureSet, MeasureSetError},
     pb::{
         self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
     },
-    scheduling,
     store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
-    transport,
 };
 
 /// Which measures use each quality code, laid into every registry snapshot.
@@ -54,9 +52,6 @@ pub enum ServerError {
     /// The transport failed.
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
-    /// The threads imports run on could not be started.
-    #[error("cannot start the import threads: {0}")]
-    ImportThreads(std::io::Error),
 }
 
 /// Re-reads the code-set files on each SIGHUP and swaps the new registry in whole.
@@ -126,40 +121,24 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
 }
 
-/// The runtime to [`run`] the server on: tokio's multi-threaded runtime, one
-/// worker a core, whose threads (workers and the blocking pool, which serves
-/// large searches) ask the kernel for short time slices, so that, where the
-/// kernel preempts on wake-up, a call that wakes one of them is not kept
-/// waiting behind bulk work ([`crate::scheduling`]; bulk loops also yield for
-/// kernels that do not). Under [`CallScheduling::Realtime`] the workers also
-/// run in real time while look-ups arrive during bulk work, which works on
-/// every kernel ([`scheduling::follow_interactive_calls`]), and bulk work
-/// stops yielding, since calls take the core themselves; it fails here,
-/// before any thread starts, when the process may not.
-pub fn runtime(calls: CallScheduling) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder
-        .enable_all()
-        // Named, so that `top -H` and `perf` tell the server's calls apart
-        // from the store's and the import's threads.
-        .thread_name("cptd-runtime")
-        .on_thread_start(scheduling::shorten_this_threads_slice);
-    if calls == CallScheduling::Realtime {
-        scheduling::realtime_is_permitted().map_err(|error| {
-            std::io::Error::new(
-                error.kind(),
-                format!(
-                    "--call-scheduling realtime needs CAP_SYS_NICE or a real-time priority \
-                     limit of at least {} (ulimit -r; systemd: LimitRTPRIO): {error}",
-                    scheduling::CALL_REALTIME_PRIORITY
-                ),
-            )
-        })?;
-        builder.on_thread_park(scheduling::follow_interactive_calls);
-        scheduling::let_calls_preempt_bulk_work();
-    }
-    builder.build()
-}
+/// The flow-control window of each call: how much of a request the client may
+/// send ahead of what the call has read.
+///
+/// `h2` guards a connection against floods of small DATA frames: each frame
+/// under 256 bytes that has arrived but not been read costs 256 bytes less its
+/// size from a budget of half the connection window, and a connection that
+/// spends it all is closed (`GOAWAY ENHANCE_YOUR_CALM`). Go's gRPC clients and
+/// grpcurl send every message of a stream in a DATA frame of its own, and an
+/// encounter is 40 to 200 bytes; an import stops reading while its earlier
+/// chunks commit, so its window fills with such frames. With hyper's default
+/// windows (1 MiB each) one paused import of 140-byte encounters overspends
+/// the budget and the client's connection is dropped mid-import; with these,
+/// every import the server admits at once can pause on one connection.
+const STREAM_WINDOW: u32 = 128 * 1024;
+
+/// The flow-control window of each connection, shared by its calls; half of
+/// it is the small-frame budget (see [`STREAM_WINDOW`]).
+const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
 
 /// Serves every cptd service on `listener` until `shutdown` completes, then stops
 /// accepting, lets calls in flight finish for up to `config.shutdown_grace`, and
@@ -204,46 +183,43 @@ pub async fn run(
     let store = Arc::new(open_store(&config, measures.clone()).await?);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<CodeLookupServer<CodeLookupService>>()
-        .await;
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
-    health_reporter
-        .set_serving::<QualityMeasuresServer<QualityMeasuresService>>()
-        .await;
-    // One thread a core: an import prepares chunks on several at once, below
-    // the look-ups' priority and yielding its core as it goes.
-    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    let import_threads =
-        Arc::new(BackgroundPool::new(cores, "cptd-import").map_err(ServerError::ImportThreads)?);
-    let quality_measures = quality_measures_routes(
-        QualityMeasuresService::new(
-            registry.clone(),
-            measures,
-            store.clone(),
-            import_threads,
-            config.strict_codes,
-        ),
-        MAX_MESSAGE_BYTES,
+    let quality_measures = QualityMeasuresService::new(
+        registry.clone(),
+        measures,
+        store.clone(),
+        config.max_concurrent_imports as usize,
+        config.strict_codes,
     );
-    let code_lookup = code_lookup_routes(CodeLookupService::new(registry), MAX_MESSAGE_BYTES);
+    let quality_measures =
+        QualityMeasuresServer::new(quality_measures).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let code_lookup = CodeLookupServer::new(CodeLookupService::new(registry))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    set_serving(&health_reporter, true).await;
 
     let address = listener.local_addr().ok();
-    let incoming = transport::accept(listener);
-    let (stopping_sender, mut stopping) = watch::channel(false);
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (stopping_sender, mut stopping) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
+        // Balancers and probes stop sending new calls here, while the calls
+        // in flight drain.
+        set_serving(&health_reporter, false).await;
         let _ = stopping_sender.send(true);
     };
     let max_concurrent_calls = usize::try_from(config.max_concurrent_calls).unwrap_or(usize::MAX);
     let serve = Server::builder()
-        .initial_stream_window_size(transport::STREAM_WINDOW)
-        .initial_connection_window_size(transport::CONNECTION_WINDOW)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .timeout(config.request_timeout)
         .layer(RequestLogLayer)
-        .layer(InteractiveCallsLayer)
-        .layer(AdmissionLayer::new(max_concurrent_calls))
+        // At most this many calls run at once across all connections; one
+        // more is refused at once rather than queued, so overload never grows
+        // an unbounded backlog.
+        .layer(MapErrLayer::new(overload_as_status as fn(_) -> _))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(max_concurrent_calls))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -270,6 +246,36 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells health checkers whether every cptd service is serving: the whole
+/// server (the empty service name) and each service by name.
+async fn set_serving(health: &HealthReporter, serving: bool) {
+    let status = if serving {
+        tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
+    };
+    for service in [
+        "",
+        <CodeLookupServer<CodeLookupService> as tonic::server::NamedService>::NAME,
+        <QualityMeasuresServer<QualityMeasuresService> as tonic::server::NamedService>::NAME,
+    ] {
+        health.set_service_status(service, status).await;
+    }
+}
+
+/// The answer to a call refused because the server is at its limit of
+/// concurrent calls: `RESOURCE_EXHAUSTED`, saying which limit. Other errors
+/// pass unchanged.
+fn overload_as_status(error: BoxError) -> BoxError {
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        return Box::new(tonic::Status::resource_exhausted(
+            "the server is at its limit of concurrent calls (--max-concurrent-calls); retry with \
+             backoff",
+        ));
+    }
+    error
 }
 
 /// Opens the encounter store off the async runtime: opening rebuilds the totals
@@ -321,65 +327,6 @@ mod tests {
         fn drop(&mut self) {
             *self.0.lock().unwrap() = Some(std::thread::current().id());
         }
-    }
-
-    /// The policy of a worker that runs a task after the runtime has idled
-    /// with a caller waiting, so that every worker has parked at least once
-    /// since an interactive call (under real-time scheduling a worker moves
-    /// when it parks). Tried until it is `wanted`, for workers whose threads
-    /// start late; the last one seen.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    async fn idled_workers_policy(wanted: i32) -> i32 {
-        let mut policy = -1;
-        for _ in 0..1000 {
-            scheduling::note_interactive_call();
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            policy = tokio::spawn(async { scheduling::this_threads_policy() })
-                .await
-                .unwrap();
-            if policy == wanted {
-                break;
-            }
-        }
-        policy
-    }
-
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[test]
-    fn real_time_call_scheduling_moves_the_workers_and_nothing_else() {
-        if scheduling::realtime_is_permitted().is_err() {
-            let refused = runtime(CallScheduling::Realtime).expect_err("not permitted here");
-            assert!(
-                refused.to_string().contains("needs CAP_SYS_NICE"),
-                "{refused}"
-            );
-            return;
-        }
-        let realtime = runtime(CallScheduling::Realtime).unwrap();
-        assert!(
-            !scheduling::bulk_work_yields(),
-            "calls preempt bulk work, which need not yield"
-        );
-        let _import = scheduling::BulkWork::start();
-        realtime.block_on(async {
-            assert_eq!(
-                idled_workers_policy(libc::SCHED_FIFO).await,
-                libc::SCHED_FIFO
-            );
-            let blocking = tokio::task::spawn_blocking(scheduling::this_threads_policy);
-            assert_eq!(
-                blocking.await.unwrap(),
-                libc::SCHED_OTHER,
-                "large searches stay fair"
-            );
-        });
-        let fair = runtime(CallScheduling::Fair).unwrap();
-        fair.block_on(async {
-            assert_eq!(
-                idled_workers_policy(libc::SCHED_OTHER).await,
-                libc::SCHED_OTHER
-            )
-        });
     }
 
     #[tokio::test]

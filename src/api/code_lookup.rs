@@ -2,72 +2,53 @@
 
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, Guard};
+use arc_swap::ArcSwap;
 use tonic::{Request, Response, Status};
+
+use tonic::metadata::AsciiMetadataValue;
 
 use super::{
     code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
     convert::JudgedInput,
-    method_route::EncodedMessage,
     page_token::{self, PageStart},
-    snapshot_answers::SnapshotAnswers,
 };
 use crate::{
     codes::{CodeRegistry, SearchQuery},
     pb::{self, code_lookup_server::CodeLookup},
 };
 
+/// Response metadata naming the registry snapshot that answered.
+pub const REGISTRY_VERSION_HEADER: &str = "cptd-registry-version";
+
+/// Names the registry `version` in `response`'s metadata: answers that depend
+/// on the code set say which one.
+pub fn name_registry<T>(response: &mut Response<T>, version: &str) {
+    if let Ok(version) = AsciiMetadataValue::try_from(version) {
+        response
+            .metadata_mut()
+            .insert(REGISTRY_VERSION_HEADER, version);
+    }
+}
+
+/// `message` as the answer of `registry`.
+fn answer<T>(registry: &CodeRegistry, message: T) -> Response<T> {
+    let mut response = Response::new(message);
+    name_registry(&mut response, registry.version());
+    response
+}
+
 /// Serves `CodeLookup` from whichever registry snapshot is current when a call
 /// arrives; a call keeps that snapshot to its end, so a reload never mixes two.
 #[derive(Debug, Clone)]
 pub struct CodeLookupService {
     registry: Arc<ArcSwap<CodeRegistry>>,
-    answers: Arc<ArcSwap<SnapshotAnswers>>,
 }
 
 impl CodeLookupService {
     /// A service over the shared, swappable registry.
     pub fn new(registry: Arc<ArcSwap<CodeRegistry>>) -> CodeLookupService {
-        let answers = SnapshotAnswers::new(&registry.load());
-        CodeLookupService {
-            registry,
-            answers: Arc::new(ArcSwap::from_pointee(answers)),
-        }
+        CodeLookupService { registry }
     }
-
-    /// The current snapshot with its kept answers; after a reload, the first
-    /// call to see the new registry starts its memo.
-    fn snapshot(&self) -> Snapshot {
-        let registry = self.registry.load();
-        let answers = self.answers.load();
-        if answers.belongs_to(&registry) {
-            return Snapshot { registry, answers };
-        }
-        let fresh = Arc::new(SnapshotAnswers::new(&registry));
-        self.answers.store(Arc::clone(&fresh));
-        Snapshot {
-            registry,
-            answers: Guard::from_inner(fresh),
-        }
-    }
-
-    /// `GetCode` with its answer already encoded, as `CodeLookupRoutes` serves it.
-    pub(super) fn get_code_encoded(
-        &self,
-        request: pb::GetCodeRequest,
-    ) -> Result<Response<EncodedMessage>, Status> {
-        let request = GetCode::try_from(request)?;
-        let snapshot = self.snapshot();
-        let found = snapshot.registry.get(request.code, request.as_of)?;
-        let encoded = snapshot.answers.encoded_code(found);
-        Ok(snapshot.answers.respond(EncodedMessage(encoded)))
-    }
-}
-
-/// The registry a call reads, held for the whole call, and its memo.
-struct Snapshot {
-    registry: Guard<Arc<CodeRegistry>>,
-    answers: Guard<Arc<SnapshotAnswers>>,
 }
 
 fn total_size(count: usize) -> i32 {
@@ -81,7 +62,6 @@ const BLOCKING_SEARCH_DOCUMENTS: usize = 10_000;
 
 fn search_response(
     registry: &CodeRegistry,
-    answers: &SnapshotAnswers,
     request: &SearchCodes,
 ) -> Response<pb::SearchCodesResponse> {
     let query = SearchQuery {
@@ -101,7 +81,7 @@ fn search_response(
         results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
         next_page_token,
     };
-    answers.respond(response)
+    answer(registry, response)
 }
 
 #[tonic::async_trait]
@@ -112,10 +92,9 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::GetCodeRequest>,
     ) -> Result<Response<pb::Code>, Status> {
         let request = GetCode::try_from(request.into_inner())?;
-        let snapshot = self.snapshot();
-        let registry = &snapshot.registry;
+        let registry = self.registry.load();
         let found = registry.get(request.code, request.as_of)?;
-        Ok(snapshot.answers.respond(found.into()))
+        Ok(answer(&registry, found.into()))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -124,13 +103,10 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::BatchGetCodesRequest>,
     ) -> Result<Response<pb::BatchGetCodesResponse>, Status> {
         let request = BatchGetCodes::try_from(request.into_inner())?;
-        let snapshot = self.snapshot();
-        let registry = &snapshot.registry;
-        let found = request.look_up(registry)?;
+        let registry = self.registry.load();
+        let found = request.look_up(&registry)?;
         let codes = found.into_iter().map(pb::Code::from).collect();
-        Ok(snapshot
-            .answers
-            .respond(pb::BatchGetCodesResponse { codes }))
+        Ok(answer(&registry, pb::BatchGetCodesResponse { codes }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -139,8 +115,7 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::ValidateCodesRequest>,
     ) -> Result<Response<pb::ValidateCodesResponse>, Status> {
         let request = ValidateCodes::try_from(request.into_inner())?;
-        let snapshot = self.snapshot();
-        let registry = &snapshot.registry;
+        let registry = self.registry.load();
         let results = request
             .inputs
             .into_iter()
@@ -149,9 +124,7 @@ impl CodeLookup for CodeLookupService {
                 JudgedInput { input, validation }.into()
             })
             .collect();
-        Ok(snapshot
-            .answers
-            .respond(pb::ValidateCodesResponse { results }))
+        Ok(answer(&registry, pb::ValidateCodesResponse { results }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -160,17 +133,11 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::SearchCodesRequest>,
     ) -> Result<Response<pb::SearchCodesResponse>, Status> {
         let request = SearchCodes::try_from(request.into_inner())?;
-        let snapshot = self.snapshot();
-        if snapshot.registry.search_index().documents() < BLOCKING_SEARCH_DOCUMENTS {
-            return Ok(search_response(
-                &snapshot.registry,
-                &snapshot.answers,
-                &request,
-            ));
+        let registry = self.registry.load_full();
+        if registry.search_index().documents() < BLOCKING_SEARCH_DOCUMENTS {
+            return Ok(search_response(&registry, &request));
         }
-        let registry = Guard::into_inner(snapshot.registry);
-        let answers = Guard::into_inner(snapshot.answers);
-        tokio::task::spawn_blocking(move || search_response(&registry, &answers, &request))
+        tokio::task::spawn_blocking(move || search_response(&registry, &request))
             .await
             .map_err(|failed| {
                 tracing::error!(error = %failed, "search task failed");
@@ -184,8 +151,7 @@ impl CodeLookup for CodeLookupService {
         request: Request<pb::ListCodesRequest>,
     ) -> Result<Response<pb::ListCodesResponse>, Status> {
         let request = ListCodes::try_from(request.into_inner())?;
-        let snapshot = self.snapshot();
-        let registry = &snapshot.registry;
+        let registry = self.registry.load();
         let total = registry.list(&request.filter, request.as_of, None).count();
         let mut page: Vec<_> = registry
             .list(&request.filter, request.as_of, request.after)
@@ -204,6 +170,6 @@ impl CodeLookup for CodeLookupService {
             next_page_token,
             total_size: total_size(total),
         };
-        Ok(snapshot.answers.respond(response))
+        Ok(answer(&registry, response))
     }
 }

@@ -88,9 +88,9 @@ impl From<LookupError> for Status {
 
 impl From<StoreError> for Status {
     fn from(error: StoreError) -> Status {
-        // The details are for operators; a caller learns only that it failed
-        // and that retrying is safe (recording is idempotent).
-        tracing::error!(%error, "encounter store failed");
+        // The writer has logged the details for operators; a caller learns
+        // only that it failed and that retrying is safe (recording is
+        // idempotent).
         match error {
             StoreError::Closed => Status::unavailable("the server is shutting down; retry"),
             StoreError::NoRoom => Status::resource_exhausted(

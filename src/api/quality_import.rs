@@ -1,273 +1,211 @@
 //! `ImportEncounters`: a client stream recorded in chunks.
 //!
-//! Messages are gathered into chunks; each chunk is parsed, judged and made
-//! ready for the store on the low-priority import threads, several chunks at
-//! once, then handed to the store's writer in stream order as soon as it is
-//! ready, so reading, preparing and committing overlap. A client that pauses
-//! has what it sent so far prepared and committed. A bad encounter is rejected
-//! alone, with its index and id. The summary is sent only after every chunk's
-//! commit has been answered, so everything it counts as accepted is durable.
+//! Messages are read into chunks; each chunk is parsed, judged and made ready
+//! for the store on tokio's blocking pool, then queued for the store's writer,
+//! whose commits overlap the reading of the next chunks. A client that pauses
+//! has what it sent so far committed. A bad encounter is rejected alone, with
+//! its index and id; a message that is not valid protobuf ends the import. The
+//! summary is sent only once every chunk's commit has been answered, so
+//! everything it counts as accepted is durable.
 
 use std::{collections::VecDeque, time::Duration};
 
 use jiff::civil::Date;
 use tonic::{Status, Streaming};
 
-use super::{
-    import_decoder::RequestDecoder,
-    method_route::EncodedMessage,
-    quality_measures::{QualityMeasuresService, conflict_message},
-};
+use super::quality_measures::{QualityMeasuresService, conflict_message};
 use crate::{
-    background::{Answer, Unfinished},
     calendar,
     measures::MAX_ID_CHARS,
     pb,
-    scheduling::{BulkWork, CooperativeYield},
-    store::{PendingWrite, PreparedRows, Recorded, StoreError},
+    store::{PendingWrite, PreparedRow, Recorded, StoreError, Submission},
 };
 
 /// Most encounters in one stream.
 pub const MAX_IMPORT_ENCOUNTERS: usize = 100_000;
 
-/// Most imports running at once. One writer commits them all and the import
-/// threads number one a core, so beyond a few concurrent imports none goes
-/// faster; each more only holds its share of memory (up to some 5,000
-/// prepared rows, a few MiB, and its stream's flow-control window, 128 KiB).
-/// Beyond it an import is refused before any of it is read.
-pub const MAX_CONCURRENT_IMPORTS: usize = 8;
-
 /// Most rejected encounters listed in a summary; the count covers them all.
 pub const MAX_IMPORT_ERRORS: usize = 1000;
 
-/// Encounters per preparation task and per write handed to the store. Every
-/// commit costs a disk sync and SQLite's own commit work whatever its size, and
-/// the writer commits what is queued as soon as it is free, so small writes
-/// made small commits: 64-row writes made commits of about 120 rows and cost a
-/// fifth more CPU a row in all. Larger than this gained no more, and left
-/// look-ups waiting longer for a core during an import (BENCHMARKS.md).
-pub const IMPORT_CHUNK: usize = 256;
+/// Encounters per chunk: per hand-off to the blocking pool and per write
+/// queued for the store. Every commit costs a disk sync whatever its size, so
+/// chunks of a few hundred let an import's commits carry thousands of rows.
+pub const IMPORT_CHUNK: usize = 512;
 
-/// Chunks awaiting their commit before reading more of the stream: twice the
-/// bulk rows the writer takes into one transaction
-/// ([`crate::store::MAX_BULK_ROWS_PER_COMMIT`]), so that while one transaction
-/// commits the next is already filling, and the writer never waits for this
-/// import to read on.
-const IN_FLIGHT: usize = 2 * crate::store::MAX_BULK_ROWS_PER_COMMIT / IMPORT_CHUNK;
+/// Chunks of one import awaiting their commit before it reads on: enough that
+/// the writer always has the next chunk queued while it commits one.
+const IN_FLIGHT: usize = 4;
 
-/// Messages read between yields to the runtime. A fast client keeps the
-/// stream's buffer full, so reading never waits; yielding this often lets
-/// other calls on the same worker run between a few dozen messages rather
-/// than after a whole chunk.
-const READ_BETWEEN_YIELDS: usize = 64;
-
-/// Longest a chunk waits to fill: a client sending slower than this keeps its
-/// encounters being prepared and committed as they come, rather than held
-/// until a whole chunk has arrived. A fast client fills a chunk in a few
-/// milliseconds.
+/// Longest a chunk waits to fill: a client sending slower than this has its
+/// encounters committed as they come, rather than held until a whole chunk has
+/// arrived. A fast client fills a chunk in a few milliseconds.
 const MAX_CHUNK_WAIT: Duration = Duration::from_millis(50);
-
-/// The stream position and id (as sent) of each encounter of a chunk that
-/// goes to the writer, to name it later should it conflict. The ids share one
-/// string: they are made on an import thread and freed on the runtime, and
-/// few are ever read.
-#[derive(Debug, Default)]
-struct ChunkIds {
-    /// Each encounter's position in the stream, and where its id ends.
-    positions: Vec<(usize, usize)>,
-    text: String,
-}
-
-impl ChunkIds {
-    fn with_capacity(encounters: usize) -> ChunkIds {
-        ChunkIds {
-            positions: Vec::with_capacity(encounters),
-            text: String::with_capacity(encounters * 16),
-        }
-    }
-
-    fn push(&mut self, index: usize, encounter_id: &str) {
-        self.text.push_str(encounter_id);
-        self.positions.push((index, self.text.len()));
-    }
-
-    /// Each encounter's position and id, in the order pushed.
-    fn iter(&self) -> impl Iterator<Item = (usize, &str)> {
-        let starts = std::iter::once(0).chain(self.positions.iter().map(|&(_, end)| end));
-        self.positions
-            .iter()
-            .zip(starts)
-            .map(|(&(index, end), start)| (index, &self.text[start..end]))
-    }
-}
 
 /// The id a caller sent, as a summary names it: trimmed, and cut to the
 /// longest id accepted, so a rejection never echoes an unbounded string.
-fn sent_id(encounter: Option<&pb::Encounter>) -> &str {
+fn sent_id(encounter: Option<&pb::Encounter>) -> String {
     let Some(encounter) = encounter else {
-        return "";
+        return String::new();
     };
-    let trimmed = encounter.encounter_id.trim();
-    let end = trimmed
-        .char_indices()
-        .nth(MAX_ID_CHARS)
-        .map_or(trimmed.len(), |(end, _)| end);
-    &trimmed[..end]
+    encounter
+        .encounter_id
+        .trim()
+        .chars()
+        .take(MAX_ID_CHARS)
+        .collect()
 }
 
-/// A chunk as read from the stream, each message with its position, still
-/// encoded: the import threads decode it.
-type ChunkMessages = Vec<(usize, EncodedMessage)>;
+/// A chunk as read: each message with its position in the stream.
+type Chunk = Vec<(usize, pb::ImportEncountersRequest)>;
 
 /// A chunk parsed, judged and made ready for the writer.
 struct PreparedChunk {
-    rows: PreparedRows,
-    ids: ChunkIds,
+    rows: Vec<PreparedRow>,
+    /// The position and id (as sent) of each row, to name it should it
+    /// conflict.
+    ids: Vec<(usize, String)>,
     /// Position, id as sent, and every problem found.
     rejected: Vec<(usize, String, String)>,
 }
 
-/// The state of one import.
+/// Reads the whole stream, records it, and answers the summary once durable.
 ///
-/// The stream is read on the async runtime; each chunk is parsed, judged,
-/// hashed and serialised on the import threads, as many chunks at once as
-/// there are threads, while the next chunk is read and earlier ones commit.
-/// So an import never holds a runtime worker for long, the calls of other
-/// clients on the same workers wait behind it for no more than one chunk's
-/// reading, and its heavy work runs below their priority. Handing chunks to
-/// another thread and back costs a wake-up each way; several in preparation
-/// keep those waits from leaving the cores idle.
-pub struct Import {
+/// A failure is answered only once every chunk already handed to the writer
+/// has committed or failed: what the caller then counts of the import stays
+/// as it is, and no chunk of it lands after the answer.
+pub async fn import(
+    service: &QualityMeasuresService,
+    stream: Streaming<pb::ImportEncountersRequest>,
+) -> Result<pb::ImportEncountersResponse, Status> {
+    let mut import = Import {
+        service: service.clone(),
+        in_flight: VecDeque::new(),
+        summary: pb::ImportEncountersResponse::default(),
+        today: calendar::today(),
+    };
+    match import.record(stream).await {
+        Ok(()) => Ok(import.summary),
+        Err(status) => {
+            while let Some((_, pending)) = import.in_flight.pop_front() {
+                let _ = pending.finish().await;
+            }
+            Err(status)
+        }
+    }
+}
+
+/// What ends a chunk.
+enum ChunkEnd {
+    /// The chunk is full or waited long enough; more may follow.
+    More,
+    /// The client ended the stream.
+    StreamEnd,
+    /// The client sent more than [`MAX_IMPORT_ENCOUNTERS`].
+    TooLong,
+}
+
+struct Import {
     service: QualityMeasuresService,
-    messages: ChunkMessages,
-    /// Chunks being prepared, oldest first.
-    preparing: VecDeque<Answer<PreparedChunk>>,
-    in_flight: VecDeque<(ChunkIds, PendingWrite)>,
+    in_flight: VecDeque<(Vec<(usize, String)>, PendingWrite)>,
     summary: pb::ImportEncountersResponse,
-    // Taken once: the time-zone look-up costs more than the rest of a date
-    // check, and one import is judged against one day.
+    // Taken once: one import is judged against one day.
     today: Date,
-    /// Tells the call threads that bulk work competes with them.
-    _competing: BulkWork,
 }
 
 impl Import {
-    /// An import through `service`.
-    pub fn new(service: &QualityMeasuresService) -> Import {
-        Import {
-            service: service.clone(),
-            messages: Vec::with_capacity(IMPORT_CHUNK),
-            preparing: VecDeque::new(),
-            in_flight: VecDeque::new(),
-            summary: pb::ImportEncountersResponse::default(),
-            today: calendar::today(),
-            _competing: BulkWork::start(),
-        }
-    }
-
-    /// Reads the whole stream, records it, and answers the summary once durable.
-    ///
-    /// A failure is answered only once every chunk already handed to the
-    /// writer has committed or failed: what the caller then counts of the
-    /// import stays as it is, and no chunk of it lands after the answer.
-    pub async fn run(
-        mut self,
-        stream: Streaming<EncodedMessage>,
-    ) -> Result<pb::ImportEncountersResponse, Status> {
-        match self.record(stream).await {
-            Ok(()) => Ok(self.summary),
-            Err(status) => {
-                self.withdraw().await;
-                Err(status)
-            }
-        }
-    }
-
-    async fn record(&mut self, mut stream: Streaming<EncodedMessage>) -> Result<(), Status> {
-        let mut index = 0usize;
-        let chunk_due = tokio::time::sleep(Duration::ZERO);
-        tokio::pin!(chunk_due);
+    async fn record(
+        &mut self,
+        mut stream: Streaming<pb::ImportEncountersRequest>,
+    ) -> Result<(), Status> {
+        let mut read = 0;
         loop {
-            // A chunk prepared goes to the writer at once, whatever the client
-            // is doing; a client that pauses has what it sent so far prepared.
-            let event = tokio::select! {
-                biased;
-                prepared = oldest(&mut self.preparing) => Event::Prepared(prepared),
-                message = stream.message() => Event::Message(message?),
-                () = &mut chunk_due, if !self.messages.is_empty() => Event::ChunkDue,
-            };
-            let message = match event {
-                Event::Prepared(prepared) => {
-                    self.queue(prepared).await?;
-                    continue;
+            let (chunk, after) = self.next_chunk(&mut stream, &mut read).await?;
+            if !chunk.is_empty() {
+                self.queue(chunk).await?;
+            }
+            match after {
+                ChunkEnd::More => continue,
+                ChunkEnd::StreamEnd => break,
+                ChunkEnd::TooLong => {
+                    self.settle_all().await?;
+                    return Err(Status::invalid_argument(format!(
+                        "an import stream holds at most {MAX_IMPORT_ENCOUNTERS} encounters; the \
+                         first {MAX_IMPORT_ENCOUNTERS} were handled ({} accepted, {} duplicates, \
+                         {} rejected); send the rest in another import (resending is safe)",
+                        self.summary.accepted, self.summary.duplicates, self.summary.rejected
+                    )));
                 }
-                Event::ChunkDue => {
-                    self.flush().await?;
-                    continue;
-                }
-                Event::Message(Some(message)) => message,
-                Event::Message(None) => break,
-            };
-            if index == MAX_IMPORT_ENCOUNTERS {
-                self.drain().await?;
-                return Err(Status::invalid_argument(format!(
-                    "an import stream holds at most {MAX_IMPORT_ENCOUNTERS} encounters; the first \
-                     {MAX_IMPORT_ENCOUNTERS} were handled ({} accepted, {} duplicates, {} rejected); \
-                     send the rest in another import (resending is safe)",
-                    self.summary.accepted, self.summary.duplicates, self.summary.rejected
-                )));
-            }
-            if self.messages.is_empty() {
-                chunk_due
-                    .as_mut()
-                    .reset(tokio::time::Instant::now() + MAX_CHUNK_WAIT);
-            }
-            self.messages.push((index, message));
-            if self.messages.len() == IMPORT_CHUNK {
-                self.flush().await?;
-            }
-            index += 1;
-            if index.is_multiple_of(READ_BETWEEN_YIELDS) {
-                tokio::task::yield_now().await;
             }
         }
-        self.drain().await
+        self.settle_all().await
     }
 
-    /// Starts preparing the chunk read so far, once a thread is free for it:
-    /// while every thread has a chunk of this import, the oldest is awaited
-    /// and queued for the writer first.
-    async fn flush(&mut self) -> Result<(), Status> {
-        if self.messages.is_empty() {
-            return Ok(());
+    async fn settle_all(&mut self) -> Result<(), Status> {
+        while !self.in_flight.is_empty() {
+            self.settle_oldest().await?;
         }
-        while self.preparing.len() >= self.service.import_threads().threads() {
-            self.queue_oldest().await?;
-        }
-        let messages = std::mem::replace(&mut self.messages, Vec::with_capacity(IMPORT_CHUNK));
-        let service = self.service.clone();
-        let today = self.today;
-        let preparing = self
-            .service
-            .import_threads()
-            .run(move || prepare(&service, today, messages));
-        self.preparing.push_back(preparing);
+        // Rejections from parsing and from conflicts arrive out of order.
+        self.summary.errors.sort_by_key(|error| error.index);
         Ok(())
     }
 
-    /// Waits for the oldest chunk in preparation and queues it for the writer.
-    async fn queue_oldest(&mut self) -> Result<(), Status> {
-        let prepared = oldest(&mut self.preparing).await;
-        self.queue(prepared).await
+    /// The next chunk, and what follows it. A chunk ends when full, when the
+    /// stream ends, or [`MAX_CHUNK_WAIT`] after its first message.
+    async fn next_chunk(
+        &mut self,
+        stream: &mut Streaming<pb::ImportEncountersRequest>,
+        read: &mut usize,
+    ) -> Result<(Chunk, ChunkEnd), Status> {
+        let mut chunk = Vec::new();
+        let mut deadline = None;
+        while chunk.len() < IMPORT_CHUNK {
+            let message = match deadline {
+                None => stream.message().await,
+                // Cancelling a wait for a message loses nothing: the stream
+                // keeps what it has buffered.
+                Some(deadline) => match tokio::time::timeout_at(deadline, stream.message()).await {
+                    Ok(message) => message,
+                    Err(_) => return Ok((chunk, ChunkEnd::More)),
+                },
+            };
+            let message = message.map_err(|status| self.stopped_at(*read, status))?;
+            let Some(message) = message else {
+                return Ok((chunk, ChunkEnd::StreamEnd));
+            };
+            if *read == MAX_IMPORT_ENCOUNTERS {
+                return Ok((chunk, ChunkEnd::TooLong));
+            }
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + MAX_CHUNK_WAIT);
+            chunk.push((*read, message));
+            *read += 1;
+        }
+        Ok((chunk, ChunkEnd::More))
     }
 
-    /// Queues a prepared chunk for the writer, once fewer than [`IN_FLIGHT`]
-    /// of this import's chunks await their commit.
-    async fn queue(&mut self, prepared: Result<PreparedChunk, Unfinished>) -> Result<(), Status> {
-        let prepared = prepared.map_err(|error| {
-            tracing::error!(%error, "an import's preparation failed");
-            Status::internal("the import failed; encounters answered as accepted are stored")
-        })?;
+    /// What the caller hears when the stream itself fails at message `index`.
+    fn stopped_at(&self, index: usize, status: Status) -> Status {
+        if status.code() != tonic::Code::InvalidArgument {
+            return status;
+        }
+        Status::invalid_argument(format!(
+            "message {index} of the import: {}; the import stopped there, and the encounters \
+             before it may be stored: fix the message and send the whole import again \
+             (resending is safe: stored encounters count as duplicates)",
+            status.message()
+        ))
+    }
+
+    /// Prepares `chunk` on the blocking pool, then queues it for the writer
+    /// once fewer than [`IN_FLIGHT`] of this import's chunks await their commit.
+    async fn queue(&mut self, chunk: Chunk) -> Result<(), Status> {
+        let service = self.service.clone();
+        let today = self.today;
+        let prepared = tokio::task::spawn_blocking(move || prepare(&service, today, chunk))
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "an import's preparation failed");
+                Status::internal("the import failed; encounters answered as accepted are stored")
+            })?;
         for (index, encounter_id, message) in prepared.rejected {
             self.reject(index, encounter_id, message);
         }
@@ -280,7 +218,7 @@ impl Import {
         let pending = self
             .service
             .store()
-            .submit_bulk(prepared.rows)
+            .submit(prepared.rows)
             .await
             .map_err(import_stopped)?;
         self.in_flight.push_back((prepared.ids, pending));
@@ -303,63 +241,18 @@ impl Import {
             return Ok(());
         };
         let results = pending.finish().await.map_err(import_stopped)?;
-        for ((index, encounter_id), recorded) in ids.iter().zip(results) {
+        for ((index, encounter_id), recorded) in ids.into_iter().zip(results) {
             match recorded {
                 Recorded::Stored | Recorded::Replaced => self.summary.accepted += 1,
                 Recorded::Duplicate => self.summary.duplicates += 1,
                 Recorded::Conflict => {
-                    let message = conflict_message(encounter_id);
-                    self.reject(index, encounter_id.to_string(), message);
+                    let message = conflict_message(&encounter_id);
+                    self.reject(index, encounter_id, message);
                 }
             }
         }
         Ok(())
     }
-
-    async fn drain(&mut self) -> Result<(), Status> {
-        self.flush().await?;
-        while !self.preparing.is_empty() {
-            self.queue_oldest().await?;
-        }
-        while !self.in_flight.is_empty() {
-            self.settle_oldest().await?;
-        }
-        // Rejections from parsing and from conflicts arrive out of order.
-        self.summary.errors.sort_by_key(|error| error.index);
-        Ok(())
-    }
-
-    /// Hands the writer nothing more and waits out what it already holds,
-    /// whatever becomes of it: the import has failed, and its answer says so.
-    async fn withdraw(&mut self) {
-        self.preparing.clear();
-        while let Some((_, pending)) = self.in_flight.pop_front() {
-            let _ = pending.finish().await;
-        }
-    }
-}
-
-/// What the import's reading loop waits on.
-enum Event {
-    /// The oldest chunk in preparation is ready.
-    Prepared(Result<PreparedChunk, Unfinished>),
-    /// The client sent a message, or ended the stream.
-    Message(Option<EncodedMessage>),
-    /// The chunk being read has waited [`MAX_CHUNK_WAIT`] for more messages.
-    ChunkDue,
-}
-
-/// The oldest of `preparing` once it is ready, taken off the queue; never, while
-/// none is being prepared. Cancelling the wait leaves the queue as it was.
-async fn oldest(
-    preparing: &mut VecDeque<Answer<PreparedChunk>>,
-) -> Result<PreparedChunk, Unfinished> {
-    let Some(first) = preparing.front_mut() else {
-        return std::future::pending().await;
-    };
-    let prepared = first.await;
-    preparing.pop_front();
-    prepared
 }
 
 /// A store failure as the import's answer. No summary follows, so the caller
@@ -380,64 +273,42 @@ fn import_stopped(error: StoreError) -> Status {
     }
 }
 
-/// Decodes, parses and judges each message of a chunk, and makes the good ones
-/// ready for the writer. Runs on an import thread.
-fn prepare(
-    service: &QualityMeasuresService,
-    today: Date,
-    messages: ChunkMessages,
-) -> PreparedChunk {
+/// Parses and judges each message of a chunk, and makes the good ones ready
+/// for the writer. Runs on the blocking pool.
+fn prepare(service: &QualityMeasuresService, today: Date, chunk: Chunk) -> PreparedChunk {
     let store = service.store();
-    let mut rows = store.preparer(messages.len());
-    let mut ids = ChunkIds::with_capacity(messages.len());
-    let mut rejected = Vec::new();
+    let mut prepared = PreparedChunk {
+        rows: Vec::with_capacity(chunk.len()),
+        ids: Vec::with_capacity(chunk.len()),
+        rejected: Vec::new(),
+    };
     // One code set for the whole chunk.
     let registry = service.registry();
-    let mut turns = CooperativeYield::new();
-    let mut decoder = RequestDecoder::default();
-    for (index, message) in messages {
-        turns.between_items();
-        let message = match decoder.decode(message.0) {
-            Ok(message) => message,
-            Err(error) => {
-                // prost names the field and the fault, never a value.
-                let problem = format!("not a valid ImportEncountersRequest message: {error}");
-                rejected.push((index, String::new(), problem));
-                continue;
-            }
-        };
-        match service.parse(&registry, message.encounter, message.replace, today) {
+    for (index, message) in chunk {
+        let encounter = message.encounter.as_ref();
+        match service.parse(&registry, encounter, message.replace, today) {
             Err(violations) => {
                 let status = violations.into_status(tonic::Code::InvalidArgument);
-                let sent_id = sent_id(message.encounter).to_string();
-                rejected.push((index, sent_id, status.message().to_string()));
+                let problem = status.message().to_string();
+                prepared.rejected.push((index, sent_id(encounter), problem));
             }
             Ok(parsed) => {
-                rows.push(&parsed.encounter, parsed.replace);
-                ids.push(index, sent_id(message.encounter));
+                prepared.ids.push((index, sent_id(encounter)));
+                let outcomes = service.measures().outcomes(&parsed.encounter.claim);
+                prepared.rows.push(store.prepare(Submission {
+                    encounter: parsed.encounter,
+                    replace: parsed.replace,
+                    outcomes,
+                }));
             }
         }
     }
-    PreparedChunk {
-        rows: rows.finish(),
-        ids,
-        rejected,
-    }
+    prepared
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_chunks_ids_read_back_in_order_empty_ones_included() {
-        let sent = [(4, "e-4"), (5, ""), (9, "é-9"), (12, "")];
-        let mut ids = ChunkIds::with_capacity(1);
-        for (index, id) in sent {
-            ids.push(index, id);
-        }
-        assert_eq!(ids.iter().collect::<Vec<_>>(), sent);
-    }
 
     #[test]
     fn a_sent_id_is_trimmed_and_cut_to_the_longest_id_accepted() {
@@ -448,9 +319,8 @@ mod tests {
         assert_eq!(sent_id(None), "");
         assert_eq!(sent_id(Some(&with_id("  e-1 \t"))), "e-1");
         let long = "é".repeat(MAX_ID_CHARS + 5);
-        let encounter = with_id(&long);
-        let cut = sent_id(Some(&encounter));
+        let cut = sent_id(Some(&with_id(&long)));
         assert_eq!(cut.chars().count(), MAX_ID_CHARS);
-        assert!(long.starts_with(cut));
+        assert!(long.starts_with(&cut));
     }
 }

@@ -9,18 +9,16 @@ use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
+    code_lookup::name_registry,
     error::Violations,
-    method_route::EncodedMessage,
     page_token::{self, PageStart},
-    quality_import::{Import, MAX_CONCURRENT_IMPORTS},
+    quality_import,
     quality_requests::{
         EncounterRules, GetMeasure, GetPerformance, LIST_MEASURES_FINGERPRINT, ListMeasures,
         ParsedEncounter, parse_encounter,
     },
-    snapshot_answers::name_registry,
 };
 use crate::{
-    background::BackgroundPool,
     calendar,
     codes::CodeRegistry,
     measures::MeasureSet,
@@ -35,29 +33,30 @@ pub struct QualityMeasuresService {
     registry: Arc<ArcSwap<CodeRegistry>>,
     measures: Arc<MeasureSet>,
     store: Arc<EncounterStore>,
-    import_threads: Arc<BackgroundPool>,
     /// One permit an import running.
     imports: Arc<Semaphore>,
+    max_concurrent_imports: usize,
     strict_codes: bool,
 }
 
 impl QualityMeasuresService {
-    /// A service over the shared registry, measures and store, preparing
-    /// imports on `import_threads`. With `strict_codes`, a well-formed code the
-    /// registry does not hold is an error rather than a warning.
+    /// A service over the shared registry, measures and store, running at
+    /// most `max_concurrent_imports` imports at once. With `strict_codes`, a
+    /// well-formed code the registry does not hold is an error rather than a
+    /// warning.
     pub fn new(
         registry: Arc<ArcSwap<CodeRegistry>>,
         measures: Arc<MeasureSet>,
         store: Arc<EncounterStore>,
-        import_threads: Arc<BackgroundPool>,
+        max_concurrent_imports: usize,
         strict_codes: bool,
     ) -> QualityMeasuresService {
         QualityMeasuresService {
             registry,
             measures,
             store,
-            import_threads,
-            imports: Arc::new(Semaphore::new(MAX_CONCURRENT_IMPORTS)),
+            imports: Arc::new(Semaphore::new(max_concurrent_imports)),
+            max_concurrent_imports,
             strict_codes,
         }
     }
@@ -88,23 +87,8 @@ impl QualityMeasuresService {
         &self.store
     }
 
-    pub(super) fn import_threads(&self) -> &BackgroundPool {
-        &self.import_threads
-    }
-
-    /// Records an import stream and answers its summary once durable.
-    pub(super) async fn import(
-        &self,
-        stream: Streaming<EncodedMessage>,
-    ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
-        let Ok(_running) = self.imports.clone().try_acquire_owned() else {
-            return Err(Status::resource_exhausted(format!(
-                "at most {MAX_CONCURRENT_IMPORTS} imports run at once; none of this one was \
-                 read, so send it again once another has finished"
-            )));
-        };
-        let summary = Import::new(self).run(stream).await?;
-        Ok(Response::new(summary))
+    pub(super) fn measures(&self) -> &MeasureSet {
+        &self.measures
     }
 }
 
@@ -183,13 +167,13 @@ impl QualityMeasures for QualityMeasuresService {
             warnings,
         } = parsed;
         let encounter_id = encounter.encounter_id.clone();
-        let outcomes = self
-            .measures
-            .evaluate(&encounter.claim)
-            .iter()
-            .map(pb::MeasureOutcome::from)
-            .collect();
-        let submission = Submission { encounter, replace };
+        let verdicts = self.measures.evaluate(&encounter.claim);
+        let submission = Submission {
+            encounter,
+            replace,
+            outcomes: verdicts.iter().map(|verdict| verdict.outcome).collect(),
+        };
+        let outcomes = verdicts.iter().map(pb::MeasureOutcome::from).collect();
         let recorded = self.store.record(vec![submission]).await?;
         let duplicate = match recorded.first() {
             Some(Recorded::Stored | Recorded::Replaced) => false,
@@ -210,15 +194,20 @@ impl QualityMeasures for QualityMeasuresService {
         Ok(response)
     }
 
-    // Never called: `quality_measures_routes`, the only way this service is
-    // served, takes the method and reads its messages undecoded (`import`).
+    #[tracing::instrument(level = "debug", skip_all)]
     async fn import_encounters(
         &self,
-        _request: Request<Streaming<pb::ImportEncountersRequest>>,
+        request: Request<Streaming<pb::ImportEncountersRequest>>,
     ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
-        Err(Status::unimplemented(
-            "ImportEncounters is served through quality_measures_routes",
-        ))
+        let Ok(_running) = self.imports.clone().try_acquire_owned() else {
+            return Err(Status::resource_exhausted(format!(
+                "at most {} imports run at once; none of this one was read, so send it \
+                 again once another has finished",
+                self.max_concurrent_imports
+            )));
+        };
+        let summary = quality_import::import(self, request.into_inner()).await?;
+        Ok(Response::new(summary))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]

@@ -20,11 +20,10 @@
 //! patient in two.
 
 mod checkpointer;
-mod counter;
+mod claim_json;
+mod database;
 mod directory_lock;
 mod patient_key;
-mod pending;
-mod row;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -32,50 +31,30 @@ mod writer;
 
 use std::{
     path::PathBuf,
-    sync::{
-        Arc, Mutex, RwLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, RwLock},
     thread::JoinHandle,
     time::Instant,
 };
 
 use jiff::civil::Date;
-use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 pub use directory_lock::LOCK_FILE;
-pub use patient_key::{KEY_BYTES, KEY_FILE, PatientHasher, PatientIdKey};
-pub use schema::SCHEMA_VERSION;
-pub use writer::MAX_BULK_ROWS_PER_COMMIT;
+pub use patient_key::{KEY_FILE, PatientIdKey};
 
-use crate::{
-    calendar,
-    measures::{Encounter, Measure, MeasureSet, Outcome, PerformanceReport, PerformanceTotals},
+use crate::measures::{
+    Encounter, Measure, MeasureSet, Outcome, PerformanceReport, PerformanceTotals,
 };
 use checkpointer::Checkpointer;
-use counter::Counter;
-use directory_lock::DirectoryLock;
-use pending::{PendingRow, PendingRows};
+use patient_key::PatientHasher;
 use writer::{Job, Writer};
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "encounters.sqlite3";
 
-/// Most interactive write jobs waiting for the writer; callers beyond it wait
-/// their turn.
-const QUEUED_JOBS: usize = 1024;
-
-/// Most bulk write jobs (imports' chunks) waiting for the writer: what two
-/// imports keep awaiting their commits (16 chunks each), four of the writer's
-/// largest commits. More would only hold more prepared rows in memory, as the
-/// writer cannot commit them any sooner; an import finding the queue full
-/// waits to hand over more, which holds back its reading.
-const QUEUED_BULK_JOBS: usize = 32;
-
-/// What the meta table keeps to recognise the patient-id key.
-const KEY_CHECK_NAME: &str = "patient_id_key_check";
-const KEY_CHECK_INPUT: &[u8] = b"cptd patient-id key check";
+/// Most writes waiting for the writer; callers beyond it wait their turn to
+/// queue, so a burst never grows an unbounded backlog.
+const QUEUED_WRITES: usize = 256;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,14 +149,18 @@ pub struct StoreOptions {
     pub key: Option<PatientIdKey>,
 }
 
-/// One encounter to record. The store judges it under its own measures to
-/// count it, so what it counts never depends on what a caller judged.
+/// One encounter to record, with its outcomes under the store's measures
+/// ([`MeasureSet::outcomes`] or [`MeasureSet::evaluate`] of the set the store
+/// was opened with), which the totals count as given: a caller that answers
+/// with verdicts judges once, not once for itself and once for the store.
 #[derive(Debug)]
 pub struct Submission {
     /// The encounter.
     pub encounter: Encounter,
     /// Replace a stored encounter with the same id and different content.
     pub replace: bool,
+    /// One outcome per option group of the store's measures, in their order.
+    pub outcomes: Vec<Outcome>,
 }
 
 /// What recording one encounter did.
@@ -193,69 +176,18 @@ pub enum Recorded {
     Conflict,
 }
 
-/// Makes encounters into rows ready for the writer: judged under the store's
-/// measures, patient ids hashed, claims serialised.
-/// CPU work only, a few microseconds an encounter; a bulk caller runs it off
-/// the async runtime, so that the writer thread does nothing but SQLite.
-///
-/// One encounter at a time, so that a caller parsing many can drop each as
-/// soon as it is pushed: its strings' room then serves the next one at once,
-/// instead of a whole chunk's being held and freed together.
+/// An encounter made ready for the writer by [`EncounterStore::prepare`]: its
+/// patient id hashed, its claim serialised.
 #[derive(Debug)]
-pub struct RowPreparer<'a> {
-    store: &'a EncounterStore,
-    rows: PendingRows,
-    // Each row's text and outcomes are made in these and copied into the
-    // rows' shared buffers, so preparing allocates nothing a row.
+pub struct PreparedRow {
+    encounter_id: String,
+    patient_hash: [u8; 32],
+    provider_id: String,
+    service_date: Date,
     service_date_text: String,
     claim_json: String,
+    replace: bool,
     outcomes: Vec<Outcome>,
-}
-
-impl RowPreparer<'_> {
-    /// Adds `encounter` as the next row; `replace` as [`Submission::replace`].
-    pub fn push(&mut self, encounter: &Encounter, replace: bool) {
-        let claim = &encounter.claim;
-        self.outcomes.clear();
-        self.store.measures.outcomes_into(claim, &mut self.outcomes);
-        self.service_date_text.clear();
-        calendar::push_date(&mut self.service_date_text, claim.service_date);
-        self.claim_json.clear();
-        row::write_claim_json(&mut self.claim_json, claim);
-        let patient_hash = self.store.hasher.hash(&encounter.patient_id);
-        self.rows.push(PendingRow {
-            encounter_id: &encounter.encounter_id,
-            patient_hash,
-            provider_id: &claim.provider_id,
-            service_date: claim.service_date,
-            service_date_text: &self.service_date_text,
-            claim_json: &self.claim_json,
-            replace,
-            outcomes: &self.outcomes,
-        });
-    }
-
-    /// The rows pushed, in order.
-    pub fn finish(self) -> PreparedRows {
-        PreparedRows(self.rows)
-    }
-}
-
-/// Encounters made ready for the writer by [`EncounterStore::prepare`] or a
-/// [`RowPreparer`], in the order given.
-#[derive(Debug)]
-pub struct PreparedRows(PendingRows);
-
-impl PreparedRows {
-    /// How many encounters.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// True when there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 /// A write the writer has queued; [`PendingWrite::finish`] waits for its commit.
@@ -263,7 +195,7 @@ impl PreparedRows {
 pub struct PendingWrite(oneshot::Receiver<Result<Vec<Recorded>, StoreError>>);
 
 impl PendingWrite {
-    /// One result per submission, in order, once the commit is durable.
+    /// One result per row, in order, once the commit is durable.
     pub async fn finish(self) -> Result<Vec<Recorded>, StoreError> {
         self.0.await.map_err(|_| StoreError::Closed)?
     }
@@ -271,213 +203,18 @@ impl PendingWrite {
 
 /// The durable store of encounters and the running totals built from it.
 pub struct EncounterStore {
-    /// Interactive writes and the request to stop; see [`writer`] for the lanes.
     jobs: mpsc::Sender<Job>,
-    /// Bulk writes.
-    bulk_jobs: mpsc::Sender<Job>,
     totals: Arc<RwLock<PerformanceTotals>>,
     /// The measures the totals count under.
     measures: Arc<MeasureSet>,
     hasher: PatientHasher,
     writer: Mutex<Option<JoinHandle<()>>>,
-    /// Checkpoints the checkpointing thread has run.
-    checkpoints: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for EncounterStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str("EncounterStore")
     }
-}
-
-/// An open database, the key for its patient ids, and, on disk, the lock that
-/// keeps its directory to this store.
-type Opened = (Connection, PatientIdKey, Option<DirectoryLock>);
-
-fn open_connection(options: &StoreOptions) -> Result<Opened, StoreError> {
-    match &options.location {
-        Location::InMemory => {
-            let key = match &options.key {
-                Some(key) => key.clone(),
-                None => PatientIdKey::random()?,
-            };
-            Ok((Connection::open_in_memory()?, key, None))
-        }
-        Location::Directory(directory) => {
-            let io_error = |error| StoreError::Io {
-                path: directory.clone(),
-                error,
-            };
-            // A directory cptd creates is its owner's alone; one that exists
-            // keeps the permissions its operator gave it.
-            if !directory.exists() {
-                let mut builder = std::fs::DirBuilder::new();
-                builder.recursive(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::DirBuilderExt;
-                    builder.mode(0o700);
-                }
-                builder.create(directory).map_err(io_error)?;
-            }
-            let lock = DirectoryLock::acquire(directory)?;
-            let key = match &options.key {
-                Some(key) => key.clone(),
-                None => PatientIdKey::in_directory(directory)?,
-            };
-            let connection = open_database_file(directory, options.durability)?;
-            Ok((connection, key, Some(lock)))
-        }
-    }
-}
-
-/// A connection to the database in `directory`, in WAL mode, syncing as
-/// `durability` says.
-fn open_database_file(
-    directory: &std::path::Path,
-    durability: Durability,
-) -> Result<Connection, StoreError> {
-    let connection = Connection::open(directory.join(DATABASE_FILE))?;
-    // Another process (an operator's sqlite3, a backup tool) may hold a lock
-    // for a moment; wait rather than fail at once.
-    connection.busy_timeout(BUSY_TIMEOUT)?;
-    use_write_ahead_log(&connection)?;
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    connection.pragma_update(None, "synchronous", synchronous)?;
-    Ok(connection)
-}
-
-/// How long a connection waits for a lock another process holds.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Puts the database in WAL mode. Switching needs the database to itself, and
-/// SQLite answers "busy" at once instead of waiting as it does for other locks,
-/// so opening a new database while another process is writing to it would
-/// fail; the switch is retried for as long as any other lock is waited for.
-fn use_write_ahead_log(connection: &Connection) -> Result<(), StoreError> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match connection.pragma_update(None, "journal_mode", "WAL") {
-            Err(rusqlite::Error::SqliteFailure(error, _))
-                if error.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            switched => return Ok(switched?),
-        }
-    }
-}
-
-fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), StoreError> {
-    let check = hasher.hash_bytes(KEY_CHECK_INPUT);
-    // The first opening records its key's check value; OR IGNORE keeps the first
-    // when two servers start at once, and the comparison below then refuses the
-    // second if its key differs.
-    connection.execute(
-        "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)",
-        rusqlite::params![KEY_CHECK_NAME, &check[..]],
-    )?;
-    let stored: Option<Vec<u8>> = connection
-        .query_row(
-            "SELECT value FROM meta WHERE name = ?1",
-            [KEY_CHECK_NAME],
-            |row| row.get(0),
-        )
-        .optional()?;
-    match stored {
-        Some(stored) if stored == check => Ok(()),
-        _ => Err(StoreError::KeyMismatch),
-    }
-}
-
-/// Stored rows (provider, date, claim JSON) handed to a rebuild worker at once.
-const REBUILD_BATCH: usize = 4096;
-
-type RawRow = (String, String, String);
-
-/// Re-judges every stored claim under the measures in force and sums the totals.
-/// One thread reads the database; the others parse and judge, each into totals
-/// of its own, merged at the end.
-fn rebuild_totals(
-    connection: &Connection,
-    measures: &MeasureSet,
-) -> Result<(PerformanceTotals, u64), StoreError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<RawRow>>(workers * 2);
-    let receiver = Mutex::new(receiver);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> Result<PerformanceTotals, StoreError> {
-                    let mut totals = PerformanceTotals::default();
-                    let mut outcomes = Vec::new();
-                    // After a bad row the worker keeps draining, so the reader
-                    // never waits on a full channel nobody empties.
-                    let mut failed = None;
-                    loop {
-                        let batch = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok(batch) = batch else {
-                            return failed.map_or(Ok(totals), Err);
-                        };
-                        if failed.is_some() {
-                            continue;
-                        }
-                        for (provider, date, json) in batch {
-                            match row::read_claim(provider, &date, &json) {
-                                Ok(claim) => {
-                                    outcomes.clear();
-                                    measures.outcomes_into(&claim, &mut outcomes);
-                                    totals.apply(
-                                        &claim.provider_id,
-                                        claim.service_date,
-                                        &outcomes,
-                                        1,
-                                    );
-                                }
-                                Err(error) => {
-                                    failed = Some(error);
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                })
-            })
-            .collect();
-        let read = (|| -> Result<u64, StoreError> {
-            let mut statement =
-                connection.prepare("SELECT provider_id, service_date, claim FROM encounters")?;
-            let mut rows = statement.query([])?;
-            let mut count = 0u64;
-            let mut batch = Vec::with_capacity(REBUILD_BATCH);
-            while let Some(row) = rows.next()? {
-                batch.push((row.get(0)?, row.get(1)?, row.get(2)?));
-                count += 1;
-                if batch.len() == REBUILD_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(REBUILD_BATCH));
-                    if sender.send(full).is_err() {
-                        break;
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                let _ = sender.send(batch);
-            }
-            Ok(count)
-        })();
-        drop(sender);
-        let mut totals = PerformanceTotals::default();
-        for handle in handles {
-            let worker = handle
-                .join()
-                .map_err(|_| StoreError::Corrupt("a rebuild worker panicked".into()))??;
-            totals.merge(worker);
-        }
-        Ok((totals, read?))
-    })
 }
 
 impl EncounterStore {
@@ -489,11 +226,11 @@ impl EncounterStore {
         measures: Arc<MeasureSet>,
     ) -> Result<EncounterStore, StoreError> {
         let started = Instant::now();
-        let (mut connection, key, directory_lock) = open_connection(&options)?;
+        let (mut connection, key, directory_lock) = database::open(&options)?;
         schema::migrate(&mut connection)?;
         let hasher = key.hasher();
-        check_key(&connection, &hasher)?;
-        let (totals, encounters) = rebuild_totals(&connection, &measures)?;
+        database::check_key(&connection, &hasher)?;
+        let (totals, encounters) = database::rebuild_totals(&connection, &measures)?;
         tracing::info!(
             encounters,
             in_memory = options.location == Location::InMemory,
@@ -501,44 +238,25 @@ impl EncounterStore {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "encounter store opened and totals rebuilt"
         );
-        let totals = Arc::new(RwLock::new(totals));
         let thread_error = |error| StoreError::Io {
             path: PathBuf::from("<store thread>"),
             error,
         };
-        let (committed, commits) = std::sync::mpsc::sync_channel(counter::QUEUED_COMMITS);
-        let counter = Counter {
-            commits,
-            totals: totals.clone(),
-            measures: measures.clone(),
-        };
-        let counter = std::thread::Builder::new()
-            .name("cptd-store-count".into())
-            .spawn(move || counter.run())
-            .map_err(thread_error)?;
-        // A log of a database on disk is checkpointed on a thread of its own.
-        let checkpoints = Arc::new(AtomicU64::new(0));
         let checkpointer = match &options.location {
             Location::InMemory => None,
             Location::Directory(directory) => {
-                let own = open_database_file(directory, options.durability)?;
-                let checkpointer =
-                    Checkpointer::start(own, checkpoints.clone()).map_err(thread_error)?;
-                checkpointer.watch(&mut connection)?;
-                Some(checkpointer)
+                let own = database::open_file(directory, options.durability)?;
+                Some(Checkpointer::start(own, &mut connection).map_err(thread_error)?)
             }
         };
-        let (sender, receiver) = mpsc::channel(QUEUED_JOBS);
-        let (bulk_sender, bulk_receiver) = mpsc::channel(QUEUED_BULK_JOBS);
+        let totals = Arc::new(RwLock::new(totals));
+        let (jobs, queued) = mpsc::channel(QUEUED_WRITES);
         let writer = Writer {
             connection,
-            jobs: receiver,
-            bulk: bulk_receiver,
-            committed,
-            counter,
+            jobs: queued,
+            totals: totals.clone(),
+            measures: measures.clone(),
             checkpointer,
-            last_interactive: None,
-            expect_new_ids: true,
             directory_lock,
         };
         let handle = std::thread::Builder::new()
@@ -546,65 +264,56 @@ impl EncounterStore {
             .spawn(move || writer.run())
             .map_err(thread_error)?;
         Ok(EncounterStore {
-            jobs: sender,
-            bulk_jobs: bulk_sender,
+            jobs,
             totals,
             measures,
             hasher,
             writer: Mutex::new(Some(handle)),
-            checkpoints,
         })
+    }
+
+    /// Makes `submission` ready for the writer: hashes the patient id and
+    /// serialises the claim. CPU work only, a few microseconds; an import
+    /// prepares its rows off the async runtime.
+    pub fn prepare(&self, submission: Submission) -> PreparedRow {
+        let Submission {
+            encounter,
+            replace,
+            outcomes,
+        } = submission;
+        let claim = encounter.claim;
+        PreparedRow {
+            patient_hash: self.hasher.hash(&encounter.patient_id),
+            encounter_id: encounter.encounter_id,
+            service_date_text: claim.service_date.to_string(),
+            claim_json: claim_json::to_json(&claim),
+            provider_id: claim.provider_id,
+            service_date: claim.service_date,
+            replace,
+            outcomes,
+        }
     }
 
     /// Records `submissions`, in order, and answers once they are durable (or
     /// known duplicates or conflicts). All are committed together or, on a
-    /// database failure, none. An interactive write: it joins the next commit,
-    /// ahead of any bulk backlog.
+    /// database failure, none.
     pub async fn record(&self, submissions: Vec<Submission>) -> Result<Vec<Recorded>, StoreError> {
-        let rows = self.prepare(&submissions);
-        Self::queue(&self.jobs, rows).await?.finish().await
+        let rows = submissions
+            .into_iter()
+            .map(|submission| self.prepare(submission))
+            .collect();
+        self.submit(rows).await?.finish().await
     }
 
-    /// Turns `submissions` into rows ready for the writer; see
-    /// [`RowPreparer`].
-    pub fn prepare(&self, submissions: &[Submission]) -> PreparedRows {
-        let mut rows = self.preparer(submissions.len());
-        for Submission { encounter, replace } in submissions {
-            rows.push(encounter, *replace);
-        }
-        rows.finish()
-    }
-
-    /// Makes rows ready for the writer one encounter at a time, room made for
-    /// `encounters` of them; see [`RowPreparer`].
-    pub fn preparer(&self, encounters: usize) -> RowPreparer<'_> {
-        RowPreparer {
-            store: self,
-            rows: PendingRows::with_capacity(encounters),
-            service_date_text: String::new(),
-            claim_json: String::new(),
-            outcomes: Vec::new(),
-        }
-    }
-
-    /// Queues `rows` as a bulk write and returns at once. Bulk writes are
-    /// applied in the order submitted, after the interactive writes queued
-    /// with them. Waits only while the bulk queue is full.
-    pub async fn submit_bulk(&self, rows: PreparedRows) -> Result<PendingWrite, StoreError> {
-        Self::queue(&self.bulk_jobs, rows).await
-    }
-
-    async fn queue(
-        lane: &mpsc::Sender<Job>,
-        rows: PreparedRows,
-    ) -> Result<PendingWrite, StoreError> {
+    /// Queues `rows` for the writer and returns once they are queued, so a
+    /// caller with more to write can go on preparing it; writes are applied
+    /// in the order queued. Waits only while the queue is full.
+    pub async fn submit(&self, rows: Vec<PreparedRow>) -> Result<PendingWrite, StoreError> {
         let (reply, answer) = oneshot::channel();
-        lane.send(Job::Write {
-            rows: rows.0,
-            reply,
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Job::Write { rows, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         Ok(PendingWrite(answer))
     }
 
@@ -616,18 +325,9 @@ impl EncounterStore {
         start: Date,
         end: Date,
     ) -> PerformanceReport {
-        let totals = self
-            .totals
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let totals = self.totals.read().unwrap_or_else(|p| p.into_inner());
         let first_group = self.measures.first_group(measure);
         totals.report(measure, first_group, provider_id, start, end)
-    }
-
-    /// Checkpoints that copied the log into the database file on the
-    /// checkpointing thread since the store opened; none in memory.
-    pub fn checkpoints(&self) -> u64 {
-        self.checkpoints.load(Ordering::Relaxed)
     }
 
     /// Lets the writer finish every queued write, checkpoints, and stops it.

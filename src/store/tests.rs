@@ -1,9 +1,10 @@
 //! The store on its own: durable across reopening, totals rebuilt from disk,
 //! replacement re-counted once, the key and schema guarded, one store per directory.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use jiff::civil::date;
+use rusqlite::Connection;
 
 use super::*;
 use crate::{
@@ -39,8 +40,16 @@ fn encounter(id: &str, codes: &[&str]) -> Encounter {
     }
 }
 
+/// An encounter to record, judged under the built-in measures as the server
+/// judges it.
 fn submission(encounter: Encounter, replace: bool) -> Submission {
-    Submission { encounter, replace }
+    static BUILT_IN: LazyLock<MeasureSet> = LazyLock::new(|| MeasureSet::built_in().unwrap());
+    let outcomes = BUILT_IN.outcomes(&encounter.claim);
+    Submission {
+        encounter,
+        replace,
+        outcomes,
+    }
 }
 
 fn options(directory: &std::path::Path) -> StoreOptions {
@@ -166,9 +175,8 @@ async fn a_row_is_hashed_and_written_as_earlier_versions_wrote_it() {
     let mut visit = encounter("golden-1", &["99213-25", "1125F"]);
     visit.claim.place_of_service = Some(PlaceOfService::parse("11").unwrap());
 
-    let prepared = store.prepare(&[submission(visit, false)]);
+    let row = store.prepare(submission(visit, false));
 
-    let row = prepared.0.iter().next().unwrap();
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
     assert_eq!(
         row.claim_json,
@@ -244,7 +252,7 @@ async fn another_key_is_refused_and_newer_schemas_too() {
 
     let database = rusqlite::Connection::open(directory.path().join(DATABASE_FILE)).unwrap();
     database
-        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1)
         .unwrap();
     drop(database);
     let refused = EncounterStore::open(options(directory.path()), measures).unwrap_err();
@@ -315,11 +323,11 @@ async fn of_stores_opening_one_new_directory_at_once_one_opens_and_the_rest_are_
 }
 
 #[tokio::test]
-async fn a_rebuild_over_several_batches_counts_every_encounter_once() {
+async fn a_rebuild_counts_every_encounter_once() {
     let directory = tempfile::tempdir().unwrap();
     let measures = Arc::new(MeasureSet::built_in().unwrap());
     let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
-    let rows = 2 * REBUILD_BATCH + 17;
+    let rows: usize = 5_017;
     let batch = (0..rows)
         .map(|index| {
             let codes: &[&str] = if index % 3 == 0 {
@@ -406,66 +414,32 @@ async fn reopening_under_more_measures_counts_past_encounters_under_them() {
     reopened.close().await;
 }
 
-/// `chunks` bulk writes of 64 encounters each, all prepared first and then
-/// handed over at once, as fast as an import can, so that they queue.
-async fn queue_bulk_backlog(
-    store: &EncounterStore,
-    prefix: &str,
-    chunks: usize,
-) -> Vec<PendingWrite> {
-    let prepared: Vec<PreparedRows> = (0..chunks)
+/// `chunks` writes of 64 encounters each, all prepared first and then handed
+/// over at once, as fast as an import can, so that they queue.
+async fn queue_backlog(store: &EncounterStore, prefix: &str, chunks: usize) -> Vec<PendingWrite> {
+    let prepared: Vec<Vec<PreparedRow>> = (0..chunks)
         .map(|chunk| {
-            let submissions: Vec<Submission> = (0..64)
+            (0..64)
                 .map(|row| {
                     let id = format!("{prefix}-{chunk}-{row}");
-                    submission(encounter(&id, &["99213", "1125F"]), false)
+                    store.prepare(submission(encounter(&id, &["99213", "1125F"]), false))
                 })
-                .collect();
-            store.prepare(&submissions)
+                .collect()
         })
         .collect();
     let mut pending = Vec::with_capacity(chunks);
     for rows in prepared {
-        pending.push(store.submit_bulk(rows).await.unwrap());
+        pending.push(store.submit(rows).await.unwrap());
     }
     pending
 }
 
 #[tokio::test]
-async fn a_record_joins_the_next_commit_ahead_of_a_bulk_backlog() {
+async fn closing_commits_the_writes_queued_before_it() {
     let directory = tempfile::tempdir().unwrap();
     let measures = Arc::new(MeasureSet::built_in().unwrap());
     let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
-    // A backlog of 300 chunks of 64 rows, dozens of bulk commits: more than
-    // the bulk lane holds, so it is full when the record is sent.
-    let mut chunks = queue_bulk_backlog(&store, "bulk", 300).await;
-    let last_chunk = chunks.pop().unwrap();
-
-    let record = store.record(vec![submission(
-        encounter("single", &["99213", "1125F"]),
-        false,
-    )]);
-
-    // Were the record queued behind the backlog, the last chunk would be
-    // answered first (or in the same commit, and then before it).
-    tokio::select! {
-        biased;
-        _ = last_chunk.finish() => panic!("the record waited for the whole bulk backlog"),
-        recorded = record => assert_eq!(recorded.unwrap(), [Recorded::Stored]),
-    }
-    for chunk in chunks {
-        chunk.finish().await.unwrap();
-    }
-    assert_eq!(met(&store, &measures), (300 * 64 + 1, 300 * 64 + 1));
-    store.close().await;
-}
-
-#[tokio::test]
-async fn closing_commits_the_bulk_writes_queued_before_it() {
-    let directory = tempfile::tempdir().unwrap();
-    let measures = Arc::new(MeasureSet::built_in().unwrap());
-    let store = EncounterStore::open(options(directory.path()), measures.clone()).unwrap();
-    let chunks = queue_bulk_backlog(&store, "queued", 50).await;
+    let chunks = queue_backlog(&store, "queued", 50).await;
 
     store.close().await;
 
@@ -492,24 +466,19 @@ async fn the_log_is_folded_into_the_database_file_while_the_store_is_open() {
 
     // Some 29,000 rows: a few thousand pages of log, past the mark at which a
     // commit asks for a checkpoint.
-    for chunk in queue_bulk_backlog(&store, "folded", 450).await {
+    for chunk in queue_backlog(&store, "folded", 450).await {
         chunk.finish().await.unwrap();
     }
 
-    // Only a checkpoint writes rows into the database file itself. The file
-    // grows while a checkpoint copies, before the thread counts it as done.
+    // Only a checkpoint writes rows into the database file itself, and the
+    // store's hook has taken checkpointing away from SQLite's commits.
     let folded = async {
-        while std::fs::metadata(&database).unwrap().len() < empty + 2_000_000
-            || store.checkpoints() == 0
-        {
+        while std::fs::metadata(&database).unwrap().len() < empty + 2_000_000 {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     };
     tokio::time::timeout(std::time::Duration::from_secs(20), folded)
         .await
-        .expect(
-            "the log was checkpointed into the database file by the checkpointing thread, \
-             not by SQLite's checkpoint on commit",
-        );
+        .expect("the log was checkpointed into the database file while the store is open");
     store.close().await;
 }

@@ -82,11 +82,6 @@ impl ServerProcess {
         }
     }
 
-    /// The process id.
-    pub fn id(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Every log line so far.
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lock().expect("log lock").clone()

@@ -58,6 +58,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// Completes the server's shutdown future, which starts the drain, and
+    /// returns at once.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
     /// Completes the server's shutdown future and waits for `run` to return.
     pub async fn stop(mut self) -> Result<(), ServerError> {
         if let Some(shutdown) = self.shutdown.take() {

@@ -4,8 +4,6 @@
 mod batch_get_codes;
 mod binary;
 mod built_in_data;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod call_scheduling;
 mod code_sets;
 mod durability;
 mod frame_per_message;

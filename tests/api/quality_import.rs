@@ -1,9 +1,6 @@
 //! ImportEncounters: a client stream, bad encounters rejected alone and named.
 
-use cptd::{
-    api::MAX_CONCURRENT_IMPORTS,
-    pb::{self, quality_measures_client::QualityMeasuresClient},
-};
+use cptd::{config::Config, pb};
 use prost::{Message, bytes::BufMut};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
@@ -14,22 +11,28 @@ use tonic::{
 use tonic_prost::ProstDecoder;
 
 use crate::{
-    helpers::{HANG_GUARD, connect, spawn_app},
+    helpers::{HANG_GUARD, spawn_app},
     quality_fixtures::{cancer_visit, import, import_all, performance_report},
 };
 
-/// Sends request messages as the bytes given, well-formed or not.
-#[derive(Default)]
-struct RawRequestCodec;
+/// Sends request messages as the bytes given, well-formed or not, and
+/// decodes answers of type `A`.
+struct RawRequestCodec<A>(std::marker::PhantomData<A>);
 
-impl Codec for RawRequestCodec {
+impl<A> Default for RawRequestCodec<A> {
+    fn default() -> Self {
+        RawRequestCodec(std::marker::PhantomData)
+    }
+}
+
+impl<A: Message + Default + Send + 'static> Codec for RawRequestCodec<A> {
     type Encode = Vec<u8>;
-    type Decode = pb::ImportEncountersResponse;
-    type Encoder = RawRequestCodec;
-    type Decoder = ProstDecoder<pb::ImportEncountersResponse>;
+    type Decode = A;
+    type Encoder = RawRequestCodec<A>;
+    type Decoder = ProstDecoder<A>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        RawRequestCodec
+        RawRequestCodec::default()
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -37,7 +40,7 @@ impl Codec for RawRequestCodec {
     }
 }
 
-impl Encoder for RawRequestCodec {
+impl<A> Encoder for RawRequestCodec<A> {
     type Item = Vec<u8>;
     type Error = Status;
 
@@ -58,34 +61,60 @@ async fn import_raw(
     grpc.client_streaming(
         tonic::Request::new(tokio_stream::iter(messages)),
         path,
-        RawRequestCodec,
+        RawRequestCodec::<pb::ImportEncountersResponse>::default(),
     )
     .await
     .map(tonic::Response::into_inner)
 }
 
 #[tokio::test]
-async fn a_message_that_is_not_protobuf_is_rejected_alone() {
+async fn a_message_that_is_not_protobuf_ends_the_import_and_a_resend_of_the_fixed_one_completes_it()
+{
     let app = spawn_app().await;
     let good = |id: &str| import(cancer_visit(id, "99213 1125F")).encode_to_vec();
     // A field number 0 key: no protobuf message starts this way.
     let broken = vec![0x00, 0x01, 0x02];
 
-    let summary = import_raw(&app, vec![good("raw-0"), broken, good("raw-2")])
+    let refused = import_raw(&app, vec![good("raw-0"), broken, good("raw-2")])
         .await
-        .expect("the import answers a summary");
+        .expect_err("a message that is not protobuf ends the import");
 
-    assert_eq!((summary.accepted, summary.rejected), (2, 1));
-    assert_eq!(summary.errors.len(), 1);
-    assert_eq!(summary.errors[0].index, 1);
-    assert_eq!(summary.errors[0].encounter_id, "");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     assert!(
-        summary.errors[0]
-            .message
-            .contains("not a valid ImportEncountersRequest"),
+        refused.message().contains("message 1 of the import")
+            && refused.message().contains("not a valid protobuf message"),
         "{}",
-        summary.errors[0].message
+        refused.message()
     );
+    let summary = import_raw(&app, vec![good("raw-0"), good("raw-1"), good("raw-2")])
+        .await
+        .expect("the fixed import answers a summary");
+    assert_eq!(summary.accepted + summary.duplicates, 3);
+    assert_eq!(summary.rejected, 0);
+    let mut client = app.quality_measures.clone();
+    let report = performance_report(&mut client, "pain-intensity-quantified").await;
+    assert_eq!(report.eligible, 3, "each encounter counted once");
+}
+
+#[tokio::test]
+async fn a_unary_request_that_is_not_protobuf_is_invalid_argument() {
+    let app = spawn_app().await;
+    let mut grpc = tonic::client::Grpc::new(app.channel.clone());
+    grpc.ready().await.expect("ready");
+    let path = PathAndQuery::from_static("/cpt.v1.CodeLookup/GetCode");
+    // Field 1 (code) as a string whose bytes are not UTF-8.
+    let not_utf8 = vec![0x0a, 0x02, 0xff, 0xfe];
+
+    let refused = grpc
+        .unary(
+            tonic::Request::new(not_utf8),
+            path,
+            RawRequestCodec::<pb::Code>::default(),
+        )
+        .await
+        .expect_err("bad bytes are refused");
+
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
 }
 
 #[tokio::test]
@@ -333,84 +362,16 @@ async fn importing_again_counts_duplicates_not_encounters() {
     assert_eq!((report.eligible, report.not_met), (300, 300));
 }
 
-/// A thread as `/proc` tells it: name, nice value, and CPU time used in ticks.
-#[cfg(target_os = "linux")]
-struct ThreadStat {
-    name: String,
-    nice: i64,
-    cpu_ticks: u64,
-}
-
-#[cfg(target_os = "linux")]
-fn thread_stat(stat: &std::path::Path) -> Option<ThreadStat> {
-    let stat = std::fs::read_to_string(stat).ok()?;
-    let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14, 15 (utime, stime) and 19 (nice) of stat, counted after the name.
-    let cpu_ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ThreadStat {
-        name: name.to_string(),
-        nice: fields.get(16)?.parse().ok()?,
-        cpu_ticks,
-    })
-}
-
-/// The import threads of process `pid`.
-#[cfg(target_os = "linux")]
-fn import_threads(pid: u32) -> Vec<ThreadStat> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("the server's /proc/PID/task")
-        .filter_map(|task| thread_stat(&task.ok()?.path().join("stat")))
-        .filter(|thread| thread.name.starts_with("cptd-import-"))
-        .collect()
-}
-
-#[cfg(target_os = "linux")]
-#[tokio::test]
-async fn imports_are_prepared_below_the_priority_of_look_ups() {
-    // The real binary, so that its import threads are this import's alone.
-    let server = crate::binary::ServerProcess::start(&[]);
-    let mut client = QualityMeasuresClient::new(connect(server.address).await);
-    let busy_before: u64 = import_threads(server.id())
-        .iter()
-        .map(|thread| thread.cpu_ticks)
-        .sum();
-    let messages: Vec<pb::ImportEncountersRequest> = (0..3000)
-        .map(|index| import(cancer_visit(&format!("nice-{index}"), "99213 1125F")))
-        .collect();
-    let summary = import_all(&mut client, messages).await;
-    assert_eq!(summary.accepted, 3000);
-
-    let own = thread_stat("/proc/thread-self/stat".as_ref())
-        .expect("own stat")
-        .nice;
-    let threads = import_threads(server.id());
-    assert!(!threads.is_empty(), "the server runs import threads");
-    // Decoding, parsing, hashing and judging 3,000 encounters takes tens of
-    // milliseconds, several 10 ms ticks, and in this process nothing but this
-    // import runs on import threads.
-    let busy_after: u64 = threads.iter().map(|thread| thread.cpu_ticks).sum();
-    assert!(
-        busy_after > busy_before,
-        "the import ran on the import threads"
-    );
-    let expected = own.max(i64::from(cptd::scheduling::BACKGROUND_NICE));
-    let nices: Vec<i64> = threads.iter().map(|thread| thread.nice).collect();
-    assert!(
-        nices.iter().all(|nice| *nice == expected),
-        "import threads at {nices:?}, expected {expected}"
-    );
-}
-
 #[tokio::test]
 async fn imports_beyond_the_limit_are_refused_and_the_running_ones_finish() {
     let app = spawn_app().await;
+    let limit = Config::for_tests().max_concurrent_imports as usize;
     let extra = 3;
     // Streams left open, one encounter sent on each, so every admitted
     // import stays running until its sender is dropped.
     let mut senders = Vec::new();
     let mut calls = tokio::task::JoinSet::new();
-    for number in 0..MAX_CONCURRENT_IMPORTS + extra {
+    for number in 0..limit + extra {
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
         sender
             .send(import(cancer_visit(
@@ -444,7 +405,7 @@ async fn imports_beyond_the_limit_are_refused_and_the_running_ones_finish() {
         assert!(
             status
                 .message()
-                .contains(&format!("at most {MAX_CONCURRENT_IMPORTS} imports")),
+                .contains(&format!("at most {limit} imports")),
             "{status:?}"
         );
     }
@@ -457,7 +418,7 @@ async fn imports_beyond_the_limit_are_refused_and_the_running_ones_finish() {
             .expect("admitted imports finish")
             .accepted;
     }
-    assert_eq!(accepted, MAX_CONCURRENT_IMPORTS as i64);
+    assert_eq!(accepted, limit as i64);
 
     // Their permits are back: a new import runs.
     let summary = app
@@ -484,6 +445,7 @@ fn assert_cut_off(answer: Result<pb::ImportEncountersResponse, Status>) {
 
 #[tokio::test]
 async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_resent() {
+    let limit = Config::for_tests().max_concurrent_imports as usize;
     // As many imports as may run at once, each sending 70 encounters and
     // then going quiet, with a deadline of 300 ms: the server must end them
     // when it passes, not hold their places until the stream ends.
@@ -500,7 +462,7 @@ async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_rese
     };
     let mut senders = Vec::new();
     let mut calls = tokio::task::JoinSet::new();
-    for number in 0..MAX_CONCURRENT_IMPORTS {
+    for number in 0..limit {
         let (sender, receiver) = tokio::sync::mpsc::channel(80);
         for message in stream_of(number) {
             sender.send(message).await.expect("the stream is open");
@@ -522,7 +484,7 @@ async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_rese
     // Every place is free again: all of them sent again at once are taken,
     // storing what the first sends did not and counting each encounter once.
     let mut resends = tokio::task::JoinSet::new();
-    for number in 0..MAX_CONCURRENT_IMPORTS {
+    for number in 0..limit {
         let mut client = app.quality_measures.clone();
         let messages = stream_of(number);
         resends.spawn(async move { import_all(&mut client, messages).await });
@@ -535,7 +497,7 @@ async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_rese
         );
     }
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!(report.eligible, 70 * MAX_CONCURRENT_IMPORTS as i64);
+    assert_eq!(report.eligible, 70 * limit as i64);
 }
 
 #[tokio::test]
