@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::{
     code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
-    convert::JudgedInput,
+    convert::{JudgedInput, code_message, search_result},
     method_route::EncodedMessage,
     page_token::{self, PageStart},
     snapshot_answers::SnapshotAnswers,
@@ -98,7 +98,11 @@ fn search_response(
     };
     let response = pb::SearchCodesResponse {
         total_size: total_size(page.total),
-        results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
+        results: page
+            .hits
+            .into_iter()
+            .map(|explained| search_result(explained, request.view))
+            .collect(),
         next_page_token,
     };
     answers.respond(response)
@@ -127,7 +131,10 @@ impl CodeLookup for CodeLookupService {
         let snapshot = self.snapshot();
         let registry = &snapshot.registry;
         let found = request.look_up(registry)?;
-        let codes = found.into_iter().map(pb::Code::from).collect();
+        let codes = found
+            .into_iter()
+            .map(|found| code_message(found, request.view))
+            .collect();
         Ok(snapshot
             .answers
             .respond(pb::BatchGetCodesResponse { codes }))
@@ -200,7 +207,10 @@ impl CodeLookup for CodeLookupService {
             String::new()
         };
         let response = pb::ListCodesResponse {
-            codes: page.into_iter().map(pb::Code::from).collect(),
+            codes: page
+                .into_iter()
+                .map(|found| code_message(found, request.view))
+                .collect(),
             next_page_token,
             total_size: total_size(total),
         };
