@@ -9,7 +9,7 @@ use tonic::metadata::AsciiMetadataValue;
 
 use super::{
     code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
-    convert::JudgedInput,
+    convert::{JudgedInput, code_message, search_result},
     page_token::{self, PageStart},
 };
 use crate::{
@@ -78,7 +78,11 @@ fn search_response(
     };
     let response = pb::SearchCodesResponse {
         total_size: total_size(page.total),
-        results: page.hits.into_iter().map(pb::SearchResult::from).collect(),
+        results: page
+            .hits
+            .into_iter()
+            .map(|explained| search_result(explained, request.view))
+            .collect(),
         next_page_token,
     };
     answer(registry, response)
@@ -105,7 +109,10 @@ impl CodeLookup for CodeLookupService {
         let request = BatchGetCodes::try_from(request.into_inner())?;
         let registry = self.registry.load();
         let found = request.look_up(&registry)?;
-        let codes = found.into_iter().map(pb::Code::from).collect();
+        let codes = found
+            .into_iter()
+            .map(|found| code_message(found, request.view))
+            .collect();
         Ok(answer(&registry, pb::BatchGetCodesResponse { codes }))
     }
 
@@ -166,7 +173,10 @@ impl CodeLookup for CodeLookupService {
             String::new()
         };
         let response = pb::ListCodesResponse {
-            codes: page.into_iter().map(pb::Code::from).collect(),
+            codes: page
+                .into_iter()
+                .map(|found| code_message(found, request.view))
+                .collect(),
             next_page_token,
             total_size: total_size(total),
         };

@@ -4,7 +4,7 @@ use jiff::civil::Date;
 use tonic::Status;
 
 use super::{
-    convert::{category_of, imaging_of, status_of},
+    convert::{CodeView, category_of, imaging_of, status_of, view_of},
     error::Violations,
     page_token::{self, PageStart},
 };
@@ -45,6 +45,8 @@ pub struct BatchGetCodes {
     pub codes: Vec<Result<CodeValue, MalformedCode>>,
     /// The day to answer for.
     pub as_of: Date,
+    /// How much of each code to answer.
+    pub view: CodeView,
 }
 
 impl BatchGetCodes {
@@ -102,6 +104,8 @@ pub struct SearchCodes {
     pub offset: usize,
     /// Identifies the query and filters, for page tokens.
     pub fingerprint: u64,
+    /// How much of each code to answer.
+    pub view: CodeView,
 }
 
 /// A parsed `ListCodes` request.
@@ -117,6 +121,8 @@ pub struct ListCodes {
     pub after: Option<CodeValue>,
     /// Identifies the filters, for page tokens.
     pub fingerprint: u64,
+    /// How much of each code to answer.
+    pub view: CodeView,
 }
 
 fn as_of(text: &str, violations: &mut Violations) -> Date {
@@ -176,6 +182,19 @@ fn enum_filter<T>(
         .collect()
 }
 
+fn view(value: i32, default: CodeView, violations: &mut Violations) -> CodeView {
+    view_of(value, default).unwrap_or_else(|| {
+        violations.add(
+            "view",
+            format!(
+                "{value} is not a view: send 1 (CODE_VIEW_BASIC), 2 (CODE_VIEW_FULL) or 0 for \
+                 the method's default"
+            ),
+        );
+        default
+    })
+}
+
 fn page_size(requested: i32, violations: &mut Violations) -> usize {
     page_token::page_size(requested).unwrap_or_else(|error| {
         violations.add("page_size", error);
@@ -217,7 +236,8 @@ impl TryFrom<pb::BatchGetCodesRequest> for BatchGetCodes {
             .map(|code| CodeValue::parse(code))
             .collect();
         let as_of = as_of(&request.as_of, &mut violations);
-        violations.into_result(BatchGetCodes { codes, as_of })
+        let view = view(request.view, CodeView::Full, &mut violations);
+        violations.into_result(BatchGetCodes { codes, as_of, view })
     }
 }
 
@@ -270,6 +290,9 @@ impl TryFrom<pb::SearchCodesRequest> for SearchCodes {
         // A trailing space is kept: it says the last word is finished, so search
         // stops matching it as a prefix.
         let query = request.query.trim_start().to_string();
+        // The view is left out: it changes what each code shows, not which codes
+        // the pages hold, so a token stays good when the next page asks for
+        // another view.
         let fingerprint = page_token::fingerprint(&(&query, &filter, &request.as_of));
         let offset = match page_start(&request.page_token, fingerprint, &mut violations) {
             Some(PageStart::Offset(offset)) => offset,
@@ -283,6 +306,7 @@ impl TryFrom<pb::SearchCodesRequest> for SearchCodes {
             None => 0,
         };
         let page_size = page_size(request.page_size, &mut violations);
+        let view = view(request.view, CodeView::Basic, &mut violations);
         violations.into_result(SearchCodes {
             query,
             filter,
@@ -290,6 +314,7 @@ impl TryFrom<pb::SearchCodesRequest> for SearchCodes {
             page_size,
             offset,
             fingerprint,
+            view,
         })
     }
 }
@@ -328,6 +353,7 @@ impl TryFrom<pb::ListCodesRequest> for ListCodes {
             ..CodeFilter::default()
         };
         let as_of = as_of(&request.as_of, &mut violations);
+        // Without the view, as for SearchCodes.
         let fingerprint = page_token::fingerprint(&(&filter, &request.as_of));
         let after = match page_start(&request.page_token, fingerprint, &mut violations) {
             Some(PageStart::After(code)) => Some(code),
@@ -341,12 +367,14 @@ impl TryFrom<pb::ListCodesRequest> for ListCodes {
             None => None,
         };
         let page_size = page_size(request.page_size, &mut violations);
+        let view = view(request.view, CodeView::Full, &mut violations);
         violations.into_result(ListCodes {
             filter,
             as_of,
             page_size,
             after,
             fingerprint,
+            view,
         })
     }
 }

@@ -16,53 +16,88 @@ fn code_list(codes: &[CodeValue]) -> Vec<String> {
     codes.iter().map(ToString::to_string).collect()
 }
 
+/// How much of each code an answer carries: the edge's reading of
+/// `pb::CodeView` (AIP-157), with the method's default already applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeView {
+    /// What a typeahead shows: `code`, `category`, `short_name`, `descriptor`
+    /// and `status`.
+    Basic,
+    /// Every field.
+    Full,
+}
+
+/// Reads a requested view, `default` when unset; `None` for a value outside
+/// the enum.
+pub fn view_of(value: i32, default: CodeView) -> Option<CodeView> {
+    match pb::CodeView::try_from(value).ok()? {
+        pb::CodeView::Unspecified => Some(default),
+        pb::CodeView::Basic => Some(CodeView::Basic),
+        pb::CodeView::Full => Some(CodeView::Full),
+    }
+}
+
+/// The `Code` message of `found` with the fields of `view`: the basic ones,
+/// and for the full view every other one on top of them.
+pub fn code_message(found: CodeAsOf<'_>, view: CodeView) -> pb::Code {
+    let version = found.version;
+    let status = match CodeStatus::of(found.standing) {
+        Some(status) => pb::Status::from(status),
+        None => pb::Status::Unspecified,
+    };
+    let basic = pb::Code {
+        code: version.code.to_string(),
+        category: version
+            .code
+            .category()
+            .map_or(pb::Category::Unspecified, pb::Category::from)
+            .into(),
+        descriptor: text(&version.descriptor),
+        short_name: text(&version.short_name),
+        status: status.into(),
+        ..pb::Code::default()
+    };
+    if view == CodeView::Basic {
+        return basic;
+    }
+    pb::Code {
+        form: pb::CodeForm::from(version.code.form()).into(),
+        section: text(&version.section),
+        subsection: text(&version.subsection),
+        heading: text(&version.heading),
+        anatomy: text(&version.anatomy),
+        imaging: pb::Imaging::from(version.imaging).into(),
+        add_on: version.add_on,
+        primary_codes: code_list(&version.primary_codes),
+        synonyms: version
+            .synonyms
+            .iter()
+            .map(|synonym| text(synonym))
+            .collect(),
+        effective_date: version
+            .period
+            .effective
+            .map(|date| date.to_string())
+            .unwrap_or_default(),
+        deletion_date: version
+            .period
+            .deletion
+            .map(|date| date.to_string())
+            .unwrap_or_default(),
+        replaced_by: code_list(&version.replaced_by),
+        sunset_date: version
+            .sunset
+            .map(|date| date.to_string())
+            .unwrap_or_default(),
+        measure_ids: version.measure_ids.iter().map(|id| text(id)).collect(),
+        ..basic
+    }
+}
+
+/// The full view, as `GetCode` and `ValidateCodes` answer.
 impl From<CodeAsOf<'_>> for pb::Code {
     fn from(found: CodeAsOf<'_>) -> pb::Code {
-        let version = found.version;
-        let status = match CodeStatus::of(found.standing) {
-            Some(status) => pb::Status::from(status),
-            None => pb::Status::Unspecified,
-        };
-        pb::Code {
-            code: version.code.to_string(),
-            category: version
-                .code
-                .category()
-                .map_or(pb::Category::Unspecified, pb::Category::from)
-                .into(),
-            form: pb::CodeForm::from(version.code.form()).into(),
-            descriptor: text(&version.descriptor),
-            short_name: text(&version.short_name),
-            section: text(&version.section),
-            subsection: text(&version.subsection),
-            heading: text(&version.heading),
-            anatomy: text(&version.anatomy),
-            imaging: pb::Imaging::from(version.imaging).into(),
-            add_on: version.add_on,
-            primary_codes: code_list(&version.primary_codes),
-            synonyms: version
-                .synonyms
-                .iter()
-                .map(|synonym| text(synonym))
-                .collect(),
-            status: status.into(),
-            effective_date: version
-                .period
-                .effective
-                .map(|date| date.to_string())
-                .unwrap_or_default(),
-            deletion_date: version
-                .period
-                .deletion
-                .map(|date| date.to_string())
-                .unwrap_or_default(),
-            replaced_by: code_list(&version.replaced_by),
-            sunset_date: version
-                .sunset
-                .map(|date| date.to_string())
-                .unwrap_or_default(),
-            measure_ids: version.measure_ids.iter().map(|id| text(id)).collect(),
-        }
+        code_message(found, CodeView::Full)
     }
 }
 
@@ -125,17 +160,17 @@ impl From<ValidationReason> for pb::ValidationReason {
     }
 }
 
-impl From<ExplainedHit<'_>> for pb::SearchResult {
-    fn from(explained: ExplainedHit<'_>) -> pb::SearchResult {
-        pb::SearchResult {
-            code: Some(explained.hit.found.into()),
-            score: explained.hit.score,
-            matches: explained
-                .matches
-                .into_iter()
-                .map(pb::SearchMatch::from)
-                .collect(),
-        }
+/// The `SearchResult` of `explained`, its code with the fields of `view`. The
+/// matches are answered in every view: they are what a typeahead highlights.
+pub fn search_result(explained: ExplainedHit<'_>, view: CodeView) -> pb::SearchResult {
+    pb::SearchResult {
+        code: Some(code_message(explained.hit.found, view)),
+        score: explained.hit.score,
+        matches: explained
+            .matches
+            .into_iter()
+            .map(pb::SearchMatch::from)
+            .collect(),
     }
 }
 
@@ -219,5 +254,57 @@ pub fn status_of(value: i32) -> Option<CodeStatus> {
         pb::Status::Active => Some(CodeStatus::Active),
         pb::Status::Deleted => Some(CodeStatus::Deleted),
         pb::Status::Unspecified => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::codes::CodeRegistry;
+
+    #[test]
+    fn the_basic_view_is_the_full_view_cut_to_its_five_fields_for_every_code() {
+        let registry = CodeRegistry::built_in().unwrap();
+        let mut statuses = std::collections::HashSet::new();
+        for day in [date(2009, 6, 1), date(2025, 6, 1)] {
+            for history in registry.histories() {
+                let found = history.as_of(day);
+                let full = code_message(found, CodeView::Full);
+                let basic = code_message(found, CodeView::Basic);
+                assert_eq!(full, pb::Code::from(found));
+                let cut = pb::Code {
+                    code: full.code.clone(),
+                    category: full.category,
+                    short_name: full.short_name.clone(),
+                    descriptor: full.descriptor.clone(),
+                    status: full.status,
+                    ..pb::Code::default()
+                };
+                assert_eq!(basic, cut);
+                statuses.insert(basic.status());
+            }
+        }
+        assert!(statuses.contains(&pb::Status::Deleted), "{statuses:?}");
+        assert!(statuses.contains(&pb::Status::Active), "{statuses:?}");
+    }
+
+    #[test]
+    fn an_unset_view_is_the_default_and_the_others_are_read() {
+        for default in [CodeView::Basic, CodeView::Full] {
+            assert_eq!(view_of(0, default), Some(default));
+            assert_eq!(view_of(1, default), Some(CodeView::Basic));
+            assert_eq!(view_of(2, default), Some(CodeView::Full));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_view_outside_the_enum_is_not_read(value in any::<i32>()) {
+            prop_assume!(!(0..=2).contains(&value));
+            prop_assert_eq!(view_of(value, CodeView::Full), None);
+        }
     }
 }

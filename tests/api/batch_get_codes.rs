@@ -2,16 +2,19 @@
 
 use cptd::{
     codes::CodeRegistry,
-    pb::{BatchGetCodesRequest, Status as CodeStatus},
+    pb::{BatchGetCodesRequest, CodeView, Status as CodeStatus},
 };
 use tonic::Code;
 
-use crate::helpers::{FORMS_HINT, assert_invalid_field, spawn_app, violated_fields, violation_of};
+use crate::helpers::{
+    FORMS_HINT, assert_invalid_field, full_codes, in_view, spawn_app, violated_fields, violation_of,
+};
 
 fn request(codes: &[&str]) -> BatchGetCodesRequest {
     BatchGetCodesRequest {
         codes: codes.iter().map(ToString::to_string).collect(),
         as_of: "2025-06-01".to_string(),
+        ..BatchGetCodesRequest::default()
     }
 }
 
@@ -193,6 +196,7 @@ async fn a_batch_of_exactly_the_limit_is_answered() {
     let batch = BatchGetCodesRequest {
         codes: known.clone(),
         as_of: "2025-06-01".to_string(),
+        ..BatchGetCodesRequest::default()
     };
 
     // Act
@@ -225,4 +229,54 @@ async fn a_bad_as_of_is_named() {
 
     // Assert
     assert_invalid_field(&status, "as_of");
+}
+
+#[tokio::test]
+async fn codes_come_back_in_full_unless_asked_for_basic_ones() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let asked = ["64493", "62310", "0521F", "0216T"];
+    let looked_up = full_codes(&mut app.code_lookup, &asked, "2025-06-01").await;
+    let batch = |view: CodeView| BatchGetCodesRequest {
+        view: view.into(),
+        ..request(&asked)
+    };
+
+    // Act
+    let mut answers = Vec::new();
+    for view in [CodeView::Unspecified, CodeView::Basic, CodeView::Full] {
+        let answer = app.code_lookup.batch_get_codes(batch(view)).await;
+        answers.push(answer.expect("every code is known").into_inner().codes);
+    }
+
+    // Assert
+    let [unspecified, basic, full] = &answers[..] else {
+        unreachable!("three views were asked for")
+    };
+    assert_eq!(*full, in_view(&looked_up, CodeView::Full));
+    assert_eq!(*basic, in_view(&looked_up, CodeView::Basic));
+    assert_eq!(unspecified, full);
+    // A deleted code is never taken for a live one, also in the basic view.
+    assert_eq!(basic[1].status(), CodeStatus::Deleted);
+    assert_eq!(basic[0].status(), CodeStatus::Active);
+}
+
+#[tokio::test]
+async fn a_view_outside_the_enum_is_refused_naming_the_field() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .batch_get_codes(BatchGetCodesRequest {
+            view: 3,
+            ..request(&["64483"])
+        })
+        .await
+        .expect_err("the view is not in the enum");
+
+    // Assert
+    let description = assert_invalid_field(&status, "view");
+    assert!(description.contains('3'), "{description}");
 }

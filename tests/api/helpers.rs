@@ -8,7 +8,10 @@ use std::{
 
 use cptd::{
     config::Config,
-    pb::{code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient},
+    pb::{
+        Code, CodeView, GetCodeRequest, code_lookup_client::CodeLookupClient,
+        quality_measures_client::QualityMeasuresClient,
+    },
     server::{self, ServerError},
 };
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -186,3 +189,53 @@ pub fn assert_invalid_field(status: &tonic::Status, field: &str) -> String {
 
 /// What every malformed-code message says: the accepted forms, with examples.
 pub const FORMS_HINT: &str = "Category II, e.g. 0521F";
+
+/// What `CODE_VIEW_BASIC` keeps of a full `Code`: the code, category, short
+/// name, descriptor and status; every other field empty.
+pub fn basic_part(full: &Code) -> Code {
+    Code {
+        code: full.code.clone(),
+        category: full.category,
+        short_name: full.short_name.clone(),
+        descriptor: full.descriptor.clone(),
+        status: full.status,
+        ..Code::default()
+    }
+}
+
+/// Each of `codes` as `GetCode` answers it on `as_of`, which is the full view.
+pub async fn full_codes(
+    client: &mut CodeLookupClient<Channel>,
+    codes: &[&str],
+    as_of: &str,
+) -> Vec<Code> {
+    let mut found = Vec::with_capacity(codes.len());
+    for code in codes {
+        let request = GetCodeRequest {
+            code: code.to_string(),
+            as_of: as_of.to_string(),
+        };
+        let answer = client.get_code(request).await;
+        found.push(
+            answer
+                .expect("a code that was listed is found")
+                .into_inner(),
+        );
+    }
+    found
+}
+
+/// `full` as a request for `view` should answer it. Panics when the basic
+/// view would leave every code as it is, since the two views could then pass
+/// for each other.
+pub fn in_view(full: &[Code], view: CodeView) -> Vec<Code> {
+    assert!(
+        full.iter().any(|code| *code != basic_part(code)),
+        "these codes fill no field beyond the basic ones"
+    );
+    match view {
+        CodeView::Basic => full.iter().map(basic_part).collect(),
+        CodeView::Full => full.to_vec(),
+        CodeView::Unspecified => panic!("name the view the method defaults to"),
+    }
+}

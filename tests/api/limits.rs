@@ -194,7 +194,7 @@ async fn a_batch_with_many_malformed_codes_names_each_of_them() {
         .code_lookup
         .batch_get_codes(BatchGetCodesRequest {
             codes,
-            as_of: String::new(),
+            ..BatchGetCodesRequest::default()
         })
         .await
         .expect_err("every code is malformed");

@@ -3,13 +3,13 @@
 use cptd::{
     codes::CodeRegistry,
     pb::{
-        Category, ListCodesRequest, ListCodesResponse, SearchCodesRequest, Status as CodeStatus,
-        code_lookup_client::CodeLookupClient,
+        Category, CodeView, ListCodesRequest, ListCodesResponse, SearchCodesRequest,
+        Status as CodeStatus, code_lookup_client::CodeLookupClient,
     },
 };
 use tonic::transport::Channel;
 
-use crate::helpers::{FORMS_HINT, assert_invalid_field, spawn_app};
+use crate::helpers::{FORMS_HINT, assert_invalid_field, full_codes, in_view, spawn_app};
 
 fn listing() -> ListCodesRequest {
     ListCodesRequest {
@@ -376,5 +376,80 @@ async fn bad_paging_and_filter_values_are_each_named() {
         "as_of",
     ] {
         assert_invalid_field(&status, field);
+    }
+}
+
+#[tokio::test]
+async fn codes_are_listed_in_full_unless_asked_for_basic_ones() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let request = |view: CodeView| ListCodesRequest {
+        view: view.into(),
+        ..range("64490", "64495")
+    };
+    let listed = ["64490", "64491", "64492", "64493", "64494", "64495"];
+    let looked_up = full_codes(&mut app.code_lookup, &listed, "2025-06-01").await;
+
+    // Act
+    let unspecified = list(&mut app.code_lookup, request(CodeView::Unspecified)).await;
+    let basic = list(&mut app.code_lookup, request(CodeView::Basic)).await;
+    let full = list(&mut app.code_lookup, request(CodeView::Full)).await;
+
+    // Assert
+    assert_eq!(full.codes, in_view(&looked_up, CodeView::Full));
+    assert_eq!(basic.codes, in_view(&looked_up, CodeView::Basic));
+    assert_eq!(unspecified, full);
+    assert_eq!(basic.total_size, full.total_size);
+}
+
+#[tokio::test]
+async fn a_view_outside_the_enum_is_refused_naming_the_field() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    // Act
+    let status = app
+        .code_lookup
+        .list_codes(ListCodesRequest {
+            view: 7,
+            ..listing()
+        })
+        .await
+        .expect_err("the view is not in the enum");
+
+    // Assert
+    let description = assert_invalid_field(&status, "view");
+    assert!(description.contains('7'), "{description}");
+}
+
+#[tokio::test]
+async fn a_page_token_stays_good_when_the_view_changes() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let listed = ["64490", "64491", "64492", "64493", "64494", "64495"];
+    let looked_up = full_codes(&mut app.code_lookup, &listed, "2025-06-01").await;
+    let mut request = ListCodesRequest {
+        page_size: 2,
+        ..range("64490", "64495")
+    };
+
+    // Act
+    let mut pages = Vec::new();
+    for view in [CodeView::Full, CodeView::Basic].into_iter().cycle() {
+        request.view = view.into();
+        let page = list(&mut app.code_lookup, request.clone()).await;
+        request.page_token = page.next_page_token.clone();
+        pages.push((view, page));
+        assert!(pages.len() <= 10, "paging does not end");
+        if request.page_token.is_empty() {
+            break;
+        }
+    }
+
+    // Assert
+    assert_eq!(pages.len(), 3);
+    for (nth, (view, page)) in pages.iter().enumerate() {
+        let expected = &looked_up[2 * nth..2 * nth + 2];
+        assert_eq!(page.codes, in_view(expected, *view));
     }
 }

@@ -4,12 +4,12 @@ use std::collections::HashSet;
 
 use cptd::config::Config;
 use cptd::pb::{
-    Category, Imaging, MatchKind, SearchCodesRequest, SearchCodesResponse, SearchMatch,
-    SearchResult, Status as CodeStatus, code_lookup_client::CodeLookupClient,
+    Category, Code, CodeView, Imaging, MatchKind, SearchCodesRequest, SearchCodesResponse,
+    SearchMatch, SearchResult, Status as CodeStatus, code_lookup_client::CodeLookupClient,
 };
 use tonic::transport::Channel;
 
-use crate::helpers::{assert_invalid_field, spawn_app, spawn_app_with};
+use crate::helpers::{assert_invalid_field, full_codes, in_view, spawn_app, spawn_app_with};
 
 fn query(text: &str) -> SearchCodesRequest {
     SearchCodesRequest {
@@ -182,6 +182,7 @@ async fn an_add_on_filter_keeps_only_add_ons_or_only_primaries() {
         let request = SearchCodesRequest {
             add_on: Some(add_on),
             page_size: 100,
+            view: CodeView::Full.into(),
             ..query("facet")
         };
 
@@ -840,4 +841,115 @@ async fn a_code_set_past_the_blocking_pool_threshold_is_searched_correctly() {
     assert_ranked(&broad.results);
     assert!(version.is_some(), "the answer names the code set");
     assert_eq!(codes(&built_in.results)[0], "64483");
+}
+
+fn found_codes(results: &[SearchResult]) -> Vec<Code> {
+    results
+        .iter()
+        .map(|result| result.code.clone().expect("every result has a code"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_search_answers_basic_codes_unless_asked_for_full_ones() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let request = |view: CodeView| SearchCodesRequest {
+        view: view.into(),
+        ..query("lumbar mbb")
+    };
+
+    // Act
+    let unspecified = search(&mut app.code_lookup, request(CodeView::Unspecified)).await;
+    let basic = search(&mut app.code_lookup, request(CodeView::Basic)).await;
+    let full = search(&mut app.code_lookup, request(CodeView::Full)).await;
+
+    // Assert
+    let found = codes(&full.results);
+    let found: Vec<&str> = found.iter().map(String::as_str).collect();
+    let looked_up = full_codes(&mut app.code_lookup, &found, "2025-06-01").await;
+    assert_eq!(
+        found_codes(&full.results),
+        in_view(&looked_up, CodeView::Full)
+    );
+    assert_eq!(
+        found_codes(&basic.results),
+        in_view(&looked_up, CodeView::Basic)
+    );
+    assert_eq!(unspecified, basic);
+    // A view shapes each code only: the same codes, scores, reasons and paging.
+    assert_eq!(basic.results.len(), full.results.len());
+    for (basic, full) in basic.results.iter().zip(&full.results) {
+        assert!(!basic.matches.is_empty());
+        assert_eq!((basic.score, &basic.matches), (full.score, &full.matches));
+    }
+    assert_eq!(
+        (basic.total_size, &basic.next_page_token),
+        (full.total_size, &full.next_page_token)
+    );
+}
+
+#[tokio::test]
+async fn a_view_outside_the_enum_is_refused_naming_the_field() {
+    // Arrange
+    let mut app = spawn_app().await;
+
+    for view in [3, -1] {
+        // Act
+        let status = app
+            .code_lookup
+            .search_codes(SearchCodesRequest {
+                view,
+                ..query("lumbar mbb")
+            })
+            .await
+            .expect_err("the view is not in the enum");
+
+        // Assert
+        let description = assert_invalid_field(&status, "view");
+        assert!(description.contains(&view.to_string()), "{description}");
+    }
+}
+
+#[tokio::test]
+async fn a_page_token_stays_good_when_the_view_changes() {
+    // Arrange
+    let mut app = spawn_app().await;
+    let everything = search(
+        &mut app.code_lookup,
+        SearchCodesRequest {
+            page_size: 100,
+            view: CodeView::Full.into(),
+            ..query("facet")
+        },
+    )
+    .await;
+    let all = found_codes(&everything.results);
+    assert!(all.len() > 6, "pick a query with several pages");
+    let mut request = SearchCodesRequest {
+        page_size: 3,
+        ..query("facet")
+    };
+
+    // Act
+    let mut pages = Vec::new();
+    for view in [CodeView::Basic, CodeView::Full].into_iter().cycle() {
+        request.view = view.into();
+        let page = search(&mut app.code_lookup, request.clone()).await;
+        request.page_token = page.next_page_token.clone();
+        pages.push((view, page));
+        assert!(pages.len() <= 100, "paging does not end");
+        if request.page_token.is_empty() {
+            break;
+        }
+    }
+
+    // Assert
+    let mut walked = 0;
+    for (view, page) in &pages {
+        let expected = &all[walked..walked + page.results.len()];
+        assert_eq!(found_codes(&page.results), in_view(expected, *view));
+        walked += page.results.len();
+    }
+    assert_eq!(walked, all.len());
 }

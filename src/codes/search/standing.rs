@@ -11,7 +11,10 @@
 
 use jiff::civil::Date;
 
-use super::{SearchIndex, weights};
+use super::{
+    SearchIndex,
+    weights::{self, Prior},
+};
 use crate::codes::{Category, CodeFilter, CodeRegistry, CodeStatus, Imaging, record::CodeVersion};
 
 /// A day as `yyyymmdd`, which orders as the dates do.
@@ -78,7 +81,7 @@ impl DocFacts {
 
     /// The document's prior when it answers for `day` and passes `filter`.
     /// Only for filters that [`reads_only_facts`] accepts.
-    pub fn admit(&self, filter: &CodeFilter, day: i32) -> Option<f64> {
+    pub fn admit(&self, filter: &CodeFilter, day: i32) -> Option<Prior> {
         if day < self.answers_from || day >= self.answers_until || day < self.effective {
             return None;
         }
@@ -106,7 +109,7 @@ impl DocFacts {
 
 /// The prior of a timeless document from its [`DocFacts::brief`] (not 0): it is
 /// active on every day.
-fn timeless_prior(brief: u8) -> f64 {
+fn timeless_prior(brief: u8) -> Prior {
     let packed = brief - 1;
     let category = match packed >> 1 {
         0 => None,
@@ -167,7 +170,7 @@ impl<'a> Admission<'a> {
     }
 
     /// The document's prior when it is admitted.
-    pub fn prior(&self, doc: u32) -> Option<f64> {
+    pub fn prior(&self, doc: u32) -> Option<Prior> {
         let index = self.index;
         if self.unfiltered {
             let brief = index.brief(doc);

@@ -57,6 +57,72 @@ fn a_practice_file_adds_synonyms_that_search_finds() {
 }
 
 #[test]
+fn a_category_i_code_comes_before_a_category_iii_code_matched_alike() {
+    // In each pair every query word meets both codes in the same field and the
+    // same way; the Category III code's text only echoes the words in more
+    // fields (0216T's heading is "Ultrasound-guided facet injections"), which
+    // once ranked it first.
+    let registry = CodeRegistry::built_in().unwrap();
+    let filter = CodeFilter::default();
+    let signature = |hit: &ExplainedHit<'_>| -> Vec<(String, SearchField, MatchKind)> {
+        let matches = hit.matches.iter();
+        matches
+            .map(|found| (found.query_word.clone(), found.field, found.kind))
+            .collect()
+    };
+    for (text, meant, temporary) in [
+        ("lumbar facet inj", "64493", "0216T"),
+        ("facet injection", "64490", "0213T"),
+        ("Facet inj L/S 1 level", "64493", "0216T"),
+        ("facet joint injection lumbar one level", "64493", "0216T"),
+        ("sacral nerve stimulator", "64590", "0786T"),
+    ] {
+        let query = SearchQuery {
+            text,
+            filter: &filter,
+            as_of: date(2025, 6, 1),
+        };
+        let page = registry.search_page(&query, 0, 100);
+        let hit = |code: &str| {
+            page.hits
+                .iter()
+                .find(|hit| hit.hit.found.version.code.as_str() == code)
+                .unwrap_or_else(|| panic!("{text:?} finds {code}"))
+        };
+        assert_eq!(signature(hit(meant)), signature(hit(temporary)), "{text:?}");
+        assert_eq!(
+            page.hits[0].hit.found.version.code.as_str(),
+            meant,
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_category_iii_code_that_matches_better_still_comes_first() {
+    let registry = CodeRegistry::built_in().unwrap();
+    for (text, meant) in [
+        ("ultrasound facet injection", ["0213T", "0216T"]),
+        ("US guided MBB", ["0213T", "0216T"]),
+        ("integrated SCS", ["0784T", "0785T"]),
+        ("mild procedure", ["0274T", "0275T"]),
+    ] {
+        let found = top(&registry, text);
+        assert!(meant.contains(&found[0].as_str()), "{text:?}: {found:?}");
+    }
+}
+
+#[test]
+fn the_category_weight_is_one_for_category_i_only_and_orders_cpt_before_hcpcs() {
+    use crate::codes::Category;
+    assert_eq!(weights::category_weight(Some(Category::I)), 1.0);
+    for category in [Some(Category::II), Some(Category::III), None] {
+        assert!(weights::category_weight(category) < 1.0, "{category:?}");
+    }
+    assert!(weights::category_weight(None) < weights::category_weight(Some(Category::III)));
+}
+
+#[test]
 fn every_page_hit_is_explained() {
     let registry = CodeRegistry::built_in().unwrap();
     let filter = CodeFilter::default();

@@ -8,16 +8,16 @@
 //! [`super::intersect`] scores them.
 //!
 //! A code's score is a sum of parts: each query word's best match, the synonym
-//! phrase it holds, the quantities it meets and its prior. Each part that the
-//! postings give (a word, or the phrases) is a component, with a cut: the codes
-//! at or above a component's cut have been scored. A code below every cut
-//! scores less than the components' highest scores below their cuts added up,
-//! plus the most that quantities and a prior can add; once the page's worst
-//! code scores more than that, no code left unscored can displace it, not even
-//! by a tie (an equal score would let its code order decide), and the page is
-//! the full ranking's. Until then, each round lowers one component's cut, the
-//! one that lowers that ceiling most for its work, and scores the codes it
-//! reaches.
+//! phrase it holds, the quantities it meets, weighed by its category, and its
+//! prior. Each part that the postings give (a word, or the phrases) is a
+//! component, with a cut: the codes at or above a component's cut have been
+//! scored. A code below every cut scores less than the components' highest
+//! scores below their cuts added up, plus the most that quantities and a prior
+//! can add; once the page's worst code scores more than that, no code left
+//! unscored can displace it, not even by a tie (an equal score would let its
+//! code order decide), and the page is the full ranking's. Until then, each
+//! round lowers one component's cut, the one that lowers that ceiling most for
+//! its work, and scores the codes it reaches.
 //!
 //! Where each component's scores lie comes from a histogram in steps of 1/16 of
 //! a point, made without a pass over the matching codes: a term scores by its
@@ -416,12 +416,12 @@ impl Query<'_> {
     /// The most a document below every cut can score. Each of its components
     /// scores less than its cut's ceiling, and the sum is formed in the order
     /// [`weights::total`] forms a score, so rounding cannot take a score above
-    /// it.
+    /// it; a category weight (at most 1) only lowers a score.
     fn ceiling(&self, cuts: &[Cut]) -> f64 {
         let (phrase, words) = cuts.split_last().expect("the phrases are a component");
         let words = words.iter().fold(0.0, |sum, cut| sum + cut.ceiling());
         let quantities = weights::QUANTITY * self.plan.quantities.len() as f64;
-        words + phrase.ceiling() + quantities + weights::PRIOR_CEILING
+        words + phrase.ceiling() + quantities + weights::BONUS_CEILING
     }
 }
 

@@ -2,10 +2,11 @@
 //! brute-force scan and the explanations all score alike.
 //!
 //! A word's score is `kind factor × inverse document frequency × field weight`;
-//! a code's score is the sum of its words' best scores, plus a bonus for a
-//! synonym phrase typed whole, plus one per quantity it meets, plus a small prior
-//! that breaks near-ties the way coders expect (a primary code before its add-on,
-//! an active code before a deleted one, CPT before HCPCS).
+//! a code's match is the sum of its words' best scores, plus a bonus for a
+//! synonym phrase typed whole, plus one per quantity it meets. Its score is that
+//! match weighed by its category ([`category_weight`]), plus a small prior that
+//! breaks near-ties the way coders expect (a primary code before its add-on, an
+//! active code before a deleted one).
 
 use super::explain::SearchField;
 use crate::codes::{Category, CodeAsOf, record::Standing};
@@ -112,32 +113,63 @@ pub(crate) fn named_code_score(named: u32, documents: usize) -> f64 {
     FIELD_WEIGHTS[0].1 * inverse_document_frequency(named, documents)
 }
 
-/// The tie-breaking prior of a code as it stands.
-pub(crate) fn prior(found: &CodeAsOf<'_>) -> f64 {
+/// What a code's standing makes of its match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Prior {
+    /// The share of the match that counts ([`category_weight`]).
+    pub category_weight: f64,
+    /// Added to the weighed match, to break near-ties.
+    pub bonus: f64,
+}
+
+/// The prior of a code as it stands.
+pub(crate) fn prior(found: &CodeAsOf<'_>) -> Prior {
     let active = matches!(found.standing, Standing::Active);
     prior_of(found.version.add_on, active, found.version.code.category())
 }
 
-/// The highest prior any code has: an active primary Category I code's.
-pub(crate) const PRIOR_CEILING: f64 = prior_of(false, true, Some(Category::I));
+/// The highest bonus any code has: an active primary code's.
+pub(crate) const BONUS_CEILING: f64 = prior_of(false, true, Some(Category::I)).bonus;
 
 /// The prior from the facts it depends on.
-pub(crate) const fn prior_of(add_on: bool, active: bool, category: Option<Category>) -> f64 {
+pub(crate) const fn prior_of(add_on: bool, active: bool, category: Option<Category>) -> Prior {
     let primary = if add_on { 0.0 } else { 0.5 };
     let active = if active { 0.3 } else { 0.0 };
-    // Permanent codes are what is usually meant; temporary and HCPCS codes less.
-    let cpt = match category {
-        Some(Category::I) => 0.6,
-        Some(_) => 0.1,
-        None => 0.0,
-    };
-    primary + active + cpt
+    Prior {
+        category_weight: category_weight(category),
+        bonus: primary + active,
+    }
+}
+
+/// The share of a code's match that counts, by its category. Nearly every claim
+/// carries Category I codes, so a person who types words that a Category I and
+/// a Category III code match alike means the Category I code. Such codes differ
+/// only in where else their text repeats the words (a word echoed in one more
+/// field adds a tenth of that field's weight: a heading echo adds about 4 % to a
+/// synonym match), which a fixed bonus cannot outweigh on long queries; a
+/// weight grows with the match. At 95 % the Category I code wins when the other
+/// code's match is up to about 5 % better, and a code that matches clearly
+/// better (a word in a stronger field, a phrase, a quantity) still wins.
+/// Category II codes, which are never billed for money, count as Category III
+/// ones; HCPCS and the other forms one percentage point less, so that a CPT
+/// code still comes before them.
+pub(crate) const fn category_weight(category: Option<Category>) -> f64 {
+    match category {
+        Some(Category::I) => 1.0,
+        Some(Category::II | Category::III) => 0.95,
+        None => 0.94,
+    }
 }
 
 /// A code's final score from its parts, summed in one fixed order so that every
 /// path computes the same number. Codes found by their own code (or a code
-/// prefix) take no prior: a coder typing `6449` reads them in code order.
-pub(crate) fn total(words: f64, phrase: f64, quantities: usize, prior: f64) -> f64 {
-    let prior = if words >= CODE_PREFIX { 0.0 } else { prior };
-    words + phrase + QUANTITY * quantities as f64 + prior
+/// prefix) take no prior: a coder typing `6449` reads them in code order. A
+/// category weight is at most 1, so a score is never above its parts summed
+/// with [`BONUS_CEILING`] (the bound [`super::tiers`] prunes by).
+pub(crate) fn total(words: f64, phrase: f64, quantities: usize, prior: Prior) -> f64 {
+    let matched = words + phrase + QUANTITY * quantities as f64;
+    if words >= CODE_PREFIX {
+        return matched;
+    }
+    matched * prior.category_weight + prior.bonus
 }
