@@ -69,6 +69,32 @@ pub enum Command {
         #[arg(long = "measures", value_delimiter = ',')]
         measure_files: Vec<PathBuf>,
     },
+    /// Print the QPP Submissions API measurement set (JSON) of one provider
+    /// and performance year from a data directory, as `ExportMeasurementSet`
+    /// answers it, without a running server (stop the server first: a data
+    /// directory is one process's at a time).
+    Export {
+        /// The billing TIN, nine digits.
+        #[arg(long)]
+        tin: String,
+        /// The rendering NPI.
+        #[arg(long)]
+        npi: String,
+        /// The performance year, e.g. 2025.
+        #[arg(long)]
+        year: i16,
+        /// The data directory the server stores encounters in.
+        #[arg(long, env = "CPTD_DATA_DIR", default_value = "./cptd-data")]
+        data_dir: PathBuf,
+        /// The measure files the server loads (repeatable), so that the same
+        /// measures are counted.
+        #[arg(long = "measures", env = "CPTD_MEASURES", value_delimiter = ',')]
+        measure_files: Vec<PathBuf>,
+        /// The patient-id key, when the server is given one rather than using
+        /// the data directory's key file.
+        #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = secret)]
+        patient_id_key: Option<Secret>,
+    },
 }
 
 /// The server's settings.

@@ -3,32 +3,108 @@ use std::process::ExitCode;
 use clap::Parser;
 use cptd::{
     codes::CodeRegistry,
-    config::{Cli, Command, Config},
-    measures::MeasureSet,
-    server, shutdown, telemetry,
+    config::{Cli, Command, Config, Secret},
+    measures::{MeasureSet, Tin},
+    server, shutdown,
+    store::{Durability, EncounterStore, Location, PatientIdKey, StoreOptions},
+    telemetry,
 };
 
 fn main() -> ExitCode {
     shutdown::ignore_file_size_limit_signal();
     let cli = Cli::parse();
-    if let Some(Command::Check {
-        files,
-        measure_files,
-    }) = cli.command
-    {
-        return check(&files, &measure_files);
+    match cli.command {
+        Some(Command::Check {
+            files,
+            measure_files,
+        }) => check(&files, &measure_files),
+        Some(Command::Export {
+            tin,
+            npi,
+            year,
+            data_dir,
+            measure_files,
+            patient_id_key,
+        }) => {
+            let export = ExportArgs {
+                tin,
+                npi,
+                year,
+                data_dir,
+                measure_files,
+                patient_id_key,
+            };
+            match export.run() {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(refused) => {
+                    eprintln!("cptd export: {refused}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None => {
+            telemetry::init(cli.config.log_format);
+            match runtime() {
+                Ok(runtime) => runtime.block_on(serve(cli.config)),
+                Err(error) => {
+                    tracing::error!(%error, "cannot start the async runtime");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
-    telemetry::init(cli.config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("cptd-runtime")
-        .build();
-    match runtime {
-        Ok(runtime) => runtime.block_on(serve(cli.config)),
-        Err(error) => {
-            tracing::error!(%error, "cannot start the async runtime");
-            ExitCode::FAILURE
+        .build()
+}
+
+/// `cptd export`: the measurement set of one provider and year, offline.
+struct ExportArgs {
+    tin: String,
+    npi: String,
+    year: i16,
+    data_dir: std::path::PathBuf,
+    measure_files: Vec<std::path::PathBuf>,
+    patient_id_key: Option<Secret>,
+}
+
+impl ExportArgs {
+    /// The measurement set as pretty JSON, or why not.
+    fn run(self) -> Result<String, String> {
+        let tin = Tin::parse(&self.tin).map_err(|error| format!("--tin: {error}"))?;
+        let key = self
+            .patient_id_key
+            .map(|secret| PatientIdKey::from_hex(&secret.0))
+            .transpose()
+            .map_err(|rule| format!("the patient-id key is refused: {rule}"))?;
+        let measures = MeasureSet::load(&self.measure_files).map_err(|error| error.to_string())?;
+        if !self.data_dir.is_dir() {
+            return Err(format!(
+                "{} is not a data directory",
+                self.data_dir.display()
+            ));
         }
+        let options = StoreOptions {
+            location: Location::Directory(self.data_dir),
+            durability: Durability::Full,
+            key,
+        };
+        let store = EncounterStore::open(options, std::sync::Arc::new(measures))
+            .map_err(|error| error.to_string())?;
+        let runtime = runtime().map_err(|error| error.to_string())?;
+        runtime.block_on(async {
+            let set = store.measurement_set(&tin, &self.npi, self.year).await;
+            store.close().await;
+            set.map(|set| serde_json::to_string_pretty(&set).unwrap_or_default())
+                .map_err(|error| error.to_string())
+        })
     }
 }
 
@@ -86,9 +162,9 @@ fn check_measures(files: &[std::path::PathBuf]) -> bool {
     match MeasureSet::load(files) {
         Ok(measures) => {
             let all = measures.measures();
-            let groups: usize = all.iter().map(|measure| measure.groups.len()).sum();
+            let strata: usize = all.iter().map(|measure| measure.strata.len()).sum();
             println!(
-                "ok: {} measures with {groups} option groups, the built-in ones included",
+                "ok: {} measures with {strata} strata, the built-in ones included",
                 all.len()
             );
             true

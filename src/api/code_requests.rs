@@ -296,11 +296,8 @@ impl TryFrom<pb::SearchCodesRequest> for SearchCodes {
         let fingerprint = page_token::fingerprint(&(&query, &filter, &request.as_of));
         let offset = match page_start(&request.page_token, fingerprint, &mut violations) {
             Some(PageStart::Offset(offset)) => offset,
-            Some(PageStart::After(_)) => {
-                violations.add(
-                    "page_token",
-                    "page token belongs to ListCodes, not SearchCodes",
-                );
+            Some(PageStart::After(_) | PageStart::Cursor(_)) => {
+                violations.add("page_token", "page token is not one SearchCodes issued");
                 0
             }
             None => 0,
@@ -357,11 +354,8 @@ impl TryFrom<pb::ListCodesRequest> for ListCodes {
         let fingerprint = page_token::fingerprint(&(&filter, &request.as_of));
         let after = match page_start(&request.page_token, fingerprint, &mut violations) {
             Some(PageStart::After(code)) => Some(code),
-            Some(PageStart::Offset(_)) => {
-                violations.add(
-                    "page_token",
-                    "page token belongs to SearchCodes, not ListCodes",
-                );
+            Some(PageStart::Offset(_) | PageStart::Cursor(_)) => {
+                violations.add("page_token", "page token is not one ListCodes issued");
                 None
             }
             None => None,

@@ -2,10 +2,11 @@
 
 use crate::{
     measures::{
-        GroupReport, Measure, Outcome, PerformanceKind, PerformanceReport, QualityCode, Verdict,
-        eligibility, performance_option, rules,
+        Claim, Counts, Measure, Outcome, PerformanceKind, PerformanceOption, PerformanceReport,
+        QualityCode, Verdict, eligibility, performance_option, rules,
     },
     pb,
+    store::{CareGap, EncounterUnit, StoredEncounter},
 };
 
 impl From<Outcome> for pb::Outcome {
@@ -19,6 +20,11 @@ impl From<Outcome> for pb::Outcome {
             Outcome::DataIncomplete => pb::Outcome::DataIncomplete,
         }
     }
+}
+
+/// The outcome of an eligible claim or unit with `marker`.
+fn marker_outcome(marker: Option<PerformanceKind>) -> pb::Outcome {
+    marker.map_or(Outcome::DataIncomplete, Outcome::from).into()
 }
 
 impl From<PerformanceKind> for pb::PerformanceOptionType {
@@ -37,6 +43,21 @@ impl From<&QualityCode> for pb::QualityCode {
         pb::QualityCode {
             code: quality.code.to_string(),
             modifiers: quality.modifiers.iter().map(ToString::to_string).collect(),
+            modifier_exclusions: quality
+                .modifier_exclusions
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }
+    }
+}
+
+impl From<&PerformanceOption> for pb::PerformanceOption {
+    fn from(option: &PerformanceOption) -> pb::PerformanceOption {
+        pb::PerformanceOption {
+            option_type: pb::PerformanceOptionType::from(option.kind).into(),
+            quality_codes: option.codes.iter().map(pb::QualityCode::from).collect(),
+            description: performance_option(option),
         }
     }
 }
@@ -49,24 +70,30 @@ impl From<&Measure> for pb::Measure {
             reference: measure.reference.clone(),
             description: measure.description.clone(),
             rules: rules(measure),
-            option_groups: measure
-                .groups
+            strata: measure
+                .strata
                 .iter()
-                .map(|group| pb::MeasureOptionGroup {
-                    option_group: group.name.to_string(),
-                    eligibility: eligibility(group),
-                    qualifying_codes: group.qualifying.iter().map(pb::QualityCode::from).collect(),
-                    performance_options: group
+                .map(|stratum| pb::MeasureStratum {
+                    name: stratum.name.as_deref().unwrap_or_default().to_string(),
+                    option_groups: stratum
+                        .option_groups
+                        .iter()
+                        .map(|g| g.to_string())
+                        .collect(),
+                    eligibility: eligibility(stratum),
+                    performance_options: stratum
                         .performance
                         .iter()
-                        .map(|option| pb::PerformanceOption {
-                            option_type: pb::PerformanceOptionType::from(option.kind).into(),
-                            quality_codes: option.codes.iter().map(pb::QualityCode::from).collect(),
-                            description: performance_option(option),
-                        })
+                        .map(pb::PerformanceOption::from)
                         .collect(),
                 })
                 .collect(),
+            calculation_type: measure.calculation.name().to_string(),
+            inverse: measure.inverse,
+            overall_algorithm: measure
+                .overall
+                .map(|algorithm| algorithm.name().to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -75,7 +102,7 @@ impl From<&Verdict> for pb::MeasureOutcome {
     fn from(verdict: &Verdict) -> pb::MeasureOutcome {
         pb::MeasureOutcome {
             measure_id: verdict.measure_id.to_string(),
-            option_group: verdict.option_group.to_string(),
+            stratum: verdict.stratum.as_deref().unwrap_or_default().to_string(),
             outcome: pb::Outcome::from(verdict.outcome).into(),
             missing_field: verdict
                 .missing_field()
@@ -86,38 +113,178 @@ impl From<&Verdict> for pb::MeasureOutcome {
     }
 }
 
-fn group_message(report: &PerformanceReport, group: &GroupReport) -> pb::PerformanceReport {
-    let tally = &group.tally;
+/// A report message with `counts`, or the rates alone.
+fn report_message(
+    report: &PerformanceReport,
+    stratum: Option<&str>,
+    counts: Option<&Counts>,
+    data_completeness: Option<f64>,
+    performance_rate: Option<f64>,
+) -> pb::PerformanceReport {
+    let counts = counts.copied().unwrap_or_default();
     pb::PerformanceReport {
-        measure_id: report.measure_id.to_string(),
-        provider_id: report.provider_id.clone().unwrap_or_default(),
-        period_start: report.period_start.to_string(),
-        period_end: report.period_end.to_string(),
-        option_group: group
-            .option_group
-            .as_deref()
-            .map(str::to_string)
+        measure_id: report.measure.id.to_string(),
+        provider_id: report.providers.npi.clone().unwrap_or_default(),
+        tin: report.providers.tin.clone().unwrap_or_default(),
+        period_start: report.period.start.to_string(),
+        period_end: report.period.end.to_string(),
+        stratum: stratum.unwrap_or_default().to_string(),
+        eligible_population: counts.eligible_population,
+        met: counts.met,
+        not_met: counts.not_met,
+        exclusions: counts.exclusions,
+        exceptions: counts.exceptions,
+        unreported: counts.unreported(),
+        data_completeness,
+        performance_rate,
+        strata: Vec::new(),
+        calculation_type: report.measure.calculation.name().to_string(),
+        overall_algorithm: report
+            .measure
+            .overall
+            .map(|algorithm| algorithm.name().to_string())
             .unwrap_or_default(),
-        eligible: tally.eligible(),
-        met: tally.met,
-        not_met: tally.not_met,
-        exceptions: tally.exceptions,
-        exclusions: tally.exclusions,
-        incomplete: tally.incomplete,
-        data_completeness: tally.data_completeness(),
-        performance_rate: tally.performance_rate(),
-        option_groups: Vec::new(),
     }
 }
 
 impl From<&PerformanceReport> for pb::PerformanceReport {
     fn from(report: &PerformanceReport) -> pb::PerformanceReport {
-        let mut message = group_message(report, &report.total);
-        message.option_groups = report
-            .groups
-            .iter()
-            .map(|group| group_message(report, group))
-            .collect();
+        let overall = &report.overall;
+        let mut message = report_message(
+            report,
+            None,
+            overall.counts.as_ref(),
+            overall.data_completeness,
+            overall.performance_rate,
+        );
+        if report.strata.len() > 1 {
+            message.strata = report
+                .strata
+                .iter()
+                .map(|stratum| {
+                    report_message(
+                        report,
+                        stratum.name.as_deref(),
+                        Some(&stratum.counts),
+                        stratum.counts.data_completeness(),
+                        stratum.counts.performance_rate(),
+                    )
+                })
+                .collect();
+        }
         message
+    }
+}
+
+/// The encounter message of a stored claim: no patient id, ever.
+fn encounter_message(encounter_id: &str, claim: &Claim) -> pb::Encounter {
+    pb::Encounter {
+        encounter_id: encounter_id.to_string(),
+        patient_id: String::new(),
+        provider_id: claim.provider_id.clone(),
+        tin: claim
+            .tin
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        service_date: claim.service_date.to_string(),
+        place_of_service: claim
+            .place_of_service
+            .map(|place| place.to_string())
+            .unwrap_or_default(),
+        patient_age: claim.patient_age.map(i32::from),
+        patient_sex: claim
+            .patient_sex
+            .map(|sex| sex.as_str().to_string())
+            .unwrap_or_default(),
+        codes: claim
+            .codes
+            .iter()
+            .map(|code| pb::EncounterCode {
+                code: code.code.to_string(),
+                modifiers: code.modifiers.iter().map(ToString::to_string).collect(),
+                units: i32::from(code.units),
+            })
+            .collect(),
+        diagnoses: claim.diagnoses.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn unit_encounters(encounters: &[(String, jiff::civil::Date)]) -> Vec<pb::UnitEncounter> {
+    encounters
+        .iter()
+        .map(|(encounter_id, date)| pb::UnitEncounter {
+            encounter_id: encounter_id.clone(),
+            service_date: date.to_string(),
+        })
+        .collect()
+}
+
+impl From<&EncounterUnit> for pb::EncounterUnit {
+    fn from(unit: &EncounterUnit) -> pb::EncounterUnit {
+        pb::EncounterUnit {
+            measure_id: unit.measure_id.to_string(),
+            stratum: unit.stratum_name.as_deref().unwrap_or_default().to_string(),
+            encounter_outcome: marker_outcome(unit.claim_marker).into(),
+            unit_outcome: marker_outcome(unit.marker).into(),
+            weight: i64::from(unit.weight),
+            first_date: unit.first.to_string(),
+            last_date: unit.last.to_string(),
+            encounters: unit_encounters(&unit.encounters),
+        }
+    }
+}
+
+impl From<&StoredEncounter> for pb::StoredEncounter {
+    fn from(stored: &StoredEncounter) -> pb::StoredEncounter {
+        pb::StoredEncounter {
+            encounter: Some(encounter_message(&stored.encounter_id, &stored.claim)),
+            revision: stored.revision,
+            voided: stored.voided,
+            outcomes: stored
+                .verdicts
+                .iter()
+                .map(pb::MeasureOutcome::from)
+                .collect(),
+            units: stored.units.iter().map(pb::EncounterUnit::from).collect(),
+        }
+    }
+}
+
+/// The message of `gap`, a gap of `measure`: what would close it is the good
+/// result, an exception or an exclusion.
+pub fn care_gap_message(measure: &Measure, gap: &CareGap) -> pb::CareGap {
+    let good = if measure.inverse {
+        PerformanceKind::NotMet
+    } else {
+        PerformanceKind::Met
+    };
+    let stratum = measure.strata.get(gap.stratum);
+    pb::CareGap {
+        stratum: stratum
+            .and_then(|stratum| stratum.name.as_deref())
+            .unwrap_or_default()
+            .to_string(),
+        kind: match gap.marker {
+            None => pb::GapKind::Unreported,
+            Some(_) => pb::GapKind::PoorResult,
+        }
+        .into(),
+        tin: gap.tin.clone(),
+        provider_id: gap.npi.clone(),
+        first_date: gap.first.to_string(),
+        last_date: gap.last.to_string(),
+        encounters: unit_encounters(&gap.encounters),
+        closing_options: stratum
+            .into_iter()
+            .flat_map(|stratum| &stratum.performance)
+            .filter(|option| {
+                matches!(
+                    option.kind,
+                    PerformanceKind::Exception | PerformanceKind::Exclusion
+                ) || option.kind == good
+            })
+            .map(pb::PerformanceOption::from)
+            .collect(),
     }
 }

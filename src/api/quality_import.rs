@@ -13,7 +13,7 @@ use std::{collections::VecDeque, time::Duration};
 use jiff::civil::Date;
 use tonic::{Status, Streaming};
 
-use super::quality_measures::{QualityMeasuresService, conflict_message};
+use super::quality_measures::{QualityMeasuresService, conflict_message, voided_message};
 use crate::{
     calendar,
     measures::MAX_ID_CHARS,
@@ -249,6 +249,10 @@ impl Import {
                     let message = conflict_message(&encounter_id);
                     self.reject(index, encounter_id, message);
                 }
+                Recorded::Voided => {
+                    let message = voided_message(&encounter_id);
+                    self.reject(index, encounter_id, message);
+                }
             }
         }
         Ok(())
@@ -294,11 +298,11 @@ fn prepare(service: &QualityMeasuresService, today: Date, chunk: Chunk) -> Prepa
             }
             Ok(parsed) => {
                 prepared.ids.push((index, sent_id(encounter)));
-                let outcomes = service.measures().outcomes(&parsed.encounter.claim);
+                let judged = service.measures().judge(&parsed.encounter.claim);
                 prepared.rows.push(store.prepare(Submission {
                     encounter: parsed.encounter,
                     replace: parsed.replace,
-                    outcomes,
+                    judged,
                 }));
             }
         }

@@ -12,18 +12,19 @@ use super::{
     code_lookup::name_registry,
     error::Violations,
     page_token::{self, PageStart},
+    quality_convert::care_gap_message,
     quality_import,
     quality_requests::{
-        EncounterRules, GetMeasure, GetPerformance, LIST_MEASURES_FINGERPRINT, ListMeasures,
-        ParsedEncounter, parse_encounter,
+        EncounterId, EncounterRules, ExportMeasurementSet, GetMeasure, GetPerformance,
+        LIST_MEASURES_FINGERPRINT, ListCareGaps, ListMeasures, ParsedEncounter, parse_encounter,
     },
 };
 use crate::{
     calendar,
     codes::CodeRegistry,
-    measures::MeasureSet,
+    measures::{Measure, MeasureSet},
     pb::{self, quality_measures_server::QualityMeasures},
-    store::{EncounterStore, Recorded, Submission},
+    store::{EncounterStore, Recorded, Submission, Voided},
 };
 
 /// Serves `QualityMeasures` over the measures in force, the current code
@@ -61,6 +62,14 @@ impl QualityMeasuresService {
         }
     }
 
+    /// The measure with `id`, or `NOT_FOUND`.
+    fn measure(&self, id: &str) -> Result<Arc<Measure>, Status> {
+        self.measures
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Status::not_found(format!("no measure {id:?} is in force")))
+    }
+
     /// The code set as it stands now, for parsing encounters against.
     pub(super) fn registry(&self) -> Guard<Arc<CodeRegistry>> {
         self.registry.load()
@@ -90,6 +99,13 @@ impl QualityMeasuresService {
     pub(super) fn measures(&self) -> &MeasureSet {
         &self.measures
     }
+}
+
+/// What a caller is told when an encounter id belongs to a voided encounter.
+pub(super) fn voided_message(encounter_id: &str) -> String {
+    format!(
+        "encounter {encounter_id:?} was recorded and then voided; set replace to record it again"
+    )
 }
 
 /// What a caller is told when an encounter id is taken by different content.
@@ -167,17 +183,23 @@ impl QualityMeasures for QualityMeasuresService {
             warnings,
         } = parsed;
         let encounter_id = encounter.encounter_id.clone();
-        let verdicts = self.measures.evaluate(&encounter.claim);
+        let judged = self.measures.judge(&encounter.claim);
+        let outcomes = judged
+            .iter()
+            .map(|judged| pb::MeasureOutcome::from(&judged.verdict()))
+            .collect();
         let submission = Submission {
             encounter,
             replace,
-            outcomes: verdicts.iter().map(|verdict| verdict.outcome).collect(),
+            judged,
         };
-        let outcomes = verdicts.iter().map(pb::MeasureOutcome::from).collect();
         let recorded = self.store.record(vec![submission]).await?;
         let duplicate = match recorded.first() {
             Some(Recorded::Stored | Recorded::Replaced) => false,
             Some(Recorded::Duplicate) => true,
+            Some(Recorded::Voided) => {
+                return Err(Status::already_exists(voided_message(&encounter_id)));
+            }
             Some(Recorded::Conflict) | None => {
                 return Err(Status::already_exists(conflict_message(&encounter_id)));
             }
@@ -216,15 +238,97 @@ impl QualityMeasures for QualityMeasuresService {
         request: Request<pb::GetPerformanceRequest>,
     ) -> Result<Response<pb::PerformanceReport>, Status> {
         let request = GetPerformance::try_from(request.into_inner())?;
-        let measure = self.measures.get(&request.measure_id).ok_or_else(|| {
-            Status::not_found(format!("no measure {:?} is in force", request.measure_id))
-        })?;
-        let report = self.store.report(
-            measure,
-            request.provider_id.as_deref(),
-            request.period_start,
-            request.period_end,
-        );
+        let measure = self.measure(&request.measure_id)?;
+        let report = self
+            .store
+            .report(measure, request.providers, request.period)
+            .await?;
         Ok(Response::new(pb::PerformanceReport::from(&report)))
     }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn void_encounter(
+        &self,
+        request: Request<pb::VoidEncounterRequest>,
+    ) -> Result<Response<pb::VoidEncounterResponse>, Status> {
+        let EncounterId(encounter_id) = EncounterId::try_from(request.into_inner())?;
+        let already_voided = match self.store.void(&encounter_id).await? {
+            Voided::Voided => false,
+            Voided::AlreadyVoided => true,
+            Voided::NotFound => return Err(no_encounter(&encounter_id)),
+        };
+        Ok(Response::new(pb::VoidEncounterResponse {
+            encounter_id,
+            already_voided,
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn get_encounter(
+        &self,
+        request: Request<pb::GetEncounterRequest>,
+    ) -> Result<Response<pb::StoredEncounter>, Status> {
+        let EncounterId(encounter_id) = EncounterId::try_from(request.into_inner())?;
+        let stored = self
+            .store
+            .encounter(&encounter_id)
+            .await?
+            .ok_or_else(|| no_encounter(&encounter_id))?;
+        Ok(Response::new(pb::StoredEncounter::from(&stored)))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_care_gaps(
+        &self,
+        request: Request<pb::ListCareGapsRequest>,
+    ) -> Result<Response<pb::ListCareGapsResponse>, Status> {
+        let request = ListCareGaps::try_from(request.into_inner())?;
+        let measure = self.measure(&request.measure_id)?;
+        let page = self
+            .store
+            .care_gaps(
+                measure.clone(),
+                request.providers,
+                request.period,
+                request.after,
+                request.page_size,
+            )
+            .await?;
+        let next_page_token = match page.gaps.last() {
+            Some(last) if page.more => {
+                page_token::encode(PageStart::Cursor(last.cursor.clone()), request.fingerprint)
+            }
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListCareGapsResponse {
+            gaps: page
+                .gaps
+                .iter()
+                .map(|gap| care_gap_message(&measure, gap))
+                .collect(),
+            next_page_token,
+            total_size: i32::try_from(page.total).unwrap_or(i32::MAX),
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn export_measurement_set(
+        &self,
+        request: Request<pb::ExportMeasurementSetRequest>,
+    ) -> Result<Response<pb::ExportMeasurementSetResponse>, Status> {
+        let request = ExportMeasurementSet::try_from(request.into_inner())?;
+        let set = self
+            .store
+            .measurement_set(&request.tin, &request.npi, request.year)
+            .await?;
+        let measurements = set["measurements"].as_array().map_or(0, Vec::len);
+        Ok(Response::new(pb::ExportMeasurementSetResponse {
+            measurement_set_json: set.to_string(),
+            measurements: i32::try_from(measurements).unwrap_or(i32::MAX),
+        }))
+    }
+}
+
+fn no_encounter(encounter_id: &str) -> Status {
+    Status::not_found(format!("no encounter {encounter_id:?} is recorded"))
 }

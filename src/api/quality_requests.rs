@@ -16,8 +16,9 @@ use crate::{
     codes::{CodeRegistry, CodeValue},
     measures::{
         Claim, CodeFinding, Diagnosis, Encounter, MAX_CODE_MODIFIERS, MAX_ENCOUNTER_CODES,
-        MAX_ENCOUNTER_DIAGNOSES, MAX_PATIENT_AGE, MAX_UNITS, Modifier, PatientId, PlaceOfService,
-        ReportedCode, Sex, judge_code, modifier_problem, parse_id,
+        MAX_ENCOUNTER_DIAGNOSES, MAX_PATIENT_AGE, MAX_UNITS, Modifier, PatientId, Period,
+        PlaceOfService, ProviderFilter, ReportedCode, Sex, Tin, judge_code, modifier_problem,
+        parse_id,
     },
     pb,
 };
@@ -185,6 +186,18 @@ pub fn parse_encounter(
         "encounter.provider_id",
         &mut violations,
     );
+    let tin = if encounter.tin.trim().is_empty() {
+        violations.add(
+            "encounter.tin",
+            "tin is required: the billing TIN, nine digits (with the NPI in provider_id, the \
+             provider CMS counts for)",
+        );
+        None
+    } else {
+        Tin::parse(&encounter.tin)
+            .map_err(|error| violations.add("encounter.tin", error.to_string()))
+            .ok()
+    };
     let date = service_date(&encounter.service_date, rules.today, &mut violations);
     let place_of_service = (!encounter.place_of_service.trim().is_empty())
         .then(|| {
@@ -249,11 +262,12 @@ pub fn parse_encounter(
     );
 
     let complete = violations.is_empty();
-    match (encounter_id, patient_id, provider_id, date, diagnoses) {
+    match (encounter_id, patient_id, provider_id, tin, date, diagnoses) {
         (
             Some(encounter_id),
             Some(patient_id),
             Some(provider_id),
+            Some(tin),
             Some(service_date),
             Some(diagnoses),
         ) if complete => Ok(ParsedEncounter {
@@ -262,6 +276,7 @@ pub fn parse_encounter(
                 patient_id,
                 claim: Claim {
                     provider_id,
+                    tin: Some(tin),
                     service_date,
                     place_of_service,
                     patient_age,
@@ -301,7 +316,7 @@ impl TryFrom<pb::ListMeasuresRequest> for ListMeasures {
         let offset = match page_token::decode(&request.page_token, LIST_MEASURES_FINGERPRINT) {
             Ok(Some(PageStart::Offset(offset))) => offset,
             Ok(None) => 0,
-            Ok(Some(PageStart::After(_))) | Err(_) => {
+            Ok(Some(_)) | Err(_) => {
                 violations.add(
                     "page_token",
                     "page token is not one ListMeasures issued; pass next_page_token unchanged",
@@ -337,27 +352,81 @@ impl TryFrom<pb::GetMeasureRequest> for GetMeasure {
     }
 }
 
+/// A measure id, required.
+fn measure_field(text: &str, violations: &mut Violations) -> String {
+    id_field(text, "measure_id", "measure_id", violations).unwrap_or_default()
+}
+
+/// Whose units: a TIN, an NPI, both or neither.
+fn providers(tin: &str, npi: &str, npi_field: &str, violations: &mut Violations) -> ProviderFilter {
+    let tin = (!tin.trim().is_empty())
+        .then(|| {
+            Tin::parse(tin)
+                .map_err(|error| violations.add("tin", error.to_string()))
+                .ok()
+        })
+        .flatten();
+    let npi = (!npi.trim().is_empty())
+        .then(|| id_field(npi, npi_field, npi_field, violations))
+        .flatten();
+    ProviderFilter {
+        tin: tin.map(|tin| tin.to_string()),
+        npi,
+    }
+}
+
+/// The period of a request: both ends, or neither for the calendar year of
+/// `today`.
+fn period(start: &str, end: &str, today: Date, violations: &mut Violations) -> Period {
+    let fallback = Period::year(today.year());
+    match (start.trim().is_empty(), end.trim().is_empty()) {
+        (true, true) => fallback,
+        (false, true) | (true, false) => {
+            let (missing, given, text) = if start.trim().is_empty() {
+                ("period_start", "period_end", end)
+            } else {
+                ("period_end", "period_start", start)
+            };
+            date_field(text, given, violations);
+            violations.add(
+                missing,
+                "give both ends of the period (YYYY-MM-DD), or neither for the calendar year",
+            );
+            fallback
+        }
+        (false, false) => {
+            let start = date_field(start, "period_start", violations);
+            let end = date_field(end, "period_end", violations);
+            match (start, end) {
+                (Some(start), Some(end)) if end < start => {
+                    violations.add(
+                        "period_end",
+                        format!("{end} is before period_start {start}"),
+                    );
+                    fallback
+                }
+                (Some(start), Some(end)) => Period { start, end },
+                _ => fallback,
+            }
+        }
+    }
+}
+
+fn date_field(text: &str, field: &str, violations: &mut Violations) -> Option<Date> {
+    calendar::parse_date(text)
+        .map_err(|error| violations.add(field, error.to_string()))
+        .ok()
+}
+
 /// A parsed `GetPerformance` request.
 #[derive(Debug)]
 pub struct GetPerformance {
     /// The measure.
     pub measure_id: String,
-    /// One provider, or all.
-    pub provider_id: Option<String>,
-    /// First day counted.
-    pub period_start: Date,
-    /// Last day counted.
-    pub period_end: Date,
-}
-
-fn required_date(text: &str, field: &str, violations: &mut Violations) -> Option<Date> {
-    if text.trim().is_empty() {
-        violations.add(field, format!("{field} is required (YYYY-MM-DD)"));
-        return None;
-    }
-    calendar::parse_date(text)
-        .map_err(|error| violations.add(field, error.to_string()))
-        .ok()
+    /// Whose units.
+    pub providers: ProviderFilter,
+    /// Which days.
+    pub period: Period,
 }
 
 impl TryFrom<pb::GetPerformanceRequest> for GetPerformance {
@@ -365,40 +434,151 @@ impl TryFrom<pb::GetPerformanceRequest> for GetPerformance {
 
     fn try_from(request: pb::GetPerformanceRequest) -> Result<Self, tonic::Status> {
         let mut violations = Violations::default();
-        let measure_id = id_field(
-            &request.measure_id,
-            "measure_id",
-            "measure_id",
+        let measure_id = measure_field(&request.measure_id, &mut violations);
+        let providers = providers(
+            &request.tin,
+            &request.provider_id,
+            "provider_id",
             &mut violations,
         );
-        let provider_id = (!request.provider_id.trim().is_empty())
-            .then(|| {
-                id_field(
-                    &request.provider_id,
-                    "provider_id",
-                    "provider_id",
-                    &mut violations,
-                )
-            })
-            .flatten();
-        let start = required_date(&request.period_start, "period_start", &mut violations);
-        let end = required_date(&request.period_end, "period_end", &mut violations);
-        if let (Some(start), Some(end)) = (start, end)
-            && end < start
-        {
+        let period = period(
+            &request.period_start,
+            &request.period_end,
+            calendar::today(),
+            &mut violations,
+        );
+        violations.into_result(GetPerformance {
+            measure_id,
+            providers,
+            period,
+        })
+    }
+}
+
+/// A parsed `VoidEncounter` or `GetEncounter` request: one encounter id.
+#[derive(Debug)]
+pub struct EncounterId(pub String);
+
+fn encounter_id(text: &str) -> Result<EncounterId, tonic::Status> {
+    let mut violations = Violations::default();
+    let id = id_field(text, "encounter_id", "encounter_id", &mut violations);
+    violations.into_result(EncounterId(id.unwrap_or_default()))
+}
+
+impl TryFrom<pb::VoidEncounterRequest> for EncounterId {
+    type Error = tonic::Status;
+
+    fn try_from(request: pb::VoidEncounterRequest) -> Result<Self, tonic::Status> {
+        encounter_id(&request.encounter_id)
+    }
+}
+
+impl TryFrom<pb::GetEncounterRequest> for EncounterId {
+    type Error = tonic::Status;
+
+    fn try_from(request: pb::GetEncounterRequest) -> Result<Self, tonic::Status> {
+        encounter_id(&request.encounter_id)
+    }
+}
+
+/// A parsed `ListCareGaps` request.
+#[derive(Debug)]
+pub struct ListCareGaps {
+    /// The measure.
+    pub measure_id: String,
+    /// Whose units.
+    pub providers: ProviderFilter,
+    /// Which days.
+    pub period: Period,
+    /// Gaps per page.
+    pub page_size: usize,
+    /// The cursor of the last gap of the previous page.
+    pub after: Option<String>,
+    /// Identifies the listing, for page tokens.
+    pub fingerprint: u64,
+}
+
+impl TryFrom<pb::ListCareGapsRequest> for ListCareGaps {
+    type Error = tonic::Status;
+
+    fn try_from(request: pb::ListCareGapsRequest) -> Result<Self, tonic::Status> {
+        let mut violations = Violations::default();
+        let measure_id = measure_field(&request.measure_id, &mut violations);
+        let providers = providers(
+            &request.tin,
+            &request.provider_id,
+            "provider_id",
+            &mut violations,
+        );
+        let period = period(
+            &request.period_start,
+            &request.period_end,
+            calendar::today(),
+            &mut violations,
+        );
+        let page_size = page_token::page_size(request.page_size).unwrap_or_else(|error| {
+            violations.add("page_size", error);
+            page_token::DEFAULT_PAGE_SIZE
+        });
+        let fingerprint = page_token::fingerprint(&(&measure_id, &providers, &period));
+        let after = match page_token::decode(&request.page_token, fingerprint) {
+            Ok(Some(PageStart::Cursor(cursor))) => Some(cursor),
+            Ok(None) => None,
+            Ok(Some(_)) => {
+                violations.add(
+                    "page_token",
+                    "page token is not one ListCareGaps issued; pass next_page_token unchanged",
+                );
+                None
+            }
+            Err(error) => {
+                violations.add("page_token", error);
+                None
+            }
+        };
+        violations.into_result(ListCareGaps {
+            measure_id,
+            providers,
+            period,
+            page_size,
+            after,
+            fingerprint,
+        })
+    }
+}
+
+/// A parsed `ExportMeasurementSet` request.
+#[derive(Debug)]
+pub struct ExportMeasurementSet {
+    /// The provider's TIN.
+    pub tin: Tin,
+    /// The provider's NPI.
+    pub npi: String,
+    /// The performance year.
+    pub year: i16,
+}
+
+impl TryFrom<pb::ExportMeasurementSetRequest> for ExportMeasurementSet {
+    type Error = tonic::Status;
+
+    fn try_from(request: pb::ExportMeasurementSetRequest) -> Result<Self, tonic::Status> {
+        let mut violations = Violations::default();
+        let tin = Tin::parse(&request.tin)
+            .map_err(|error| violations.add("tin", error.to_string()))
+            .ok();
+        let npi = id_field(&request.npi, "npi", "npi", &mut violations);
+        let year = i16::try_from(request.performance_year)
+            .ok()
+            .filter(|year| (2017..=9999).contains(year));
+        if year.is_none() {
             violations.add(
-                "period_end",
-                format!("{end} is before period_start {start}"),
+                "performance_year",
+                "performance_year is required: a year from 2017 (the first MIPS year), e.g. 2025",
             );
         }
-        match (measure_id, start, end) {
-            (Some(measure_id), Some(period_start), Some(period_end)) => {
-                violations.into_result(GetPerformance {
-                    measure_id,
-                    provider_id,
-                    period_start,
-                    period_end,
-                })
+        match (tin, npi, year) {
+            (Some(tin), Some(npi), Some(year)) if violations.is_empty() => {
+                Ok(ExportMeasurementSet { tin, npi, year })
             }
             _ => Err(violations.into_status(tonic::Code::InvalidArgument)),
         }

@@ -1,7 +1,9 @@
 //! A measure's rules in plain terms, for people reading `GetMeasure`.
 
 use super::{
-    definition::{EligibilityOption, Measure, OptionGroup, PerformanceKind, PerformanceOption},
+    definition::{
+        CalculationType, EligibilityOption, Measure, PerformanceKind, PerformanceOption, Stratum,
+    },
     engine::describe_quality_code,
 };
 use crate::codes::CodeValue;
@@ -127,19 +129,45 @@ pub fn eligibility_option(option: &EligibilityOption) -> String {
             some_of(option.diagnosis_exclusions.iter())
         ));
     }
+    if !option.required.is_empty() {
+        let codes: Vec<String> = option.required.iter().map(describe_quality_code).collect();
+        parts.push(format!("also reporting {}", codes.join(" and ")));
+    }
     parts.join("; ")
 }
 
-/// Who a group admits, in plain terms.
-pub fn eligibility(group: &OptionGroup) -> String {
-    let options: Vec<String> = group.eligibility.iter().map(eligibility_option).collect();
-    let mut text = format!("Encounters with {}", options.join("; or encounters with "));
-    if !group.qualifying.is_empty() {
-        let codes: Vec<String> = group.qualifying.iter().map(describe_quality_code).collect();
-        text.push_str(&format!(", that also report {}", codes.join(" and ")));
+/// Who a stratum admits, in plain terms.
+pub fn eligibility(stratum: &Stratum) -> String {
+    let options: Vec<String> = stratum.eligibility.iter().map(eligibility_option).collect();
+    format!("Claims with {}.", options.join("; or claims with "))
+}
+
+/// How claims become the units counted, in plain terms.
+pub fn units(calculation: CalculationType) -> &'static str {
+    match calculation {
+        CalculationType::PatientProcess => {
+            "Counted once per patient and performance year, per provider (TIN and NPI): the \
+             patient keeps the most advantageous result of all their eligible claims of the year."
+        }
+        CalculationType::PatientIntermediate => {
+            "Counted once per patient and performance year, per provider (TIN and NPI): the \
+             latest eligible claim that reports a result decides, even when it is worse than an \
+             earlier one."
+        }
+        CalculationType::Procedure => {
+            "Counted once per patient and date of service, per provider (TIN and NPI): several \
+             claims or procedures on one date are one, keeping the most advantageous result."
+        }
+        CalculationType::Visit => {
+            "Counted per patient and date of service, per provider (TIN and NPI), once for each \
+             eligible procedure line, with the most advantageous result of that date."
+        }
+        CalculationType::IntersectingDiagnosis => {
+            "Counted once per episode, per provider (TIN and NPI): a patient's eligible claims of \
+             the year that share a diagnosis the measure names, directly or through other claims, \
+             are one episode, keeping its most advantageous result."
+        }
     }
-    text.push('.');
-    text
 }
 
 fn kind_text(kind: PerformanceKind) -> &'static str {
@@ -158,37 +186,26 @@ pub fn performance_option(option: &PerformanceOption) -> String {
 }
 
 /// The whole measure as sentences: eligibility and each kind of option per
-/// group, then the precedence rule.
+/// stratum, then how results are ranked and how units are counted.
 pub fn rules(measure: &Measure) -> Vec<String> {
-    let several = measure.groups.len() > 1;
     let mut lines = Vec::new();
-    for group in &measure.groups {
-        let prefix = if several {
-            format!("Option group {}: ", group.name)
-        } else {
-            String::new()
+    for stratum in &measure.strata {
+        let prefix = match &stratum.name {
+            Some(name) => format!("Stratum {name}: "),
+            None => String::new(),
         };
-        lines.push(format!("{prefix}Eligible: {}", eligibility(group)));
+        lines.push(format!("{prefix}Eligible: {}", eligibility(stratum)));
         for kind in [
+            PerformanceKind::Met,
             PerformanceKind::Exclusion,
             PerformanceKind::Exception,
-            PerformanceKind::Met,
             PerformanceKind::NotMet,
         ] {
-            // The qualifying codes are said once, in the eligibility line.
-            let options: Vec<String> = group
+            let options: Vec<String> = stratum
                 .performance
                 .iter()
                 .filter(|option| option.kind == kind)
-                .map(|option| {
-                    let codes: Vec<String> = option
-                        .codes
-                        .iter()
-                        .filter(|quality| !group.qualifying.contains(quality))
-                        .map(describe_quality_code)
-                        .collect();
-                    codes.join(" and ")
-                })
+                .map(performance_option)
                 .collect();
             if !options.is_empty() {
                 lines.push(format!(
@@ -199,9 +216,19 @@ pub fn rules(measure: &Measure) -> Vec<String> {
             }
         }
     }
+    lines.push(if measure.inverse {
+        "A lower rate is better (an inverse measure): when several results apply, not met wins \
+         over exception, exception over exclusion, and exclusion over met."
+            .to_string()
+    } else {
+        "When several results apply, met wins over exclusion, exclusion over exception, and \
+         exception over not met."
+            .to_string()
+    });
+    lines.push(units(measure.calculation).to_string());
     lines.push(
-        "When several options match, exclusion wins over exception, exception over met, and met \
-         over not met; an eligible encounter that matches none is data incomplete."
+        "An eligible unit without any result is unreported: it lowers data completeness, not the \
+         performance rate."
             .to_string(),
     );
     lines

@@ -3,7 +3,7 @@
 
 use jiff::civil::Date;
 
-use super::values::{Diagnosis, Modifier, PatientId, PlaceOfService, Sex};
+use super::values::{Diagnosis, Modifier, PatientId, PlaceOfService, Sex, Tin};
 use crate::codes::{Category, CodeRegistry, CodeValue, LookupError, Standing};
 
 /// Most codes on one encounter.
@@ -55,8 +55,12 @@ pub struct Encounter {
 /// as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
-    /// The rendering provider.
+    /// The rendering provider (NPI).
     pub provider_id: String,
+    /// The billing TIN; with the NPI, the provider CMS reports for. Every
+    /// encounter recorded now has one; those stored before TINs were kept
+    /// have none.
+    pub tin: Option<Tin>,
     /// Date of service.
     pub service_date: Date,
     /// Where the service was given, when known.

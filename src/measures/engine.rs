@@ -1,22 +1,22 @@
-//! The measure engine: sorts an encounter into exactly one outcome for each option
-//! group of a measure.
+//! The measure engine: judges one claim under one stratum of a measure, as
+//! CMS's engine does before it groups claims into units.
 //!
-//! For each group: an encounter that no eligibility option admits is not in the
-//! denominator (and when an option failed only for want of a field, the verdict
-//! names the field). An admitted encounter that lacks the group's qualifying codes
-//! is not in the denominator either. Otherwise every performance option whose
-//! quality codes are all reported matches, and the strongest match wins:
-//! exclusion, then exception, then met, then not met. No match is
-//! `DataIncomplete`.
+//! A claim that no eligibility option admits is not in the denominator (and
+//! when an option failed only for want of a field, the verdict names the
+//! field). An admitted claim gets the marker of the most advantageous
+//! performance option whose quality codes are all on it (met, then exclusion,
+//! exception and not met; reversed for an inverse measure), or none: it is in
+//! the denominator, unreported. How many of its lines are eligible procedure
+//! lines is its weight, which visit measures count.
 
 use std::{fmt, sync::Arc};
 
 use super::{
-    definition::{EligibilityOption, Measure, OptionGroup, PerformanceKind, QualityCode},
+    definition::{EligibilityOption, Measure, PerformanceKind, QualityCode, Stratum},
     encounter::{Claim, ReportedCode},
 };
 
-/// Where an encounter falls under one option group of a measure.
+/// Where one encounter falls under one stratum of a measure, judged alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
     /// Outside the denominator.
@@ -66,8 +66,9 @@ pub enum Reason {
     NotEligible,
     /// An option would have admitted it, but a field it needs was missing.
     Missing(EncounterField),
-    /// Admitted, but a qualifying quality code was not reported.
-    QualifyingCodeMissing(QualityCode),
+    /// An option would have admitted it, but a code it requires besides the
+    /// procedure was not reported.
+    RequiredCodeMissing(QualityCode),
     /// The option of this kind matched (the strongest match).
     Matched(PerformanceKind),
     /// Admitted, but no performance option matched.
@@ -85,9 +86,9 @@ impl fmt::Display for Reason {
                 "the measure needs {} to decide eligibility, and the encounter does not give it",
                 field.name()
             ),
-            Reason::QualifyingCodeMissing(quality) => write!(
+            Reason::RequiredCodeMissing(quality) => write!(
                 formatter,
-                "the measure's population is identified by {}, which the encounter does not report",
+                "the population is identified by {}, which the encounter does not report",
                 describe_quality_code(quality)
             ),
             Reason::Matched(kind) => write!(
@@ -113,25 +114,64 @@ fn kind_name(kind: PerformanceKind) -> &'static str {
 
 /// A quality code as people write it: `0521F`, `0521F with 8P`.
 pub fn describe_quality_code(quality: &QualityCode) -> String {
-    if quality.modifiers.is_empty() {
+    let mut text = if quality.modifiers.is_empty() {
         format!("{} (without a performance modifier)", quality.code)
     } else {
         let modifiers: Vec<&str> = quality.modifiers.iter().map(|m| m.as_str()).collect();
-        format!("{} with {}", quality.code, modifiers.join(" and "))
+        format!("{} with {}", quality.code, modifiers.join(" or "))
+    };
+    if !quality.modifier_exclusions.is_empty() {
+        let excluded: Vec<&str> = quality
+            .modifier_exclusions
+            .iter()
+            .map(|m| m.as_str())
+            .collect();
+        text.push_str(&format!(", not with {}", excluded.join(" or ")));
     }
+    text
 }
 
-/// One encounter's verdict under one option group of one measure.
+/// One encounter's verdict under one stratum of one measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     /// The measure.
     pub measure_id: Arc<str>,
-    /// The option group.
-    pub option_group: Arc<str>,
+    /// The stratum's name, for a multi-strata measure.
+    pub stratum: Option<Arc<str>>,
     /// The outcome.
     pub outcome: Outcome,
     /// Why.
     pub reason: Reason,
+}
+
+/// What one claim brings to the units of one stratum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// Where the claim falls on its own.
+    pub outcome: Outcome,
+    /// Why.
+    pub reason: Reason,
+    /// Its most advantageous marker, when it is eligible and has one.
+    pub marker: Option<PerformanceKind>,
+    /// Its eligible procedure lines; 0 when it is not eligible.
+    pub weight: u32,
+}
+
+impl Judgement {
+    /// The judgement of a claim no eligibility option admits.
+    pub fn not_eligible() -> Judgement {
+        Judgement {
+            outcome: Outcome::NotInDenominator,
+            reason: Reason::NotEligible,
+            marker: None,
+            weight: 0,
+        }
+    }
+
+    /// True when the claim is in the stratum's denominator.
+    pub fn is_eligible(&self) -> bool {
+        self.outcome != Outcome::NotInDenominator
+    }
 }
 
 impl Verdict {
@@ -147,44 +187,66 @@ impl Verdict {
 enum Admission {
     Admitted,
     Missing(EncounterField),
+    RequiredCodeMissing(QualityCode),
     Refused,
 }
 
-/// True when `reported` satisfies `quality`: the same code, every modifier the
-/// option names, and, when the option names none, no performance modifier.
+/// True when the line `reported` satisfies `quality`: the same code; one of
+/// the modifiers the option names, or, when it names none, no performance
+/// modifier; and none of the modifiers it excludes.
 fn reports(reported: &ReportedCode, quality: &QualityCode) -> bool {
-    reported.code == quality.code
-        && quality
+    let modifiers_fit = if quality.modifiers.is_empty() {
+        reported.performance_modifier().is_none()
+    } else {
+        quality
             .modifiers
             .iter()
-            .all(|modifier| reported.modifiers.contains(modifier))
-        && (!quality.modifiers.is_empty() || reported.performance_modifier().is_none())
+            .any(|modifier| reported.modifiers.contains(modifier))
+    };
+    reported.code == quality.code
+        && modifiers_fit
+        && !quality
+            .modifier_exclusions
+            .iter()
+            .any(|modifier| reported.modifiers.contains(modifier))
 }
 
 fn reported(encounter: &Claim, quality: &QualityCode) -> bool {
     encounter.codes.iter().any(|code| reports(code, quality))
 }
 
+/// Whether `reported` is one of the option's procedures within its rule:
+/// `Some(true)` or `Some(false)`, or `None` when only the unknown place of
+/// service could tell.
+fn is_eligible_procedure(
+    option: &EligibilityOption,
+    reported: &ReportedCode,
+    encounter: &Claim,
+) -> Option<bool> {
+    let Some(rule) = option.procedures.get(&reported.code) else {
+        return Some(false);
+    };
+    if reported
+        .modifiers
+        .iter()
+        .any(|modifier| rule.modifier_exclusions.contains(modifier))
+    {
+        return Some(false);
+    }
+    match encounter.place_of_service {
+        Some(place) => Some(!rule.place_exclusions.contains(&place)),
+        None if rule.place_exclusions.is_empty() => Some(true),
+        None => None,
+    }
+}
+
 fn admit(option: &EligibilityOption, encounter: &Claim) -> Admission {
     let mut missing = None;
 
-    // A procedure code qualifies unless it carries an excluded modifier or was
-    // given at an excluded place; with the place unknown, it might qualify.
     let mut procedure_unsure = false;
     let procedure_found = encounter.codes.iter().any(|reported| {
-        let Some(rule) = option.procedures.get(&reported.code) else {
-            return false;
-        };
-        if reported
-            .modifiers
-            .iter()
-            .any(|modifier| rule.modifier_exclusions.contains(modifier))
-        {
-            return false;
-        }
-        match encounter.place_of_service {
-            Some(place) => !rule.place_exclusions.contains(&place),
-            None if rule.place_exclusions.is_empty() => true,
+        match is_eligible_procedure(option, reported, encounter) {
+            Some(eligible) => eligible,
             None => {
                 procedure_unsure = true;
                 false
@@ -250,39 +312,52 @@ fn admit(option: &EligibilityOption, encounter: &Claim) -> Admission {
 
     match missing {
         Some(field) => Admission::Missing(field),
-        None => Admission::Admitted,
+        None => match option
+            .required
+            .iter()
+            .find(|quality| !reported(encounter, quality))
+        {
+            Some(absent) => Admission::RequiredCodeMissing(absent.clone()),
+            None => Admission::Admitted,
+        },
     }
 }
 
-/// The outcome and reason of `encounter` under `group`.
-pub fn evaluate_group(group: &OptionGroup, encounter: &Claim) -> (Outcome, Reason) {
-    let mut missing = None;
-    let admitted = group
+/// `encounter` judged under `stratum` of `measure`.
+pub fn judge(measure: &Measure, stratum: &Stratum, encounter: &Claim) -> Judgement {
+    let mut refusal = None;
+    let admitted = stratum
         .eligibility
         .iter()
         .any(|option| match admit(option, encounter) {
             Admission::Admitted => true,
             Admission::Missing(field) => {
-                missing.get_or_insert(field);
+                refusal.get_or_insert(Reason::Missing(field));
+                false
+            }
+            Admission::RequiredCodeMissing(quality) => {
+                refusal.get_or_insert(Reason::RequiredCodeMissing(quality));
                 false
             }
             Admission::Refused => false,
         });
     if !admitted {
-        let reason = missing.map_or(Reason::NotEligible, Reason::Missing);
-        return (Outcome::NotInDenominator, reason);
+        return Judgement {
+            reason: refusal.unwrap_or(Reason::NotEligible),
+            ..Judgement::not_eligible()
+        };
     }
-    if let Some(absent) = group
-        .qualifying
+    let weight = encounter
+        .codes
         .iter()
-        .find(|quality| !reported(encounter, quality))
-    {
-        return (
-            Outcome::NotInDenominator,
-            Reason::QualifyingCodeMissing(absent.clone()),
-        );
-    }
-    let strongest = group
+        .filter(|reported| {
+            stratum
+                .eligibility
+                .iter()
+                .any(|option| is_eligible_procedure(option, reported, encounter) == Some(true))
+        })
+        .count();
+    let marker = stratum
         .performance
         .iter()
         .filter(|option| {
@@ -292,44 +367,43 @@ pub fn evaluate_group(group: &OptionGroup, encounter: &Claim) -> (Outcome, Reaso
                 .all(|quality| reported(encounter, quality))
         })
         .map(|option| option.kind)
-        .max();
-    match strongest {
+        .min_by_key(|kind| kind.rank(measure.inverse));
+    let (outcome, reason) = match marker {
         None => (Outcome::DataIncomplete, Reason::NoPerformanceData),
-        Some(kind) => {
-            let outcome = match kind {
-                PerformanceKind::Exclusion => Outcome::DenominatorExclusion,
-                PerformanceKind::Exception => Outcome::DenominatorException,
-                PerformanceKind::Met => Outcome::PerformanceMet,
-                PerformanceKind::NotMet => Outcome::PerformanceNotMet,
-            };
-            (outcome, Reason::Matched(kind))
+        Some(kind) => (Outcome::from(kind), Reason::Matched(kind)),
+    };
+    Judgement {
+        outcome,
+        reason,
+        marker,
+        weight: u32::try_from(weight).unwrap_or(u32::MAX),
+    }
+}
+
+impl From<PerformanceKind> for Outcome {
+    fn from(kind: PerformanceKind) -> Outcome {
+        match kind {
+            PerformanceKind::Exclusion => Outcome::DenominatorExclusion,
+            PerformanceKind::Exception => Outcome::DenominatorException,
+            PerformanceKind::Met => Outcome::PerformanceMet,
+            PerformanceKind::NotMet => Outcome::PerformanceNotMet,
         }
     }
 }
 
-/// One verdict per option group of `measure`, in group order.
+/// One verdict per stratum of `measure`, in stratum order.
 pub fn evaluate(measure: &Measure, encounter: &Claim) -> Vec<Verdict> {
     measure
-        .groups
+        .strata
         .iter()
-        .map(|group| {
-            let (outcome, reason) = evaluate_group(group, encounter);
-            verdict(measure, group, outcome, reason)
+        .map(|stratum| {
+            let judgement = judge(measure, stratum, encounter);
+            Verdict {
+                measure_id: measure.id.clone(),
+                stratum: stratum.name.clone(),
+                outcome: judgement.outcome,
+                reason: judgement.reason,
+            }
         })
         .collect()
-}
-
-/// The verdict of `measure`'s `group`.
-pub(super) fn verdict(
-    measure: &Measure,
-    group: &OptionGroup,
-    outcome: Outcome,
-    reason: Reason,
-) -> Verdict {
-    Verdict {
-        measure_id: measure.id.clone(),
-        option_group: group.name.clone(),
-        outcome,
-        reason,
-    }
 }

@@ -31,6 +31,7 @@ const IN: Option<EncounterField> = None;
 fn claim(case: &Case) -> Claim {
     Claim {
         provider_id: "npi-1".into(),
+        tin: None,
         service_date: date(2025, 3, 4),
         place_of_service: case
             .place
@@ -145,10 +146,10 @@ fn pain_intensity_quantified() {
             &[(DataIncomplete, IN)],
         ),
         case(
-            "exception wins over met",
+            "met wins over an exception, as CMS ranks them",
             "99213 1125F 1126F-2P",
             &["C50.911"],
-            &[(DenominatorException, IN)],
+            &[(PerformanceMet, IN)],
         ),
         case(
             "met wins over not met",
@@ -308,7 +309,7 @@ fn diabetes_list_age_window_and_telehealth_exclusions() {
             &[(PerformanceNotMet, IN)],
         ),
         base(
-            "exclusion wins over met",
+            "an inverse measure ranks exclusion over met",
             "99213 M1211 G9687",
             &["E11.9"],
             Some(75),
@@ -557,11 +558,11 @@ fn three_option_groups_with_multi_code_options() {
             ],
         ),
         base(
-            "exclusion in every group",
+            "met beats an exclusion; alone the exclusion stands",
             "99213 M1159 G9902 G9906",
             &[
-                (DenominatorExclusion, IN),
-                (DenominatorExclusion, IN),
+                (PerformanceMet, IN),
+                (PerformanceMet, IN),
                 (DenominatorExclusion, IN),
             ],
         ),
@@ -570,7 +571,7 @@ fn three_option_groups_with_multi_code_options() {
 }
 
 #[test]
-fn two_option_groups_with_their_own_procedures() {
+fn two_option_groups_feed_one_rate() {
     let base = |name, codes, sex, expected| Case {
         name,
         codes,
@@ -582,52 +583,58 @@ fn two_option_groups_with_their_own_procedures() {
     };
     let woman = Some(Sex::Female);
     let cases = [
-        base(
-            "visit, met",
-            "99213 3095F",
-            woman,
-            &[(PerformanceMet, IN), (NotInDenominator, IN)],
-        ),
+        base("visit, met", "99213 3095F", woman, &[(PerformanceMet, IN)]),
         base(
             "procedure, not met",
             "22310 3095F-8P",
             woman,
-            &[(NotInDenominator, IN), (PerformanceNotMet, IN)],
+            &[(PerformanceNotMet, IN)],
         ),
         base(
             "procedure, exception",
             "22315 3095F-1P",
             woman,
-            &[(NotInDenominator, IN), (DenominatorException, IN)],
+            &[(DenominatorException, IN)],
         ),
         base(
             "both, G-code met",
             "99214 22310 G8633",
             woman,
-            &[(PerformanceMet, IN), (PerformanceMet, IN)],
+            &[(PerformanceMet, IN)],
         ),
         base(
             "man",
             "99213 3095F",
             Some(Sex::Male),
-            &[(NotInDenominator, IN), (NotInDenominator, IN)],
+            &[(NotInDenominator, IN)],
         ),
     ];
     check(&fixtures(), "418", &cases);
 }
 
 #[test]
-fn every_verdict_of_a_set_comes_in_measure_and_group_order() {
+fn every_verdict_of_a_set_comes_in_measure_and_stratum_order() {
     let measures = fixtures();
     let verdicts = measures.evaluate(&claim(&case("any", "99213", &[], &[])));
-    let order: Vec<(String, String)> = verdicts
-        .iter()
-        .map(|v| (v.measure_id.to_string(), v.option_group.to_string()))
-        .collect();
+    let order: Vec<String> = verdicts.iter().map(|v| v.measure_id.to_string()).collect();
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(order, sorted);
-    assert_eq!(order.len(), 1 + 1 + 1 + 3 + 2);
+    // 226 has three strata; a measure of one rate, one verdict.
+    assert_eq!(order.len(), 1 + 1 + 1 + 3 + 1);
+    let strata: Vec<Option<&str>> = verdicts
+        .iter()
+        .filter(|v| &*v.measure_id == "226")
+        .map(|v| v.stratum.as_deref())
+        .collect();
+    assert_eq!(
+        strata,
+        [
+            Some("reporting"),
+            Some("performance"),
+            Some("combinedPopulations")
+        ]
+    );
 }
 
 #[test]
@@ -687,7 +694,8 @@ fn rules_read_in_plain_terms() {
         "{text}"
     );
     assert!(text.contains("0521F with 8P"), "{text}");
-    assert!(text.contains("exclusion wins over exception"), "{text}");
+    assert!(text.contains("met wins over exclusion"), "{text}");
+    assert!(text.contains("once for each"), "{text}");
 }
 
 mod the_set_s_shortcut {
@@ -722,13 +730,13 @@ mod the_set_s_shortcut {
         let mut codes: Vec<CodeValue> = measures
             .measures()
             .iter()
-            .flat_map(|measure| &measure.groups)
-            .flat_map(|group| {
-                let procedures = group
+            .flat_map(|measure| &measure.strata)
+            .flat_map(|stratum| {
+                let procedures = stratum
                     .eligibility
                     .iter()
                     .flat_map(|option| option.procedures.keys().copied());
-                let quality = group
+                let quality = stratum
                     .performance
                     .iter()
                     .flat_map(|option| option.codes.iter().map(|quality| quality.code));
@@ -746,8 +754,8 @@ mod the_set_s_shortcut {
         let mut diagnoses: Vec<Diagnosis> = measures
             .measures()
             .iter()
-            .flat_map(|measure| &measure.groups)
-            .flat_map(|group| &group.eligibility)
+            .flat_map(|measure| &measure.strata)
+            .flat_map(|stratum| &stratum.eligibility)
             .flat_map(|option| option.diagnoses.iter().chain(&option.diagnosis_exclusions))
             .cloned()
             .collect();
@@ -757,7 +765,7 @@ mod the_set_s_shortcut {
 
     proptest! {
         #[test]
-        fn a_set_judges_and_counts_each_encounter_as_its_measures_do_one_by_one(
+        fn a_set_judges_each_encounter_as_its_measures_do_one_by_one(
             picked_codes in prop::collection::vec((any::<prop::sample::Index>(), 0..4usize), 0..5),
             picked_diagnoses in prop::collection::vec(any::<prop::sample::Index>(), 0..3),
             age in prop::option::of(0u8..100),
@@ -768,6 +776,7 @@ mod the_set_s_shortcut {
             let modifiers = [None, Some("8P"), Some("GT"), Some("25")];
             let claim = Claim {
                 provider_id: "npi-1".into(),
+                tin: None,
                 service_date: date(2025, 3, 4),
                 place_of_service: place.map(|place| super::super::PlaceOfService::parse(place).unwrap()),
                 patient_age: age,
@@ -791,10 +800,7 @@ mod the_set_s_shortcut {
                 .iter()
                 .flat_map(|measure| evaluate(measure, &claim))
                 .collect();
-            // What the totals count is each verdict's outcome, at its position.
-            let outcomes: Vec<Outcome> = one_by_one.iter().map(|verdict| verdict.outcome).collect();
             prop_assert_eq!(measures.evaluate(&claim), one_by_one);
-            prop_assert_eq!(measures.outcomes(&claim), outcomes);
         }
     }
 }

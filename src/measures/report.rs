@@ -1,74 +1,78 @@
-//! Running totals of outcomes per measure, option group, provider and day, and
-//! the performance reports read from them.
-//!
-//! Totals are updated as encounters are recorded and rebuilt from the store at
-//! start-up, so a report sums at most one entry per day its population has and
-//! never reads encounters.
+//! CMS's counts of a measure's units, and the rates computed from them as the
+//! QPP Submissions API computes them.
 
 use std::sync::Arc;
 
 use jiff::civil::Date;
 
-use super::{FastMap, definition::Measure, engine::Outcome};
+use super::definition::{Measure, OverallAlgorithm, PerformanceKind};
 
-/// Counts of one population. Signed so that a replaced encounter can be taken
-/// back out; they never go below zero.
+/// The counts of one population of units. Signed so that a change can be
+/// applied as a difference; a stored count never goes below zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Performance met.
+pub struct Counts {
+    /// Every unit, exclusions and unreported ones included.
+    pub eligible_population: i64,
+    /// Units whose marker is performance met.
     pub met: i64,
-    /// Performance not met.
+    /// Units whose marker is performance not met.
     pub not_met: i64,
-    /// Denominator exceptions.
-    pub exceptions: i64,
-    /// Denominator exclusions.
+    /// Units whose marker is a denominator exclusion.
     pub exclusions: i64,
-    /// Eligible with no quality data.
-    pub incomplete: i64,
+    /// Units whose marker is a denominator exception.
+    pub exceptions: i64,
 }
 
-impl Tally {
-    fn count(&mut self, outcome: Outcome, delta: i64) {
-        let slot = match outcome {
-            Outcome::NotInDenominator => return,
-            Outcome::DenominatorExclusion => &mut self.exclusions,
-            Outcome::DenominatorException => &mut self.exceptions,
-            Outcome::PerformanceMet => &mut self.met,
-            Outcome::PerformanceNotMet => &mut self.not_met,
-            Outcome::DataIncomplete => &mut self.incomplete,
+impl Counts {
+    /// Counts `weight` units (negative: takes them back) with `marker`.
+    pub fn count(&mut self, marker: Option<PerformanceKind>, weight: i64) {
+        self.eligible_population += weight;
+        let slot = match marker {
+            None => return,
+            Some(PerformanceKind::Met) => &mut self.met,
+            Some(PerformanceKind::NotMet) => &mut self.not_met,
+            Some(PerformanceKind::Exclusion) => &mut self.exclusions,
+            Some(PerformanceKind::Exception) => &mut self.exceptions,
         };
-        *slot += delta;
-        debug_assert!(*slot >= 0, "a tally went below zero");
+        *slot += weight;
     }
 
-    fn add(&mut self, other: &Tally) {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Counts) {
+        self.eligible_population += other.eligible_population;
         self.met += other.met;
         self.not_met += other.not_met;
-        self.exceptions += other.exceptions;
         self.exclusions += other.exclusions;
-        self.incomplete += other.incomplete;
+        self.exceptions += other.exceptions;
     }
 
-    /// Encounters in the denominator, exclusions removed.
-    pub fn eligible(&self) -> i64 {
-        self.met + self.not_met + self.exceptions + self.incomplete
+    /// Units eligible but without a marker: they lower data completeness, not
+    /// the performance rate.
+    pub fn unreported(&self) -> i64 {
+        self.eligible_population - self.reported()
     }
 
-    /// (met + exceptions + not met) / eligible; `None` when nothing is eligible.
+    fn reported(&self) -> i64 {
+        self.met + self.not_met + self.exclusions + self.exceptions
+    }
+
+    /// (met + not met + exclusions + exceptions) / eligible population;
+    /// `None` when the population is empty.
     ///
     /// ```
-    /// use cptd::measures::Tally;
+    /// use cptd::measures::Counts;
     ///
-    /// let tally = Tally { met: 3, not_met: 1, incomplete: 4, ..Tally::default() };
-    /// assert_eq!(tally.data_completeness(), Some(0.5));
-    /// assert_eq!(tally.performance_rate(), Some(0.75));
-    /// assert_eq!(Tally::default().performance_rate(), None);
+    /// let counts = Counts { eligible_population: 8, met: 3, not_met: 1, exclusions: 2, ..Counts::default() };
+    /// assert_eq!(counts.data_completeness(), Some(0.75));
+    /// assert_eq!(counts.performance_rate(), Some(0.75));
+    /// assert_eq!(Counts::default().performance_rate(), None);
     /// ```
     pub fn data_completeness(&self) -> Option<f64> {
-        ratio(self.met + self.exceptions + self.not_met, self.eligible())
+        ratio(self.reported(), self.eligible_population)
     }
 
-    /// met / (met + not met); `None` when both are zero.
+    /// met / (met + not met); `None` when both are zero. Exclusions and
+    /// exceptions leave both sides.
     pub fn performance_rate(&self) -> Option<f64> {
         ratio(self.met, self.met + self.not_met)
     }
@@ -79,174 +83,180 @@ fn ratio(numerator: i64, divisor: i64) -> Option<f64> {
     (divisor > 0).then(|| numerator as f64 / divisor as f64)
 }
 
-/// One population's tallies, by day. Hashed rather than ordered: counting,
-/// done for every encounter recorded, is then one look-up instead of a walk
-/// down a tree whose nodes are rarely in cache, while a report, far rarer,
-/// reads every day the population has and keeps those in its period; a few
-/// thousand at most for a practice's years of data.
-type DailyTallies = FastMap<Date, Tally>;
-
-fn sum(days: &DailyTallies, start: Date, end: Date) -> Tally {
-    let mut total = Tally::default();
-    for (_, tally) in days.iter().filter(|(day, _)| (start..=end).contains(*day)) {
-        total.add(tally);
-    }
-    total
+/// Whose units a report counts: one provider (TIN and NPI), every NPI of a
+/// TIN, every TIN of an NPI, or everyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ProviderFilter {
+    /// The billing TIN, or any.
+    pub tin: Option<String>,
+    /// The rendering NPI, or any.
+    pub npi: Option<String>,
 }
 
-/// Adds every tally of `other` to `days`.
-fn add_days(days: &mut DailyTallies, other: DailyTallies) {
-    for (day, tally) in other {
-        days.entry(day).or_default().add(&tally);
-    }
+/// The days a report covers, both included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Period {
+    /// The first day.
+    pub start: Date,
+    /// The last day.
+    pub end: Date,
 }
 
-/// The daily tallies of each option group, by the group's position in the
-/// set: its measures in id order, each measure's groups in turn, as
-/// [`MeasureSet::outcomes`](super::MeasureSet::outcomes) gives them. So
-/// counting an encounter hashes no measure or group name.
-type GroupsDailyTallies = Vec<DailyTallies>;
-
-/// The tallies of `position`, made if the groups do not reach that far yet.
-fn group_at(groups: &mut GroupsDailyTallies, position: usize) -> &mut DailyTallies {
-    if groups.len() <= position {
-        groups.resize_with(position + 1, DailyTallies::default);
-    }
-    &mut groups[position]
-}
-
-/// Adds every group's tallies of `other` to `groups`.
-fn add_groups(groups: &mut GroupsDailyTallies, other: GroupsDailyTallies) {
-    for (position, days) in other.into_iter().enumerate() {
-        add_days(group_at(groups, position), days);
+impl Period {
+    /// The calendar year `year`: a performance year.
+    pub fn year(year: i16) -> Period {
+        Period {
+            start: Date::new(year, 1, 1).unwrap_or(Date::MIN),
+            end: Date::new(year, 12, 31).unwrap_or(Date::MAX),
+        }
     }
 }
 
-/// The running totals of every option group of one measure set, for all
-/// providers together and for each provider.
-#[derive(Debug, Default)]
-pub struct PerformanceTotals {
-    all_providers: GroupsDailyTallies,
-    by_provider: FastMap<Box<str>, GroupsDailyTallies>,
-}
-
-/// One population's counts and rates over a period.
+/// One stratum's counts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GroupReport {
-    /// The option group, or `None` for the sum over a measure's groups.
-    pub option_group: Option<Arc<str>>,
-    /// The counts.
-    pub tally: Tally,
+pub struct StratumReport {
+    /// The stratum's name, for a multi-strata measure.
+    pub name: Option<Arc<str>>,
+    /// Its counts.
+    pub counts: Counts,
 }
 
-/// A measure's performance over a period.
+/// A measure's figure as a whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overall {
+    /// The counts, when the overall algorithm has counts of its own (not for
+    /// `split`, whose two rates come from two strata).
+    pub counts: Option<Counts>,
+    /// Data completeness.
+    pub data_completeness: Option<f64>,
+    /// Performance rate.
+    pub performance_rate: Option<f64>,
+}
+
+/// A measure's performance over a period, for some providers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PerformanceReport {
     /// The measure.
-    pub measure_id: Arc<str>,
-    /// The provider asked about, or all.
-    pub provider_id: Option<String>,
-    /// First day counted.
-    pub period_start: Date,
-    /// Last day counted.
-    pub period_end: Date,
-    /// The whole measure: its only group, or the sum over its groups.
-    pub total: GroupReport,
-    /// One report per group when there are several; empty otherwise.
-    pub groups: Vec<GroupReport>,
+    pub measure: Arc<Measure>,
+    /// Whose units.
+    pub providers: ProviderFilter,
+    /// Which days.
+    pub period: Period,
+    /// Each stratum, in the measure's order.
+    pub strata: Vec<StratumReport>,
+    /// The figure as a whole, by the measure's overall algorithm.
+    pub overall: Overall,
 }
 
-impl PerformanceTotals {
-    /// Adds (`delta` 1) or takes back (`delta` -1) one encounter's outcomes,
-    /// given by group position.
-    pub fn apply(
-        &mut self,
-        provider_id: &str,
-        service_date: Date,
-        outcomes: &[Outcome],
-        delta: i64,
-    ) {
-        let counted = |outcome: &Outcome| *outcome != Outcome::NotInDenominator;
-        if !outcomes.iter().any(counted) {
-            return;
-        }
-        let provider = match self.by_provider.get_mut(provider_id) {
-            Some(groups) => groups,
-            None => self.by_provider.entry(provider_id.into()).or_default(),
-        };
-        for (position, &outcome) in outcomes.iter().enumerate() {
-            if !counted(&outcome) {
-                continue;
-            }
-            for groups in [&mut self.all_providers, &mut *provider] {
-                group_at(groups, position)
-                    .entry(service_date)
-                    .or_default()
-                    .count(outcome, delta);
-            }
-        }
-    }
-
-    /// Adds every count of `other` to these totals.
-    pub fn merge(&mut self, other: PerformanceTotals) {
-        add_groups(&mut self.all_providers, other.all_providers);
-        for (provider, groups) in other.by_provider {
-            add_groups(self.by_provider.entry(provider).or_default(), groups);
-        }
-    }
-
-    /// The report of `measure` for `provider_id` (or all) over `start..=end`.
-    /// `first_group` is the position of the measure's first group in the set
-    /// these totals count; `None` (a measure outside the set) reports nothing
-    /// counted.
-    pub fn report(
-        &self,
-        measure: &Measure,
-        first_group: Option<usize>,
-        provider_id: Option<&str>,
-        start: Date,
-        end: Date,
+impl PerformanceReport {
+    /// The report of `measure` whose strata counted `counts`, in order.
+    pub fn new(
+        measure: Arc<Measure>,
+        providers: ProviderFilter,
+        period: Period,
+        counts: Vec<Counts>,
     ) -> PerformanceReport {
-        let groups: Vec<GroupReport> = measure
-            .groups
+        let strata: Vec<StratumReport> = measure
+            .strata
             .iter()
-            .enumerate()
-            .map(|(index, group)| {
-                let groups = match provider_id {
-                    None => Some(&self.all_providers),
-                    Some(provider) => self.by_provider.get(provider),
-                };
-                let days = groups
-                    .zip(first_group)
-                    .and_then(|(groups, first)| groups.get(first + index));
-                GroupReport {
-                    option_group: Some(group.name.clone()),
-                    tally: days.map(|days| sum(days, start, end)).unwrap_or_default(),
-                }
+            .zip(counts)
+            .map(|(stratum, counts)| StratumReport {
+                name: stratum.name.clone(),
+                counts,
             })
             .collect();
-        let (total, groups) = if groups.len() == 1 {
-            (groups[0].clone(), Vec::new())
-        } else {
-            let mut tally = Tally::default();
-            for group in &groups {
-                tally.add(&group.tally);
-            }
-            (
-                GroupReport {
-                    option_group: None,
-                    tally,
-                },
-                groups,
-            )
-        };
+        let overall = overall(measure.overall, &strata);
         PerformanceReport {
-            measure_id: measure.id.clone(),
-            provider_id: provider_id.map(str::to_string),
-            period_start: start,
-            period_end: end,
-            total,
-            groups,
+            measure,
+            providers,
+            period,
+            strata,
+            overall,
         }
+    }
+}
+
+/// The whole figure of `strata` by `algorithm` (none for one stratum).
+fn overall(algorithm: Option<OverallAlgorithm>, strata: &[StratumReport]) -> Overall {
+    let of = |counts: Counts| Overall {
+        counts: Some(counts),
+        data_completeness: counts.data_completeness(),
+        performance_rate: counts.performance_rate(),
+    };
+    let stratum = |index: usize| strata.get(index).map(|s| s.counts).unwrap_or_default();
+    let mut sum = Counts::default();
+    for stratum in strata {
+        sum.add(&stratum.counts);
+    }
+    match algorithm {
+        None => of(stratum(0)),
+        Some(OverallAlgorithm::WeightedAverage | OverallAlgorithm::SumNumerators) => of(sum),
+        Some(OverallAlgorithm::SimpleAverage) => {
+            let rates: Vec<f64> = strata
+                .iter()
+                .filter_map(|stratum| stratum.counts.performance_rate())
+                .collect();
+            Overall {
+                performance_rate: (!rates.is_empty())
+                    .then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+                ..of(sum)
+            }
+        }
+        Some(OverallAlgorithm::OverallStratumOnly) => {
+            let named = strata
+                .iter()
+                .position(|stratum| stratum.name.as_deref() == Some("overall"));
+            of(stratum(named.unwrap_or(strata.len().saturating_sub(1))))
+        }
+        Some(OverallAlgorithm::Split) => Overall {
+            counts: None,
+            data_completeness: stratum(0).data_completeness(),
+            performance_rate: stratum(1).performance_rate(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stratum(name: &str, met: i64, not_met: i64, eligible: i64) -> StratumReport {
+        StratumReport {
+            name: Some(name.into()),
+            counts: Counts {
+                eligible_population: eligible,
+                met,
+                not_met,
+                ..Counts::default()
+            },
+        }
+    }
+
+    #[test]
+    fn each_overall_algorithm_combines_the_strata_as_cms_does() {
+        let strata = [stratum("a", 1, 1, 4), stratum("b", 3, 1, 4)];
+        let weighted = overall(Some(OverallAlgorithm::WeightedAverage), &strata);
+        assert_eq!(weighted.performance_rate, Some(4.0 / 6.0));
+        assert_eq!(weighted.data_completeness, Some(6.0 / 8.0));
+        let simple = overall(Some(OverallAlgorithm::SimpleAverage), &strata);
+        assert_eq!(simple.performance_rate, Some((0.5 + 0.75) / 2.0));
+        let split = overall(Some(OverallAlgorithm::Split), &strata);
+        assert_eq!(split.counts, None);
+        assert_eq!(split.data_completeness, Some(0.5));
+        assert_eq!(split.performance_rate, Some(0.75));
+        let only = overall(
+            Some(OverallAlgorithm::OverallStratumOnly),
+            &[stratum("x", 1, 0, 2), stratum("overall", 0, 2, 2)],
+        );
+        assert_eq!(only.performance_rate, Some(0.0));
+    }
+
+    #[test]
+    fn a_rate_over_nothing_is_absent() {
+        let empty = overall(None, &[stratum("a", 0, 0, 0)]);
+        assert_eq!(
+            (empty.data_completeness, empty.performance_rate),
+            (None, None)
+        );
     }
 }

@@ -1,4 +1,11 @@
-//! The measures in force: the built-in ones and any loaded from files.
+//! The measures in force: the built-in ones and any loaded from files, in
+//! either of the shapes CMS publishes.
+//!
+//! A file that is a JSON object holds definitions keyed by measure id (CMS's
+//! claims single-source file, or cptd's own measures); a file that is a JSON
+//! array holds CMS's `measures-data.json` entries, whose titles, `isInverse`,
+//! `strata` and `overallAlgorithm` complete the definitions of the same ids.
+//! Entries with no definition loaded are other measures and are passed over.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -6,11 +13,13 @@ use std::{
     sync::Arc,
 };
 
+use serde::Deserialize;
+
 use super::{
     FastMap,
-    definition::{Measure, MeasureProblem, OptionGroup, read_measure_file},
+    definition::{Measure, MeasureProblem, Problems, RawMeasure, RawMetadata, compile},
     encounter::Claim,
-    engine::{Outcome, Reason, Verdict, evaluate_group, verdict},
+    engine::{Judgement, Verdict, judge},
 };
 use crate::{codes::CodeValue, source_files};
 
@@ -43,6 +52,29 @@ fn list(problems: &[MeasureProblem]) -> String {
     lines.join("\n")
 }
 
+/// One stratum of one measure, judged for one claim.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// The measure.
+    pub measure: Arc<Measure>,
+    /// The stratum's position in the measure.
+    pub stratum: usize,
+    /// The claim's judgement there.
+    pub judgement: Judgement,
+}
+
+impl Judged {
+    /// The verdict a caller is told.
+    pub fn verdict(&self) -> Verdict {
+        Verdict {
+            measure_id: self.measure.id.clone(),
+            stratum: self.measure.strata[self.stratum].name.clone(),
+            outcome: self.judgement.outcome,
+            reason: self.judgement.reason.clone(),
+        }
+    }
+}
+
 /// Every measure in force, in id order. Built once and shared; never changed.
 ///
 /// ```
@@ -55,24 +87,37 @@ fn list(problems: &[MeasureProblem]) -> String {
 pub struct MeasureSet {
     measures: Vec<Arc<Measure>>,
     /// For each procedure code, the positions in `measures` of those whose
-    /// eligibility options name it, ascending. With CMS's yearly file loaded an
-    /// encounter faces some thirty measures, most of which name none of its
-    /// codes; this tells which without asking each.
+    /// eligibility options name it, ascending. With CMS's yearly file loaded a
+    /// claim faces some thirty measures, most of which name none of its codes;
+    /// this tells which without asking each.
     by_procedure: FastMap<CodeValue, Vec<usize>>,
-    /// For each measure, the position of its first option group among all the
-    /// set's groups (see [`MeasureSet::outcomes`]); one more entry holds their
-    /// number.
-    first_groups: Vec<usize>,
+}
+
+/// A measure file's text and whether it is cptd's own built-in one.
+struct Source<'a> {
+    name: &'a str,
+    text: &'a str,
+    built_in: bool,
+}
+
+/// A `measures-data.json` entry, as far as cptd reads it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMetadataEntry {
+    measure_id: String,
+    #[serde(flatten)]
+    metadata: RawMetadata,
 }
 
 impl MeasureSet {
     /// The two built-in measures.
     pub fn built_in() -> Result<MeasureSet, MeasureSetError> {
-        MeasureSet::from_sources(&[(BUILT_IN_MEASURE_SOURCE, BUILT_IN_MEASURES)])
+        MeasureSet::build(&[built_in_source()])
     }
 
     /// The built-in measures and those of `files`. Any problem in any file (an
-    /// unreadable file, a bad definition, an id defined twice) refuses them all.
+    /// unreadable file, a bad definition, an id defined twice, a measure whose
+    /// calculation type cptd cannot tell) refuses them all.
     pub fn load(files: &[PathBuf]) -> Result<MeasureSet, MeasureSetError> {
         let texts = source_files::read_all(files).map_err(|unreadable| MeasureSetError {
             problems: unreadable
@@ -85,48 +130,119 @@ impl MeasureSet {
                 })
                 .collect(),
         })?;
-        MeasureSet::from_sources(&source_files::after_built_in(
-            (BUILT_IN_MEASURE_SOURCE, BUILT_IN_MEASURES),
-            &texts,
-        ))
+        let mut sources = vec![built_in_source()];
+        sources.extend(texts.iter().map(|(name, text)| Source {
+            name,
+            text,
+            built_in: false,
+        }));
+        MeasureSet::build(&sources)
     }
 
-    /// Builds the set from measure files given as `(name, text)`.
+    /// The measures of files given as `(name, text)`, without the built-in
+    /// ones.
     pub fn from_sources(sources: &[(&str, &str)]) -> Result<MeasureSet, MeasureSetError> {
+        let sources: Vec<Source> = sources
+            .iter()
+            .map(|&(name, text)| Source {
+                name,
+                text,
+                built_in: false,
+            })
+            .collect();
+        MeasureSet::build(&sources)
+    }
+
+    fn build(sources: &[Source]) -> Result<MeasureSet, MeasureSetError> {
         let mut problems = Vec::new();
-        let mut by_id: BTreeMap<Arc<str>, (Arc<Measure>, &str)> = BTreeMap::new();
-        for (name, text) in sources {
-            match read_measure_file(name, text) {
-                Ok(measures) => {
-                    for measure in measures {
-                        if let Some((_, first)) = by_id.get(&measure.id) {
-                            problems.push(MeasureProblem {
-                                source: (*name).into(),
-                                measure: Some(measure.id.to_string()),
-                                path: String::new(),
-                                message: format!(
-                                    "this measure id is already defined in {first}; each id may be defined once"
-                                ),
-                            });
+        let mut definitions: BTreeMap<String, (RawMeasure, &Source)> = BTreeMap::new();
+        let mut metadata: HashMap<String, RawMetadata> = HashMap::new();
+        for source in sources {
+            let name: Arc<str> = source.name.into();
+            let file_problem = |message: String| MeasureProblem {
+                source: name.clone(),
+                measure: None,
+                path: String::new(),
+                message,
+            };
+            let value: serde_json::Value = match serde_json::from_str(source.text) {
+                Ok(value) => value,
+                Err(error) => {
+                    problems.push(file_problem(format!("not JSON ({error})")));
+                    continue;
+                }
+            };
+            match value {
+                serde_json::Value::Object(entries) => {
+                    for (key, value) in entries {
+                        let mut found = Problems {
+                            source: &name,
+                            measure: &key,
+                            found: &mut problems,
+                        };
+                        if let Some((_, first)) = definitions.get(&key) {
+                            let first = first.name;
+                            found.add(
+                                "",
+                                format!("this measure id is already defined in {first}; each id may be defined once"),
+                            );
                             continue;
                         }
-                        by_id.insert(measure.id.clone(), (Arc::new(measure), name));
+                        match serde_json::from_value::<RawMeasure>(value) {
+                            Ok(raw) => {
+                                definitions.insert(key, (raw, source));
+                            }
+                            Err(error) => {
+                                found.add("", format!("does not have the measure shape: {error}"))
+                            }
+                        }
                     }
                 }
-                Err(found) => problems.extend(found),
+                serde_json::Value::Array(entries) => {
+                    for (index, value) in entries.into_iter().enumerate() {
+                        match serde_json::from_value::<RawMetadataEntry>(value) {
+                            Ok(entry) => {
+                                metadata.entry(entry.measure_id).or_insert(entry.metadata);
+                            }
+                            Err(error) => problems.push(MeasureProblem {
+                                path: format!("[{index}]"),
+                                ..file_problem(format!(
+                                    "does not have the shape of a measures-data entry: {error}"
+                                ))
+                            }),
+                        }
+                    }
+                }
+                _ => problems.push(file_problem(
+                    "neither an object of measure definitions keyed by id nor an array of \
+                     measures-data entries"
+                        .into(),
+                )),
+            }
+        }
+        let mut measures = Vec::with_capacity(definitions.len());
+        for (key, (raw, source)) in definitions {
+            let name: Arc<str> = source.name.into();
+            let mut found = Problems {
+                source: &name,
+                measure: &key,
+                found: &mut problems,
+            };
+            let known = metadata.get(&key).cloned().unwrap_or_default();
+            if let Some(measure) = compile(&key, raw, known, !source.built_in, &mut found) {
+                measures.push(Arc::new(measure));
             }
         }
         if !problems.is_empty() {
             problems.truncate(MAX_LISTED_PROBLEMS);
             return Err(MeasureSetError { problems });
         }
-        let measures: Vec<Arc<Measure>> = by_id.into_values().map(|(measure, _)| measure).collect();
         let mut by_procedure: FastMap<CodeValue, Vec<usize>> = FastMap::default();
         for (position, measure) in measures.iter().enumerate() {
             let procedures = measure
-                .groups
+                .strata
                 .iter()
-                .flat_map(|group| &group.eligibility)
+                .flat_map(|stratum| &stratum.eligibility)
                 .flat_map(|option| option.procedures.keys());
             for code in procedures {
                 let positions = by_procedure.entry(*code).or_default();
@@ -135,16 +251,9 @@ impl MeasureSet {
                 }
             }
         }
-        let first_groups = std::iter::once(0)
-            .chain(measures.iter().scan(0, |groups, measure| {
-                *groups += measure.groups.len();
-                Some(*groups)
-            }))
-            .collect();
         Ok(MeasureSet {
             measures,
             by_procedure,
-            first_groups,
         })
     }
 
@@ -161,86 +270,61 @@ impl MeasureSet {
             .map(|index| &self.measures[index])
     }
 
-    /// The position of `measure`'s first option group among the set's groups,
-    /// where its outcomes and totals are kept; `None` for a measure not in
-    /// the set.
-    pub fn first_group(&self, measure: &Measure) -> Option<usize> {
-        self.measures
-            .binary_search_by(|candidate| candidate.id.cmp(&measure.id))
-            .ok()
-            .map(|position| self.first_groups[position])
-    }
-
-    /// The verdicts of `encounter` under every measure: one per option group, in
-    /// measure id order, so the verdict at each position is the outcome
-    /// [`MeasureSet::outcomes`] gives there.
-    pub fn evaluate(&self, encounter: &Claim) -> Vec<Verdict> {
-        let mut verdicts = Vec::new();
-        self.judge(encounter, &mut verdicts, verdict);
-        verdicts
-    }
-
-    /// The outcomes of `encounter` under every option group, without the
-    /// reasons and names of [`MeasureSet::evaluate`]: what the totals count.
-    /// They are by group position: the set's measures in id order, each
-    /// measure's groups in turn ([`MeasureSet::first_group`] finds a
-    /// measure's).
-    pub fn outcomes(&self, encounter: &Claim) -> Vec<Outcome> {
-        let mut outcomes = Vec::new();
-        self.outcomes_into(encounter, &mut outcomes);
-        outcomes
-    }
-
-    /// [`MeasureSet::outcomes`], appended to `outcomes`: for callers that
-    /// keep the outcomes of many encounters in one buffer.
-    pub fn outcomes_into(&self, encounter: &Claim, outcomes: &mut Vec<Outcome>) {
-        self.judge(encounter, outcomes, |_, _, outcome, _| outcome);
-    }
-
-    /// Appends `judged` of each option group of every measure to `all`, in the
-    /// set's order. A measure none of whose eligibility options names a
-    /// procedure code the encounter reports cannot admit it, so its groups are
-    /// decided without looking further.
-    fn judge<T>(
-        &self,
-        encounter: &Claim,
-        all: &mut Vec<T>,
-        judged: impl Fn(&Measure, &OptionGroup, Outcome, Reason) -> T,
-    ) {
+    /// `claim` judged under every stratum of every measure, in measure id
+    /// order, each measure's strata in turn. A measure none of whose
+    /// eligibility options names a procedure code the claim reports cannot
+    /// admit it, so its strata are decided without looking further.
+    pub fn judge(&self, claim: &Claim) -> Vec<Judged> {
         let mut named = vec![false; self.measures.len()];
-        for reported in &encounter.codes {
+        for reported in &claim.codes {
             for &position in self.by_procedure.get(&reported.code).into_iter().flatten() {
                 named[position] = true;
             }
         }
-        all.reserve(self.group_count());
+        let mut judged = Vec::new();
         for (measure, named) in self.measures.iter().zip(named) {
-            for group in &measure.groups {
-                let (outcome, reason) = if named {
-                    evaluate_group(group, encounter)
+            for (index, stratum) in measure.strata.iter().enumerate() {
+                let judgement = if named {
+                    judge(measure, stratum, claim)
                 } else {
-                    (Outcome::NotInDenominator, Reason::NotEligible)
+                    Judgement::not_eligible()
                 };
-                all.push(judged(measure, group, outcome, reason));
+                judged.push(Judged {
+                    measure: measure.clone(),
+                    stratum: index,
+                    judgement,
+                });
             }
         }
+        judged
     }
 
-    fn group_count(&self) -> usize {
-        self.first_groups.last().copied().unwrap_or_default()
+    /// The verdicts of `claim` under every stratum of every measure, in the
+    /// order of [`MeasureSet::judge`].
+    pub fn evaluate(&self, claim: &Claim) -> Vec<Verdict> {
+        self.judge(claim).iter().map(Judged::verdict).collect()
     }
 
-    /// For each quality code, the ids of the measures that name it, in id order;
-    /// what the code registry lists as a code's `measure_ids`.
+    /// For each quality code, the ids of the measures that name it (in a
+    /// performance option, or as a code a stratum requires), in id order; what
+    /// the code registry lists as a code's `measure_ids`.
     pub fn measure_ids_by_code(&self) -> HashMap<CodeValue, Vec<String>> {
         let mut by_code: HashMap<CodeValue, Vec<String>> = HashMap::new();
         for measure in &self.measures {
-            let codes = measure
-                .groups
+            let scored = measure
+                .strata
                 .iter()
-                .flat_map(|group| &group.performance)
-                .flat_map(|option| &option.codes)
-                .map(|quality| quality.code);
+                .flat_map(|stratum| &stratum.performance)
+                .flat_map(|option| &option.codes);
+            let required = measure
+                .strata
+                .iter()
+                .flat_map(|stratum| &stratum.eligibility)
+                .flat_map(|option| &option.required);
+            let mut codes: Vec<CodeValue> =
+                scored.chain(required).map(|quality| quality.code).collect();
+            codes.sort();
+            codes.dedup();
             for code in codes {
                 let ids = by_code.entry(code).or_default();
                 if ids.last().map(String::as_str) != Some(&*measure.id) {
@@ -249,5 +333,13 @@ impl MeasureSet {
             }
         }
         by_code
+    }
+}
+
+fn built_in_source() -> Source<'static> {
+    Source {
+        name: BUILT_IN_MEASURE_SOURCE,
+        text: BUILT_IN_MEASURES,
+        built_in: true,
     }
 }

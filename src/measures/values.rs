@@ -216,6 +216,51 @@ impl Sex {
     }
 }
 
+/// A taxpayer identification number: the billing TIN of a provider, nine
+/// digits. Written with or without dashes (`12-3456789`); kept as the digits.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tin(String);
+
+impl Tin {
+    /// Trims `input` and drops dashes; nine digits must remain.
+    ///
+    /// ```
+    /// use cptd::measures::Tin;
+    ///
+    /// assert_eq!(Tin::parse(" 12-3456789 ").unwrap().as_str(), "123456789");
+    /// assert!(Tin::parse("12345678").is_err());
+    /// ```
+    pub fn parse(input: &str) -> Result<Tin, MalformedValue> {
+        let digits: String = input.trim().chars().filter(|c| *c != '-').collect();
+        if digits.len() == 9 && digits.bytes().all(|byte| byte.is_ascii_digit()) {
+            Ok(Tin(digits))
+        } else {
+            Err(MalformedValue(
+                "not a TIN: expected the nine digits of the billing taxpayer identification \
+                 number, e.g. 123456789 or 12-3456789"
+                    .into(),
+            ))
+        }
+    }
+
+    /// The nine digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tin {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Tin {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "Tin({})", self.0)
+    }
+}
+
 /// Longest id (encounter, patient, provider, measure), in characters.
 pub const MAX_ID_CHARS: usize = 128;
 

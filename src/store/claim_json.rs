@@ -9,7 +9,7 @@ use super::StoreError;
 use crate::{
     calendar,
     codes::CodeValue,
-    measures::{Claim, Diagnosis, Modifier, PlaceOfService, ReportedCode, Sex},
+    measures::{Claim, Diagnosis, Modifier, PlaceOfService, ReportedCode, Sex, Tin},
 };
 
 #[derive(Serialize, Deserialize)]
@@ -65,9 +65,11 @@ pub fn to_json(claim: &Claim) -> String {
     serde_json::to_string(&stored).unwrap_or_default()
 }
 
-/// Reads a claim back from its columns.
+/// Reads a claim back from its columns; an empty TIN is a claim stored
+/// before TINs were kept.
 pub fn read_claim(
     provider_id: String,
+    tin: &str,
     service_date: &str,
     json: &str,
 ) -> Result<Claim, StoreError> {
@@ -91,6 +93,9 @@ pub fn read_claim(
         .collect::<Result<_, StoreError>>()?;
     Ok(Claim {
         provider_id,
+        tin: (!tin.is_empty())
+            .then(|| Tin::parse(tin).map_err(|e| bad(&e)))
+            .transpose()?,
         service_date: calendar::parse_date(service_date).map_err(|e| bad(&e))?,
         place_of_service: stored
             .place
@@ -143,6 +148,7 @@ mod tests {
                     for (age, sex) in [(None, None), (Some(0), Some(Sex::Female))] {
                         let claim = Claim {
                             provider_id: "npi-1".into(),
+                            tin: Some(Tin::parse("123456789").unwrap()),
                             service_date: date(2025, 3, 4),
                             place_of_service: place,
                             patient_age: age,
@@ -151,7 +157,8 @@ mod tests {
                             diagnoses: diagnoses.clone(),
                         };
                         let read =
-                            read_claim("npi-1".into(), "2025-03-04", &to_json(&claim)).unwrap();
+                            read_claim("npi-1".into(), "123456789", "2025-03-04", &to_json(&claim))
+                                .unwrap();
                         assert_eq!(read, claim);
                     }
                 }

@@ -1,15 +1,18 @@
 //! Opening the database: the file (or memory), its log mode and sync setting,
-//! the patient-id key check, and the totals rebuilt from what is stored.
+//! the patient-id key check, and the connections reads go through.
 
-use std::{path::Path, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+    time::Instant,
+};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{
-    DATABASE_FILE, Durability, Location, StoreError, StoreOptions, claim_json::read_claim,
-    directory_lock::DirectoryLock, patient_key::PatientHasher, patient_key::PatientIdKey,
+    DATABASE_FILE, Durability, Location, StoreError, StoreOptions, directory_lock::DirectoryLock,
+    patient_key::PatientHasher, patient_key::PatientIdKey,
 };
-use crate::measures::{MeasureSet, PerformanceTotals};
 
 /// What the meta table keeps to recognise the patient-id key.
 const KEY_CHECK_NAME: &str = "patient_id_key_check";
@@ -18,9 +21,10 @@ const KEY_CHECK_INPUT: &[u8] = b"cptd patient-id key check";
 /// How long a connection waits for a lock another process holds.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// An open database, the key for its patient ids, and, on disk, the lock that
-/// keeps its directory to this store.
-pub type Opened = (Connection, PatientIdKey, Option<DirectoryLock>);
+/// The writer's connection to an open database, the key for its patient
+/// ids, on disk the lock that keeps its directory to this store, and the
+/// connections reads go through.
+pub type Opened = (Connection, PatientIdKey, Option<DirectoryLock>, Readers);
 
 /// Opens the database `options` names, creating its directory (owner only)
 /// and its key as needed.
@@ -31,7 +35,20 @@ pub fn open(options: &StoreOptions) -> Result<Opened, StoreError> {
                 Some(key) => key.clone(),
                 None => PatientIdKey::random()?,
             };
-            Ok((Connection::open_in_memory()?, key, None))
+            // SQLite's memdb file system shares one database in memory
+            // between the connections of this process that name it, so reads
+            // go through connections of their own as they do on disk; the
+            // name is random, so stores in one process never share one.
+            let name = format!(
+                "file:/cptd-{}?vfs=memdb",
+                key.hasher().hash_bytes(b"in-memory database name")[..8]
+                    .iter()
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect::<String>()
+            );
+            let connection = open_memory(&name)?;
+            let readers = Readers::new(Source::Memory(name));
+            Ok((connection, key, None, readers))
         }
         Location::Directory(directory) => {
             let io_error = |error| StoreError::Io {
@@ -56,8 +73,75 @@ pub fn open(options: &StoreOptions) -> Result<Opened, StoreError> {
                 None => PatientIdKey::in_directory(directory)?,
             };
             let connection = open_file(directory, options.durability)?;
-            Ok((connection, key, Some(lock)))
+            let readers = Readers::new(Source::File(directory.clone(), options.durability));
+            Ok((connection, key, Some(lock), readers))
         }
+    }
+}
+
+fn open_memory(name: &str) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(name, flags)?;
+    // Without a write-ahead log in memory, a read waits for the commit in
+    // progress.
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(connection)
+}
+
+/// Where reading connections connect.
+#[derive(Debug)]
+enum Source {
+    File(PathBuf, Durability),
+    Memory(String),
+}
+
+/// Most idle reading connections kept for the next read.
+const IDLE_READERS: usize = 8;
+
+/// The connections reads go through: WAL lets them read while the writer
+/// commits. One is opened whenever every kept one is busy, and up to
+/// [`IDLE_READERS`] are kept between reads.
+#[derive(Debug)]
+pub struct Readers {
+    source: Source,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn new(source: Source) -> Readers {
+        Readers {
+            source,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `read` on a reading connection. Blocking.
+    pub fn with<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let kept = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let connection = match kept {
+            Some(connection) => connection,
+            None => {
+                let connection = match &self.source {
+                    Source::File(directory, durability) => open_file(directory, *durability)?,
+                    Source::Memory(name) => open_memory(name)?,
+                };
+                // A read never writes; should one try, it fails.
+                connection.pragma_update(None, "query_only", true)?;
+                connection
+            }
+        };
+        let answer = read(&connection);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(connection);
+        }
+        answer
     }
 }
 
@@ -116,30 +200,4 @@ pub fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), 
         Some(stored) if stored == check => Ok(()),
         _ => Err(StoreError::KeyMismatch),
     }
-}
-
-/// Re-judges every stored claim under `measures` and sums the totals; also
-/// answers how many encounters there are.
-pub fn rebuild_totals(
-    connection: &Connection,
-    measures: &MeasureSet,
-) -> Result<(PerformanceTotals, u64), StoreError> {
-    let mut totals = PerformanceTotals::default();
-    let mut statement =
-        connection.prepare("SELECT provider_id, service_date, claim FROM encounters")?;
-    let mut rows = statement.query([])?;
-    let mut count = 0;
-    while let Some(row) = rows.next()? {
-        let service_date: String = row.get(1)?;
-        let claim: String = row.get(2)?;
-        let claim = read_claim(row.get(0)?, &service_date, &claim)?;
-        totals.apply(
-            &claim.provider_id,
-            claim.service_date,
-            &measures.outcomes(&claim),
-            1,
-        );
-        count += 1;
-    }
-    Ok((totals, count))
 }

@@ -1,6 +1,7 @@
-//! The encounter store: SQLite under the data directory (or in memory), written
-//! by one thread that commits in groups, with the running performance totals
-//! kept beside it.
+//! The encounter store: SQLite under the data directory (or in memory),
+//! written by one thread that commits in groups, with the units and totals of
+//! every measure kept in the same database, moved in the same transactions as
+//! the claims that move them.
 //!
 //! # Durability
 //!
@@ -10,7 +11,9 @@
 //! [`Durability::Normal`] the log is synced only at checkpoints: an answered
 //! encounter still survives a crash or `kill -9` of the process (the operating
 //! system has the data), but a power failure or kernel crash may lose the most
-//! recent answered writes, never corrupting the database.
+//! recent answered writes, never corrupting the database. Units and totals
+//! commit with their claims, so after any crash they are exactly those of the
+//! claims stored.
 //!
 //! # Patient data
 //!
@@ -21,9 +24,12 @@
 
 mod checkpointer;
 mod claim_json;
+mod counting;
 mod database;
 mod directory_lock;
 mod patient_key;
+mod reads;
+mod recount;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -31,30 +37,32 @@ mod writer;
 
 use std::{
     path::PathBuf,
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex},
     thread::JoinHandle,
     time::Instant,
 };
 
-use jiff::civil::Date;
 use tokio::sync::{mpsc, oneshot};
 
 pub use directory_lock::LOCK_FILE;
 pub use patient_key::{KEY_FILE, PatientIdKey};
+pub use reads::{CareGap, CareGapsPage, EncounterUnit, StoredEncounter};
 
 use crate::measures::{
-    Encounter, Measure, MeasureSet, Outcome, PerformanceReport, PerformanceTotals,
+    CalculationType, Claim, Encounter, Judged, Measure, MeasureSet, PerformanceKind,
+    PerformanceReport, Period, ProviderFilter, Tin, measurement_set,
 };
 use checkpointer::Checkpointer;
+use database::Readers;
 use patient_key::PatientHasher;
 use writer::{Job, Writer};
 
 /// The database file in the data directory.
 pub const DATABASE_FILE: &str = "encounters.sqlite3";
 
-/// Most writes waiting for the writer; callers beyond it wait their turn to
+/// Most jobs waiting for the writer; callers beyond it wait their turn to
 /// queue, so a burst never grows an unbounded backlog.
-const QUEUED_WRITES: usize = 256;
+const QUEUED_JOBS: usize = 256;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +124,9 @@ pub enum StoreError {
     /// The writer thread is gone (the server is stopping).
     #[error("the store is closed")]
     Closed,
+    /// A page cursor the store did not make.
+    #[error("not a cursor this store issued")]
+    BadCursor,
 }
 
 /// Where the database lives.
@@ -149,18 +160,19 @@ pub struct StoreOptions {
     pub key: Option<PatientIdKey>,
 }
 
-/// One encounter to record, with its outcomes under the store's measures
-/// ([`MeasureSet::outcomes`] or [`MeasureSet::evaluate`] of the set the store
-/// was opened with), which the totals count as given: a caller that answers
-/// with verdicts judges once, not once for itself and once for the store.
+/// One encounter to record, with its judgements under the store's measures
+/// ([`MeasureSet::judge`] of the set the store was opened with): a caller
+/// that answers with verdicts judges once, not once for itself and once for
+/// the store.
 #[derive(Debug)]
 pub struct Submission {
     /// The encounter.
     pub encounter: Encounter,
-    /// Replace a stored encounter with the same id and different content.
+    /// Replace a stored encounter with the same id and different content (or
+    /// a voided one).
     pub replace: bool,
-    /// One outcome per option group of the store's measures, in their order.
-    pub outcomes: Vec<Outcome>,
+    /// Its judgements, one per measure stratum.
+    pub judged: Vec<Judged>,
 }
 
 /// What recording one encounter did.
@@ -168,26 +180,90 @@ pub struct Submission {
 pub enum Recorded {
     /// Stored for the first time.
     Stored,
-    /// Stored in place of a different version, which no longer counts.
+    /// Stored in place of a different (or voided) version, which no longer
+    /// counts.
     Replaced,
     /// Already stored with the same content; nothing changed.
     Duplicate,
     /// Stored with different content, and replacing was not asked for.
     Conflict,
+    /// Stored and voided, and replacing was not asked for.
+    Voided,
+}
+
+/// What voiding an encounter did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voided {
+    /// It stopped counting now.
+    Voided,
+    /// It was voided before; nothing changed.
+    AlreadyVoided,
+    /// No encounter has that id.
+    NotFound,
+}
+
+/// A claim's mark in one measure stratum, made ready for the writer.
+#[derive(Debug)]
+struct PreparedMark {
+    measure_id: Arc<str>,
+    stratum: i64,
+    /// The group's year, or its date for measures whose units live within one.
+    bucket: String,
+    marker: Option<PerformanceKind>,
+    weight: u32,
+    /// For episode measures, the claim's diagnoses the measure names.
+    diagnoses: String,
+}
+
+impl PreparedMark {
+    /// The mark of `claim` in stratum `stratum` of `measure`, where it is
+    /// eligible with `marker` and `weight`.
+    fn new(
+        measure: &Measure,
+        stratum: usize,
+        marker: Option<PerformanceKind>,
+        weight: u32,
+        claim: &Claim,
+    ) -> PreparedMark {
+        let bucket = if measure.calculation.unit_is_one_date() {
+            claim.service_date.to_string()
+        } else {
+            claim.service_date.year().to_string()
+        };
+        let diagnoses = if measure.calculation == CalculationType::IntersectingDiagnosis {
+            let named: Vec<&str> = claim
+                .diagnoses
+                .iter()
+                .filter(|diagnosis| measure.episode_diagnoses(stratum).any(|d| d == *diagnosis))
+                .map(|diagnosis| diagnosis.compact())
+                .collect();
+            named.join(",")
+        } else {
+            String::new()
+        };
+        PreparedMark {
+            measure_id: measure.id.clone(),
+            stratum: stratum as i64,
+            bucket,
+            marker,
+            weight,
+            diagnoses,
+        }
+    }
 }
 
 /// An encounter made ready for the writer by [`EncounterStore::prepare`]: its
-/// patient id hashed, its claim serialised.
+/// patient id hashed, its claim serialised, its marks made.
 #[derive(Debug)]
 pub struct PreparedRow {
     encounter_id: String,
     patient_hash: [u8; 32],
-    provider_id: String,
-    service_date: Date,
+    npi: String,
+    tin: String,
     service_date_text: String,
     claim_json: String,
     replace: bool,
-    outcomes: Vec<Outcome>,
+    marks: Vec<PreparedMark>,
 }
 
 /// A write the writer has queued; [`PendingWrite::finish`] waits for its commit.
@@ -201,11 +277,11 @@ impl PendingWrite {
     }
 }
 
-/// The durable store of encounters and the running totals built from it.
+/// The durable store of encounters, their units and totals.
 pub struct EncounterStore {
     jobs: mpsc::Sender<Job>,
-    totals: Arc<RwLock<PerformanceTotals>>,
-    /// The measures the totals count under.
+    readers: Arc<Readers>,
+    /// The measures the units are counted under.
     measures: Arc<MeasureSet>,
     hasher: PatientHasher,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -219,24 +295,25 @@ impl std::fmt::Debug for EncounterStore {
 
 impl EncounterStore {
     /// Opens (or creates) the store, migrates its schema, checks the key,
-    /// rebuilds the totals from every stored encounter under `measures`, and
-    /// starts the writer thread. Blocking: call it off the async runtime.
+    /// counts again the measures whose definitions changed since the last
+    /// start, and starts the writer thread. Blocking: call it off the async
+    /// runtime.
     pub fn open(
         options: StoreOptions,
         measures: Arc<MeasureSet>,
     ) -> Result<EncounterStore, StoreError> {
         let started = Instant::now();
-        let (mut connection, key, directory_lock) = database::open(&options)?;
+        let (mut connection, key, directory_lock, readers) = database::open(&options)?;
         schema::migrate(&mut connection)?;
         let hasher = key.hasher();
         database::check_key(&connection, &hasher)?;
-        let (totals, encounters) = database::rebuild_totals(&connection, &measures)?;
+        let recounted = recount::changed_measures(&mut connection, &measures)?;
         tracing::info!(
-            encounters,
+            recounted,
             in_memory = options.location == Location::InMemory,
             durability = ?options.durability,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "encounter store opened and totals rebuilt"
+            "encounter store opened"
         );
         let thread_error = |error| StoreError::Io {
             path: PathBuf::from("<store thread>"),
@@ -249,12 +326,10 @@ impl EncounterStore {
                 Some(Checkpointer::start(own, &mut connection).map_err(thread_error)?)
             }
         };
-        let totals = Arc::new(RwLock::new(totals));
-        let (jobs, queued) = mpsc::channel(QUEUED_WRITES);
+        let (jobs, queued) = mpsc::channel(QUEUED_JOBS);
         let writer = Writer {
             connection,
             jobs: queued,
-            totals: totals.clone(),
             measures: measures.clone(),
             checkpointer,
             directory_lock,
@@ -265,32 +340,49 @@ impl EncounterStore {
             .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs,
-            totals,
+            readers: Arc::new(readers),
             measures,
             hasher,
             writer: Mutex::new(Some(handle)),
         })
     }
 
-    /// Makes `submission` ready for the writer: hashes the patient id and
-    /// serialises the claim. CPU work only, a few microseconds; an import
-    /// prepares its rows off the async runtime.
+    /// Makes `submission` ready for the writer: hashes the patient id,
+    /// serialises the claim and makes its marks. CPU work only, a few
+    /// microseconds; an import prepares its rows off the async runtime.
     pub fn prepare(&self, submission: Submission) -> PreparedRow {
         let Submission {
             encounter,
             replace,
-            outcomes,
+            judged,
         } = submission;
         let claim = encounter.claim;
+        let marks = judged
+            .iter()
+            .filter(|judged| judged.judgement.is_eligible())
+            .map(|judged| {
+                PreparedMark::new(
+                    &judged.measure,
+                    judged.stratum,
+                    judged.judgement.marker,
+                    judged.judgement.weight,
+                    &claim,
+                )
+            })
+            .collect();
         PreparedRow {
             patient_hash: self.hasher.hash(&encounter.patient_id),
             encounter_id: encounter.encounter_id,
             service_date_text: claim.service_date.to_string(),
             claim_json: claim_json::to_json(&claim),
-            provider_id: claim.provider_id,
-            service_date: claim.service_date,
+            npi: claim.provider_id,
+            tin: claim
+                .tin
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             replace,
-            outcomes,
+            marks,
         }
     }
 
@@ -317,20 +409,104 @@ impl EncounterStore {
         Ok(PendingWrite(answer))
     }
 
-    /// The performance of `measure` over `start..=end`, from the running totals.
-    pub fn report(
-        &self,
-        measure: &Measure,
-        provider_id: Option<&str>,
-        start: Date,
-        end: Date,
-    ) -> PerformanceReport {
-        let totals = self.totals.read().unwrap_or_else(|p| p.into_inner());
-        let first_group = self.measures.first_group(measure);
-        totals.report(measure, first_group, provider_id, start, end)
+    /// Voids `encounter_id` (a reversed claim): it stays stored, so its id
+    /// stays taken, and stops counting; the units it belonged to are decided
+    /// again. Answers once durable.
+    pub async fn void(&self, encounter_id: &str) -> Result<Voided, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Void {
+                encounter_id: encounter_id.to_string(),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Lets the writer finish every queued write, checkpoints, and stops it.
+    /// The performance of `measure` for `providers` over `period`.
+    pub async fn report(
+        &self,
+        measure: Arc<Measure>,
+        providers: ProviderFilter,
+        period: Period,
+    ) -> Result<PerformanceReport, StoreError> {
+        self.read(move |connection| reads::report(connection, measure, providers, period))
+            .await
+    }
+
+    /// The QPP measurement set of the provider `tin` and `npi` for the
+    /// performance year `year`: one measurement per measure that can be
+    /// submitted and has eligible units.
+    pub async fn measurement_set(
+        &self,
+        tin: &Tin,
+        npi: &str,
+        year: i16,
+    ) -> Result<serde_json::Value, StoreError> {
+        let providers = ProviderFilter {
+            tin: Some(tin.to_string()),
+            npi: Some(npi.to_string()),
+        };
+        let mut reports = Vec::new();
+        for measure in self.measures.measures() {
+            if measure.submittable {
+                let report = self
+                    .report(measure.clone(), providers.clone(), Period::year(year))
+                    .await?;
+                reports.push(report);
+            }
+        }
+        Ok(measurement_set(tin, npi, year, &reports))
+    }
+
+    /// The units of `measure` for `providers` over `period` that are eligible
+    /// but unreported or not met (met, for an inverse measure), after
+    /// `after` (a gap's cursor), at most `limit` of them.
+    pub async fn care_gaps(
+        &self,
+        measure: Arc<Measure>,
+        providers: ProviderFilter,
+        period: Period,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<CareGapsPage, StoreError> {
+        self.read(move |connection| {
+            reads::care_gaps(
+                connection,
+                &measure,
+                &providers,
+                period,
+                after.as_deref(),
+                limit,
+            )
+        })
+        .await
+    }
+
+    /// What is stored for `encounter_id`, never its patient id.
+    pub async fn encounter(
+        &self,
+        encounter_id: &str,
+    ) -> Result<Option<StoredEncounter>, StoreError> {
+        let encounter_id = encounter_id.to_string();
+        let measures = self.measures.clone();
+        self.read(move |connection| reads::encounter(connection, &measures, &encounter_id))
+            .await
+    }
+
+    /// Runs `read` on a reading connection off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(read))
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("a read failed: {error}")))?
+    }
+
+    /// Lets the writer finish every queued job, checkpoints, and stops it.
     /// Writes sent afterwards fail with [`StoreError::Closed`].
     pub async fn close(&self) {
         let (done, stopped) = oneshot::channel();

@@ -35,6 +35,65 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // hash cost every recorded encounter a SHA-256 of its whole row and every
     // row 32 bytes more. SQLite rewrites the table to drop it, once.
     "ALTER TABLE encounters DROP COLUMN fingerprint;",
+    // 3: counting as CMS does. An encounter carries its billing TIN and may be
+    // voided (kept, so that its id stays taken). Each eligible claim leaves a
+    // mark per measure stratum in its group: one provider (TIN, NPI), one
+    // patient and one bucket (the year, or the date for measures whose units
+    // live within a date). `units` holds the units each group's marks form,
+    // `totals` their counts per provider and bucket, kept in the same
+    // transaction as the claims that move them. `measure_versions` records
+    // the definition each measure was counted under, so that a changed one is
+    // counted again at start.
+    "ALTER TABLE encounters ADD COLUMN tin TEXT NOT NULL DEFAULT '';
+     ALTER TABLE encounters ADD COLUMN voided INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE claim_marks (
+         measure_id TEXT NOT NULL,
+         stratum INTEGER NOT NULL,
+         tin TEXT NOT NULL,
+         npi TEXT NOT NULL,
+         patient_hash BLOB NOT NULL,
+         bucket TEXT NOT NULL,
+         encounter_id TEXT NOT NULL,
+         service_date TEXT NOT NULL,
+         marker INTEGER,
+         weight INTEGER NOT NULL,
+         diagnoses TEXT NOT NULL,
+         unit_no INTEGER NOT NULL,
+         PRIMARY KEY (measure_id, stratum, tin, npi, patient_hash, bucket, encounter_id)
+     ) WITHOUT ROWID;
+     CREATE INDEX claim_marks_by_encounter ON claim_marks (encounter_id);
+     CREATE TABLE units (
+         measure_id TEXT NOT NULL,
+         stratum INTEGER NOT NULL,
+         tin TEXT NOT NULL,
+         npi TEXT NOT NULL,
+         patient_hash BLOB NOT NULL,
+         bucket TEXT NOT NULL,
+         unit_no INTEGER NOT NULL,
+         marker INTEGER,
+         weight INTEGER NOT NULL,
+         first_date TEXT NOT NULL,
+         last_date TEXT NOT NULL,
+         PRIMARY KEY (measure_id, stratum, tin, npi, patient_hash, bucket, unit_no)
+     ) WITHOUT ROWID;
+     CREATE INDEX units_by_bucket ON units (measure_id, stratum, bucket, first_date);
+     CREATE TABLE totals (
+         measure_id TEXT NOT NULL,
+         stratum INTEGER NOT NULL,
+         tin TEXT NOT NULL,
+         npi TEXT NOT NULL,
+         bucket TEXT NOT NULL,
+         eligible INTEGER NOT NULL,
+         met INTEGER NOT NULL,
+         not_met INTEGER NOT NULL,
+         exclusions INTEGER NOT NULL,
+         exceptions INTEGER NOT NULL,
+         PRIMARY KEY (measure_id, stratum, tin, npi, bucket)
+     ) WITHOUT ROWID;
+     CREATE TABLE measure_versions (
+         measure_id TEXT PRIMARY KEY NOT NULL,
+         fingerprint TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
@@ -108,7 +167,9 @@ mod tests {
                 "provider_id",
                 "service_date",
                 "claim",
-                "revision"
+                "revision",
+                "tin",
+                "voided"
             ]
         );
         let kept: (Vec<u8>, String, String, String, i64) = connection

@@ -1,38 +1,40 @@
 //! The writer thread: the only code that writes the database.
 //!
-//! It takes every write queued since its last commit (up to
-//! [`MAX_ROWS_PER_COMMIT`] rows), applies them in one transaction and commits
-//! once, so concurrent callers share one disk sync (group commit). Only then
-//! does it add the new outcomes to the running totals and answer each caller:
-//! an answer always follows the commit that made it durable, and a report asked
-//! for after an answer includes the encounter. Being alone, the writer also
-//! settles every idempotency race: of two identical sends, whichever it takes
-//! second finds the first already there.
+//! It takes every job queued since its last commit (up to
+//! [`MAX_ROWS_PER_COMMIT`] rows), applies them in one transaction, decides
+//! again the units of every group they touched, updates the totals, and
+//! commits once, so concurrent callers share one disk sync (group commit).
+//! Only then does it answer each caller: an answer always follows the commit
+//! that made it durable, and a report asked for after an answer includes it.
+//! Being alone, the writer also settles every idempotency race: of two
+//! identical sends, whichever it takes second finds the first already there.
 
-use std::sync::{Arc, RwLock};
-
-use rusqlite::{Connection, ErrorCode, ffi, params};
+use rusqlite::{Connection, ErrorCode, Transaction, ffi, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    PreparedRow, Recorded, StoreError, checkpointer::Checkpointer, claim_json::read_claim,
+    PreparedRow, Recorded, StoreError, Voided,
+    checkpointer::Checkpointer,
+    counting::{GroupKey, Mark, Touched, insert_mark, redecide, remove_marks},
     directory_lock::DirectoryLock,
 };
-use crate::measures::{Claim, MeasureSet, PerformanceTotals};
+use crate::measures::MeasureSet;
 
 /// Most rows one transaction takes; a longer queue waits for the next commit,
 /// so no single commit holds its callers for long.
 const MAX_ROWS_PER_COMMIT: usize = 4096;
-
-/// Where the writer sends one write's results.
-pub type Reply = oneshot::Sender<Result<Vec<Recorded>, StoreError>>;
 
 /// What the writer is asked to do.
 pub enum Job {
     /// Write these rows and answer with one result each, in order.
     Write {
         rows: Vec<PreparedRow>,
-        reply: Reply,
+        reply: oneshot::Sender<Result<Vec<Recorded>, StoreError>>,
+    },
+    /// Void a stored encounter.
+    Void {
+        encounter_id: String,
+        reply: oneshot::Sender<Result<Voided, StoreError>>,
     },
     /// Finish what is queued, checkpoint the log and stop.
     Stop { done: oneshot::Sender<()> },
@@ -41,17 +43,19 @@ pub enum Job {
 pub struct Writer {
     pub connection: Connection,
     pub jobs: mpsc::Receiver<Job>,
-    pub totals: Arc<RwLock<PerformanceTotals>>,
-    /// The measures replaced versions are judged under, to take them back out
-    /// of the totals.
-    pub measures: Arc<MeasureSet>,
+    /// The measures units are decided under.
+    pub measures: std::sync::Arc<MeasureSet>,
     /// The checkpointing thread of a database on disk.
     pub checkpointer: Option<Checkpointer>,
     /// The data directory's lock, released only once the database is closed.
     pub directory_lock: Option<DirectoryLock>,
 }
 
-type Batch = Vec<(Vec<PreparedRow>, Reply)>;
+/// What one job of a commit did, to be answered once the commit is durable.
+enum Done {
+    Written(Vec<Recorded>),
+    Voided(Voided),
+}
 
 impl Writer {
     pub fn run(mut self) {
@@ -65,25 +69,28 @@ impl Writer {
         self.finish(stopping);
     }
 
-    /// One commit's writes: `first`, then whatever is queued, up to the bound.
+    /// One commit's jobs: `first`, then whatever is queued, up to the bound.
     /// A request to stop closes the queue, so that what was queued before it
     /// is still committed and nothing after it is.
-    fn gather(&mut self, first: Job, stopping: &mut Option<oneshot::Sender<()>>) -> Batch {
+    fn gather(&mut self, first: Job, stopping: &mut Option<oneshot::Sender<()>>) -> Vec<Job> {
         let mut batch = Vec::new();
         let mut rows = 0;
         let mut next = Some(first);
         while let Some(job) = next {
             match job {
-                Job::Write {
-                    rows: written,
-                    reply,
-                } => {
-                    rows += written.len();
-                    batch.push((written, reply));
-                }
                 Job::Stop { done } => {
                     stopping.get_or_insert(done);
                     self.jobs.close();
+                }
+                Job::Write {
+                    rows: ref written, ..
+                } => {
+                    rows += written.len();
+                    batch.push(job);
+                }
+                Job::Void { .. } => {
+                    rows += 1;
+                    batch.push(job);
                 }
             }
             next = if rows < MAX_ROWS_PER_COMMIT {
@@ -95,14 +102,19 @@ impl Writer {
         batch
     }
 
-    fn commit(&mut self, batch: Batch) {
-        let rows = batch.iter().map(|(rows, _)| rows.len()).sum::<usize>();
-        match write(&mut self.connection, &batch) {
-            Ok((results, replaced)) => {
-                self.count(&batch, &results, replaced);
-                let mut results = results.into_iter();
-                for (written, reply) in batch {
-                    let _ = reply.send(Ok(results.by_ref().take(written.len()).collect()));
+    fn commit(&mut self, batch: Vec<Job>) {
+        match write(&mut self.connection, &batch, &self.measures) {
+            Ok(done) => {
+                for (job, done) in batch.into_iter().zip(done) {
+                    match (job, done) {
+                        (Job::Write { reply, .. }, Done::Written(results)) => {
+                            let _ = reply.send(Ok(results));
+                        }
+                        (Job::Void { reply, .. }, Done::Voided(voided)) => {
+                            let _ = reply.send(Ok(voided));
+                        }
+                        _ => unreachable!("each job is answered in kind, in order"),
+                    }
                 }
             }
             Err(error) => {
@@ -110,40 +122,25 @@ impl Writer {
                 // connection, before anything else uses it.
                 let system_error = unsafe { ffi::sqlite3_system_errno(self.connection.handle()) };
                 let no_room = for_want_of_room(&error, system_error);
-                tracing::error!(%error, rows, no_room, "store commit failed; the batch was rolled back");
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(if no_room {
+                tracing::error!(%error, jobs = batch.len(), no_room, "store commit failed; the batch was rolled back");
+                let failure = || {
+                    if no_room {
                         StoreError::NoRoom
                     } else {
                         StoreError::CommitFailed
-                    }));
+                    }
+                };
+                for job in batch {
+                    match job {
+                        Job::Write { reply, .. } => {
+                            let _ = reply.send(Err(failure()));
+                        }
+                        Job::Void { reply, .. } => {
+                            let _ = reply.send(Err(failure()));
+                        }
+                        Job::Stop { .. } => {}
+                    }
                 }
-            }
-        }
-    }
-
-    /// Adds a commit's stored rows to the totals and takes the versions they
-    /// replaced back out. Replaced versions are judged before the lock is
-    /// taken, so reports wait only for the additions.
-    fn count(&self, batch: &Batch, results: &[Recorded], replaced: Vec<Claim>) {
-        let taken_back: Vec<_> = replaced
-            .into_iter()
-            .map(|claim| {
-                let outcomes = self.measures.outcomes(&claim);
-                (claim, outcomes)
-            })
-            .collect();
-        let mut taken_back = taken_back.iter();
-        let mut totals = self.totals.write().unwrap_or_else(|p| p.into_inner());
-        let rows = batch.iter().flat_map(|(rows, _)| rows);
-        for (row, result) in rows.zip(results) {
-            if *result == Recorded::Replaced
-                && let Some((previous, outcomes)) = taken_back.next()
-            {
-                totals.apply(&previous.provider_id, previous.service_date, outcomes, -1);
-            }
-            if matches!(result, Recorded::Stored | Recorded::Replaced) {
-                totals.apply(&row.provider_id, row.service_date, &row.outcomes, 1);
             }
         }
     }
@@ -192,78 +189,167 @@ fn for_want_of_room(error: &StoreError, system_error: i32) -> bool {
     }
 }
 
-/// Writes a batch in one transaction and commits it: one result per row, in
-/// order, and the previous version of each replaced row, in row order.
+/// Applies a batch in one transaction, decides again every group it touched,
+/// and commits: what each job did, in order.
 fn write(
     connection: &mut Connection,
-    batch: &Batch,
-) -> Result<(Vec<Recorded>, Vec<Claim>), StoreError> {
+    batch: &[Job],
+    measures: &MeasureSet,
+) -> Result<Vec<Done>, StoreError> {
     let transaction = connection.transaction()?;
-    let mut results = Vec::new();
-    let mut replaced = Vec::new();
-    {
-        let mut insert = transaction.prepare_cached(
-            "INSERT INTO encounters
-               (encounter_id, patient_hash, provider_id, service_date, claim, revision)
-             VALUES (?1, ?2, ?3, ?4, ?5, 1)
-             ON CONFLICT (encounter_id) DO NOTHING",
-        )?;
-        let mut stored = transaction.prepare_cached(
-            "SELECT patient_hash, provider_id, service_date, claim, revision
-             FROM encounters WHERE encounter_id = ?1",
-        )?;
-        let mut update = transaction.prepare_cached(
-            "UPDATE encounters
-             SET patient_hash = ?2, provider_id = ?3, service_date = ?4, claim = ?5, revision = ?6
-             WHERE encounter_id = ?1",
-        )?;
-        for row in batch.iter().flat_map(|(rows, _)| rows) {
-            let columns = params![
-                row.encounter_id,
-                &row.patient_hash[..],
-                row.provider_id,
-                row.service_date_text,
-                row.claim_json,
-            ];
-            if insert.execute(columns)? == 1 {
-                results.push(Recorded::Stored);
-                continue;
+    let mut touched = Touched::new();
+    let mut done = Vec::with_capacity(batch.len());
+    for job in batch {
+        match job {
+            Job::Write { rows, .. } => {
+                let results = rows
+                    .iter()
+                    .map(|row| write_row(&transaction, row, &mut touched))
+                    .collect::<Result<_, _>>()?;
+                done.push(Done::Written(results));
             }
-            let (patient_hash, provider, service_date, claim, revision) =
-                stored.query_row([&row.encounter_id], |stored| {
-                    Ok((
-                        stored.get::<_, Vec<u8>>(0)?,
-                        stored.get::<_, String>(1)?,
-                        stored.get::<_, String>(2)?,
-                        stored.get::<_, String>(3)?,
-                        stored.get::<_, i64>(4)?,
-                    ))
-                })?;
-            let same = patient_hash == row.patient_hash
-                && provider == row.provider_id
-                && service_date == row.service_date_text
-                && claim == row.claim_json;
-            let result = if same {
-                Recorded::Duplicate
-            } else if row.replace {
-                replaced.push(read_claim(provider, &service_date, &claim)?);
-                update.execute(params![
-                    row.encounter_id,
-                    &row.patient_hash[..],
-                    row.provider_id,
-                    row.service_date_text,
-                    row.claim_json,
-                    revision + 1,
-                ])?;
-                Recorded::Replaced
-            } else {
-                Recorded::Conflict
-            };
-            results.push(result);
+            Job::Void { encounter_id, .. } => {
+                done.push(Done::Voided(void(
+                    &transaction,
+                    encounter_id,
+                    &mut touched,
+                )?));
+            }
+            Job::Stop { .. } => {}
         }
     }
+    for group in &touched {
+        redecide(&transaction, group, measures)?;
+    }
     transaction.commit()?;
-    Ok((results, replaced))
+    Ok(done)
+}
+
+/// Writes one row: stored anew, a resend, a replacement, or a conflict.
+fn write_row(
+    transaction: &Transaction<'_>,
+    row: &PreparedRow,
+    touched: &mut Touched,
+) -> Result<Recorded, StoreError> {
+    let columns = params![
+        row.encounter_id,
+        &row.patient_hash[..],
+        row.npi,
+        row.tin,
+        row.service_date_text,
+        row.claim_json,
+    ];
+    let inserted = transaction
+        .prepare_cached(
+            "INSERT INTO encounters
+               (encounter_id, patient_hash, provider_id, tin, service_date, claim, revision)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)
+             ON CONFLICT (encounter_id) DO NOTHING",
+        )?
+        .execute(columns)?;
+    if inserted == 1 {
+        add_marks(transaction, row, touched)?;
+        return Ok(Recorded::Stored);
+    }
+    let (patient_hash, npi, tin, service_date, claim, voided) = transaction
+        .prepare_cached(
+            "SELECT patient_hash, provider_id, tin, service_date, claim, voided
+             FROM encounters WHERE encounter_id = ?1",
+        )?
+        .query_row([&row.encounter_id], |stored| {
+            Ok((
+                stored.get::<_, Vec<u8>>(0)?,
+                stored.get::<_, String>(1)?,
+                stored.get::<_, String>(2)?,
+                stored.get::<_, String>(3)?,
+                stored.get::<_, String>(4)?,
+                stored.get::<_, bool>(5)?,
+            ))
+        })?;
+    let same = patient_hash == row.patient_hash
+        && npi == row.npi
+        && tin == row.tin
+        && service_date == row.service_date_text
+        && claim == row.claim_json;
+    if !row.replace {
+        return Ok(match (voided, same) {
+            (true, _) => Recorded::Voided,
+            (false, true) => Recorded::Duplicate,
+            (false, false) => Recorded::Conflict,
+        });
+    }
+    if same && !voided {
+        return Ok(Recorded::Duplicate);
+    }
+    remove_marks(transaction, &row.encounter_id, touched)?;
+    transaction
+        .prepare_cached(
+            "UPDATE encounters
+             SET patient_hash = ?2, provider_id = ?3, tin = ?4, service_date = ?5, claim = ?6,
+                 voided = 0, revision = revision + 1
+             WHERE encounter_id = ?1",
+        )?
+        .execute(columns)?;
+    add_marks(transaction, row, touched)?;
+    Ok(Recorded::Replaced)
+}
+
+/// Puts `row`'s marks into their groups.
+fn add_marks(
+    transaction: &Transaction<'_>,
+    row: &PreparedRow,
+    touched: &mut Touched,
+) -> Result<(), StoreError> {
+    for mark in &row.marks {
+        let group = GroupKey {
+            measure_id: mark.measure_id.to_string(),
+            stratum: mark.stratum,
+            tin: row.tin.clone(),
+            npi: row.npi.clone(),
+            patient_hash: row.patient_hash.to_vec(),
+            bucket: mark.bucket.clone(),
+        };
+        insert_mark(
+            transaction,
+            &group,
+            &Mark {
+                encounter_id: &row.encounter_id,
+                service_date: &row.service_date_text,
+                marker: mark.marker,
+                weight: mark.weight,
+                diagnoses: &mark.diagnoses,
+            },
+        )?;
+        touched.insert(group);
+    }
+    Ok(())
+}
+
+/// Voids `encounter_id`: it stays stored, its id taken, and stops counting.
+fn void(
+    transaction: &Transaction<'_>,
+    encounter_id: &str,
+    touched: &mut Touched,
+) -> Result<Voided, StoreError> {
+    let voided: Option<bool> = rusqlite::OptionalExtension::optional(
+        transaction
+            .prepare_cached("SELECT voided FROM encounters WHERE encounter_id = ?1")?
+            .query_row([encounter_id], |row| row.get(0)),
+    )?;
+    match voided {
+        None => Ok(Voided::NotFound),
+        Some(true) => Ok(Voided::AlreadyVoided),
+        Some(false) => {
+            remove_marks(transaction, encounter_id, touched)?;
+            transaction
+                .prepare_cached(
+                    "UPDATE encounters SET voided = 1, revision = revision + 1
+                     WHERE encounter_id = ?1",
+                )?
+                .execute([encounter_id])?;
+            Ok(Voided::Voided)
+        }
+    }
 }
 
 #[cfg(test)]

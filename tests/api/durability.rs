@@ -139,7 +139,7 @@ async fn eligible(client: &mut QualityMeasuresClient<tonic::transport::Channel>)
         .await
         .expect("GetPerformance")
         .into_inner()
-        .eligible
+        .eligible_population
 }
 
 /// Kills `server` with `kill -9` once it counts more than `counted` eligible

@@ -137,5 +137,5 @@ async fn an_import_sent_one_small_frame_per_encounter_is_read_to_the_end() {
     let summary = pb::ImportEncountersResponse::decode(answer.message).expect("an import summary");
     assert_eq!((summary.accepted, summary.rejected), (encounters, 0));
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!(report.eligible, encounters);
+    assert_eq!(report.eligible_population, encounters);
 }

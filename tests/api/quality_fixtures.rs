@@ -17,13 +17,18 @@ pub fn code(text: &str) -> pb::EncounterCode {
     }
 }
 
+/// The billing TIN the tests' encounters carry.
+pub const TIN: &str = "123456789";
+
 /// An office visit of a patient with breast cancer reporting `codes` (space
-/// separated), by provider `npi-1` on [`SERVICE_DATE`].
+/// separated), by provider `npi-1` of [`TIN`] on [`SERVICE_DATE`]; each
+/// encounter id is a patient of its own.
 pub fn cancer_visit(encounter_id: &str, codes: &str) -> pb::Encounter {
     pb::Encounter {
         encounter_id: encounter_id.to_string(),
         patient_id: format!("patient-of-{encounter_id}"),
         provider_id: "npi-1".to_string(),
+        tin: TIN.to_string(),
         service_date: SERVICE_DATE.to_string(),
         place_of_service: "11".to_string(),
         patient_age: Some(61),
@@ -49,7 +54,7 @@ pub fn import(encounter: pb::Encounter) -> pb::ImportEncountersRequest {
     }
 }
 
-/// The outcome of `measure_id` (group `00`) in a response.
+/// The outcome of `measure_id` (its first stratum) in a response.
 pub fn outcome_of(response: &pb::RecordEncounterResponse, measure_id: &str) -> pb::Outcome {
     let found = response
         .outcomes
@@ -66,6 +71,7 @@ pub fn performance(measure_id: &str) -> pb::GetPerformanceRequest {
         provider_id: String::new(),
         period_start: "2025-01-01".to_string(),
         period_end: "2025-12-31".to_string(),
+        tin: String::new(),
     }
 }
 

@@ -93,7 +93,7 @@ async fn a_message_that_is_not_protobuf_ends_the_import_and_a_resend_of_the_fixe
     assert_eq!(summary.rejected, 0);
     let mut client = app.quality_measures.clone();
     let report = performance_report(&mut client, "pain-intensity-quantified").await;
-    assert_eq!(report.eligible, 3, "each encounter counted once");
+    assert_eq!(report.eligible_population, 3, "each encounter counted once");
 }
 
 #[tokio::test]
@@ -168,7 +168,7 @@ async fn an_import_cut_off_mid_stream_answers_after_what_it_handed_over_is_settl
     let counted_at_the_answer =
         performance_report(&mut app.quality_measures, "pain-intensity-quantified")
             .await
-            .eligible;
+            .eligible_population;
     // The writer takes bulk writes in order, so once a later import is
     // answered, nothing of the earlier one can still be on its way.
     let later = import_all(
@@ -179,7 +179,7 @@ async fn an_import_cut_off_mid_stream_answers_after_what_it_handed_over_is_settl
     assert_eq!(later.accepted, 1);
     let counted_after = performance_report(&mut app.quality_measures, "pain-intensity-quantified")
         .await
-        .eligible;
+        .eligible_population;
 
     assert!(counted_at_the_answer <= good, "{counted_at_the_answer}");
     assert_eq!(
@@ -222,7 +222,7 @@ async fn a_bad_encounter_in_the_middle_is_rejected_alone() {
     assert!(summary.errors[2].message.contains("different content"));
 
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!((report.eligible, report.met), (198, 198));
+    assert_eq!((report.eligible_population, report.met), (198, 198));
 }
 
 #[tokio::test]
@@ -279,7 +279,10 @@ async fn a_long_stream_is_recorded_in_stream_order() {
         "conflicts are the resends, not the originals"
     );
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!(report.eligible, originals, "each encounter counted once");
+    assert_eq!(
+        report.eligible_population, originals,
+        "each encounter counted once"
+    );
 }
 
 #[tokio::test]
@@ -308,7 +311,7 @@ async fn a_paused_stream_has_what_it_sent_so_far_recorded_before_it_ends() {
         loop {
             let report =
                 performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-            if report.eligible == 5 {
+            if report.eligible_population == 5 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -327,7 +330,7 @@ async fn a_paused_stream_has_what_it_sent_so_far_recorded_before_it_ends() {
     let summary = call.await.expect("joined").expect("the import answers");
     assert_eq!((summary.accepted, summary.rejected), (6, 0));
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!(report.eligible, 6);
+    assert_eq!(report.eligible_population, 6);
 }
 
 #[tokio::test]
@@ -359,7 +362,7 @@ async fn importing_again_counts_duplicates_not_encounters() {
     assert_eq!((first.accepted, first.duplicates), (300, 0));
     assert_eq!((second.accepted, second.duplicates), (0, 300));
     let report = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
-    assert_eq!((report.eligible, report.not_met), (300, 300));
+    assert_eq!((report.eligible_population, report.not_met), (300, 300));
 }
 
 #[tokio::test]
@@ -497,7 +500,7 @@ async fn imports_cut_off_by_their_deadline_end_free_their_places_and_can_be_rese
         );
     }
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!(report.eligible, 70 * limit as i64);
+    assert_eq!(report.eligible_population, 70 * limit as i64);
 }
 
 #[tokio::test]

@@ -27,13 +27,17 @@ async fn the_built_in_measures_are_listed_with_their_rules() {
     assert!(listed.next_page_token.is_empty());
     let plan = &listed.measures[1];
     assert!(plan.reference.contains("#144"), "{}", plan.reference);
-    assert_eq!(plan.option_groups.len(), 1);
-    let group = &plan.option_groups[0];
-    assert_eq!(group.qualifying_codes[0].code, "1125F");
+    assert_eq!(plan.strata.len(), 1);
+    assert_eq!(plan.calculation_type, "visit");
+    let stratum = &plan.strata[0];
+    assert_eq!(stratum.name, "");
     assert!(
-        group.eligibility.contains("99202-99205, 99211-99215"),
+        stratum.eligibility.contains("99202-99205, 99211-99215")
+            && stratum
+                .eligibility
+                .contains("also reporting 1125F (without a performance modifier)"),
         "{}",
-        group.eligibility
+        stratum.eligibility
     );
     assert!(plan.rules.iter().any(|rule| rule.contains("0521F with 8P")));
 }
@@ -90,7 +94,7 @@ async fn get_measure_answers_one_or_not_found() {
         .expect("a built-in measure")
         .into_inner();
     assert_eq!(measure.title, "Pain intensity quantified (cancer visits)");
-    let types: Vec<pb::PerformanceOptionType> = measure.option_groups[0]
+    let types: Vec<pb::PerformanceOptionType> = measure.strata[0]
         .performance_options
         .iter()
         .map(|option| option.option_type())
@@ -150,8 +154,10 @@ fn check_loads_measure_files_offline_as_the_server_would() {
     // The fixture's five measures and the two built in.
     assert!(good_out.starts_with("ok: 7 measures"), "{good_out}");
     assert!(!bad_status.success());
-    // The same problems the server refuses to start with, every one named.
-    assert!(bad_err.contains("6 problem(s)"), "{bad_err}");
+    // The same problems the server refuses to start with, every one named
+    // (bad-2 also lacks a calculation type cptd could know).
+    assert!(bad_err.contains("7 problem(s)"), "{bad_err}");
+    assert!(bad_err.contains("calculationType"), "{bad_err}");
     assert!(
         bad_err.contains("bad-1") && bad_err.contains("bad-2"),
         "{bad_err}"
@@ -159,7 +165,7 @@ fn check_loads_measure_files_offline_as_the_server_would() {
     assert!(bad_err.contains("procedureCodes[0].code"), "{bad_err}");
     // One bad file refuses the load, whatever else is good.
     assert!(!both_status.success());
-    assert!(both_err.contains("6 problem(s)"), "{both_err}");
+    assert!(both_err.contains("7 problem(s)"), "{both_err}");
 }
 
 #[tokio::test]

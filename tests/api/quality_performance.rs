@@ -1,5 +1,5 @@
 //! GetPerformance: counts, rates (absent when undefined), the inclusive period,
-//! providers, and one report per option group.
+//! providers, and one report per stratum.
 
 use cptd::{config::Config, pb};
 
@@ -35,15 +35,15 @@ async fn counts_and_rates_follow_the_outcomes() {
 
     let plan = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
 
-    assert_eq!(plan.option_group, "00");
-    assert!(plan.option_groups.is_empty());
+    assert_eq!(plan.stratum, "");
+    assert!(plan.strata.is_empty());
     assert_eq!(
         (
-            plan.eligible,
+            plan.eligible_population,
             plan.met,
             plan.not_met,
             plan.exceptions,
-            plan.incomplete,
+            plan.unreported,
             plan.exclusions
         ),
         (5, 2, 1, 1, 1, 0)
@@ -53,20 +53,20 @@ async fn counts_and_rates_follow_the_outcomes() {
 
     let intensity =
         performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!((intensity.eligible, intensity.met), (6, 6));
+    assert_eq!((intensity.eligible_population, intensity.met), (6, 6));
 }
 
 #[tokio::test]
 async fn rates_with_a_zero_divisor_are_absent() {
     let mut app = spawn_app().await;
     let empty = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
-    assert_eq!(empty.eligible, 0);
+    assert_eq!(empty.eligible_population, 0);
     assert_eq!(empty.data_completeness, None);
     assert_eq!(empty.performance_rate, None);
 
     record_all(&mut app, vec![cancer_visit("z-1", "99213 1125F")]).await;
     let incomplete = performance_report(&mut app.quality_measures, "pain-plan-of-care").await;
-    assert_eq!(incomplete.eligible, 1);
+    assert_eq!(incomplete.eligible_population, 1);
     assert_eq!(incomplete.data_completeness, Some(0.0));
     assert_eq!(incomplete.performance_rate, None);
 }
@@ -94,6 +94,7 @@ async fn the_period_includes_both_ends_and_providers_are_apart() {
         provider_id: provider.into(),
         period_start: "2025-02-01".into(),
         period_end: "2025-02-28".into(),
+        tin: String::new(),
     };
 
     let all = app
@@ -117,11 +118,11 @@ async fn the_period_includes_both_ends_and_providers_are_apart() {
 
     assert_eq!(all.met, 2);
     assert_eq!((a.met, a.provider_id.as_str()), (1, "npi-a"));
-    assert_eq!(nobody.eligible, 0);
+    assert_eq!(nobody.eligible_population, 0);
 }
 
 #[tokio::test]
-async fn a_measure_with_several_groups_reports_each() {
+async fn a_multi_strata_measure_reports_each_stratum_and_the_overall_by_its_algorithm() {
     let mut config = Config::for_tests();
     config.measure_files = vec![
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -145,15 +146,27 @@ async fn a_measure_with_several_groups_reports_each() {
 
     let report = performance_report(&mut app.quality_measures, "226").await;
 
-    let groups: Vec<(&str, i64, i64, i64)> = report
-        .option_groups
+    let strata: Vec<(&str, i64, i64, i64)> = report
+        .strata
         .iter()
-        .map(|g| (g.option_group.as_str(), g.eligible, g.met, g.not_met))
+        .map(|s| (s.stratum.as_str(), s.eligible_population, s.met, s.not_met))
         .collect();
-    assert_eq!(groups, [("00", 3, 3, 0), ("01", 2, 1, 1), ("02", 3, 1, 1)]);
-    assert_eq!(report.option_group, "");
-    assert_eq!((report.eligible, report.met, report.not_met), (8, 5, 2));
-    assert_eq!(report.option_groups[1].performance_rate, Some(0.5));
+    // Only the tobacco users (G9902) are in the performance stratum.
+    assert_eq!(
+        strata,
+        [
+            ("reporting", 3, 3, 0),
+            ("performance", 2, 1, 1),
+            ("combinedPopulations", 3, 1, 1)
+        ]
+    );
+    // 226 is `split`: completeness of the reporting stratum, the rate of the
+    // performance stratum, and no counts of its own.
+    assert_eq!(report.overall_algorithm, "split");
+    assert_eq!(report.stratum, "");
+    assert_eq!(report.eligible_population, 0);
+    assert_eq!(report.data_completeness, Some(1.0));
+    assert_eq!(report.performance_rate, Some(0.5));
 }
 
 #[tokio::test]
@@ -166,12 +179,14 @@ async fn bad_requests_are_named_and_unknown_measures_not_found() {
             provider_id: String::new(),
             period_start: "2025-02-30".into(),
             period_end: String::new(),
+            tin: "12345".into(),
         })
         .await
         .unwrap_err();
     assert_invalid_field(&status, "measure_id");
     assert_invalid_field(&status, "period_start");
     assert_invalid_field(&status, "period_end");
+    assert_invalid_field(&status, "tin");
 
     let backwards = app
         .quality_measures

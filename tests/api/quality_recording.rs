@@ -31,7 +31,7 @@ async fn an_encounter_is_judged_under_every_measure() {
         outcome_of(&response, "pain-plan-of-care"),
         pb::Outcome::PerformanceMet
     );
-    assert!(response.outcomes.iter().all(|o| o.option_group == "00"));
+    assert!(response.outcomes.iter().all(|o| o.stratum.is_empty()));
 }
 
 #[tokio::test]
@@ -100,7 +100,7 @@ async fn every_problem_is_named_by_its_field_path_and_nothing_is_stored() {
     assert!(description.contains("Category II"), "{description}");
 
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!(report.eligible, 0);
+    assert_eq!(report.eligible_population, 0);
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn the_same_encounter_twice_is_a_duplicate_counted_once() {
     assert!(second.duplicate);
     assert_eq!(first.outcomes, second.outcomes);
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!((report.eligible, report.not_met), (1, 1));
+    assert_eq!((report.eligible_population, report.not_met), (1, 1));
 }
 
 #[tokio::test]
@@ -239,7 +239,7 @@ async fn racing_identical_sends_store_and_count_once() {
         "pain-intensity-quantified",
     )
     .await;
-    assert_eq!((report.eligible, report.met), (1, 1));
+    assert_eq!((report.eligible_population, report.met), (1, 1));
 }
 
 #[tokio::test]
@@ -281,7 +281,10 @@ async fn different_content_under_a_taken_id_is_already_exists_unless_replaced() 
     assert!(again.duplicate);
 
     let report = performance_report(&mut app.quality_measures, "pain-intensity-quantified").await;
-    assert_eq!((report.eligible, report.met, report.not_met), (1, 1, 0));
+    assert_eq!(
+        (report.eligible_population, report.met, report.not_met),
+        (1, 1, 0)
+    );
 }
 
 #[tokio::test]

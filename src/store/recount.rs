@@ -1,0 +1,160 @@
+//! Counting again, at start, the measures whose definitions changed.
+//!
+//! Units and totals are kept in the database under the measures in force when
+//! each claim was recorded. Each measure's definition is fingerprinted; when a
+//! server starts with a measure that is new, or defined otherwise than when
+//! it was last counted, every stored claim is judged again under it and its
+//! units are decided anew, in one transaction. A measure no longer in force
+//! leaves no units behind.
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+
+use super::{
+    PreparedMark, StoreError,
+    claim_json::read_claim,
+    counting::{GroupKey, Mark, insert_mark, redecide},
+};
+use crate::measures::{Measure, MeasureSet, judge};
+
+/// Changes whenever how cptd turns claims into units changes, so that every
+/// measure is counted again by the first server that counts the new way.
+const COUNTING_VERSION: &str = "cms-units-1";
+
+/// Identifies how `measure` counts: its whole compiled definition.
+fn fingerprint(measure: &Measure) -> String {
+    let digest = Sha256::digest(format!("{COUNTING_VERSION} {measure:?}").as_bytes());
+    digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Counts again every measure of `measures` whose definition changed and
+/// forgets those no longer in force; answers how many it counted.
+pub fn changed_measures(
+    connection: &mut Connection,
+    measures: &MeasureSet,
+) -> Result<usize, StoreError> {
+    let stored: HashMap<String, String> = {
+        let mut statement =
+            connection.prepare("SELECT measure_id, fingerprint FROM measure_versions")?;
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let changed: Vec<(&Measure, String)> = measures
+        .measures()
+        .iter()
+        .map(|measure| (&**measure, fingerprint(measure)))
+        .filter(|(measure, print)| stored.get(&*measure.id) != Some(print))
+        .collect();
+    let gone: Vec<&String> = stored
+        .keys()
+        .filter(|id| measures.get(id).is_none())
+        .collect();
+    if changed.is_empty() && gone.is_empty() {
+        return Ok(0);
+    }
+    let transaction = connection.transaction()?;
+    for id in gone
+        .iter()
+        .map(|id| id.as_str())
+        .chain(changed.iter().map(|(measure, _)| &*measure.id))
+    {
+        for table in ["claim_marks", "units", "totals", "measure_versions"] {
+            transaction.execute(&format!("DELETE FROM {table} WHERE measure_id = ?1"), [id])?;
+        }
+    }
+    if !changed.is_empty() {
+        mark_every_claim(&transaction, &changed)?;
+        for (measure, print) in &changed {
+            for group in groups_of(&transaction, &measure.id)? {
+                redecide(&transaction, &group, measures)?;
+            }
+            transaction.execute(
+                "INSERT INTO measure_versions (measure_id, fingerprint) VALUES (?1, ?2)",
+                params![&*measure.id, print],
+            )?;
+        }
+    }
+    transaction.commit()?;
+    let names: Vec<&str> = changed.iter().map(|(measure, _)| &*measure.id).collect();
+    tracing::info!(measures = ?names, "counted the stored claims under new or changed measures");
+    Ok(changed.len())
+}
+
+/// Judges every stored claim that is not voided under `changed` and marks it.
+fn mark_every_claim(
+    transaction: &rusqlite::Transaction<'_>,
+    changed: &[(&Measure, String)],
+) -> Result<(), StoreError> {
+    let mut statement = transaction.prepare(
+        "SELECT encounter_id, patient_hash, provider_id, tin, service_date, claim
+         FROM encounters WHERE voided = 0",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let encounter_id: String = row.get(0)?;
+        let patient_hash: Vec<u8> = row.get(1)?;
+        let tin: String = row.get(3)?;
+        let service_date: String = row.get(4)?;
+        let claim = read_claim(row.get(2)?, &tin, &service_date, &row.get::<_, String>(5)?)?;
+        for (measure, _) in changed {
+            for (index, stratum) in measure.strata.iter().enumerate() {
+                let judgement = judge(measure, stratum, &claim);
+                if !judgement.is_eligible() {
+                    continue;
+                }
+                let mark =
+                    PreparedMark::new(measure, index, judgement.marker, judgement.weight, &claim);
+                let group = GroupKey {
+                    measure_id: measure.id.to_string(),
+                    stratum: mark.stratum,
+                    tin: tin.clone(),
+                    npi: claim.provider_id.clone(),
+                    patient_hash: patient_hash.clone(),
+                    bucket: mark.bucket.clone(),
+                };
+                insert_mark(
+                    transaction,
+                    &group,
+                    &Mark {
+                        encounter_id: &encounter_id,
+                        service_date: &service_date,
+                        marker: mark.marker,
+                        weight: mark.weight,
+                        diagnoses: &mark.diagnoses,
+                    },
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every group `measure_id` has marks in.
+fn groups_of(
+    transaction: &rusqlite::Transaction<'_>,
+    measure_id: &str,
+) -> Result<Vec<GroupKey>, StoreError> {
+    let mut statement = transaction.prepare(
+        "SELECT DISTINCT stratum, tin, npi, patient_hash, bucket
+         FROM claim_marks WHERE measure_id = ?1",
+    )?;
+    let groups = statement
+        .query_map([measure_id], |row| {
+            Ok(GroupKey {
+                measure_id: measure_id.to_string(),
+                stratum: row.get(0)?,
+                tin: row.get(1)?,
+                npi: row.get(2)?,
+                patient_hash: row.get(3)?,
+                bucket: row.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(groups)
+}
