@@ -525,3 +525,146 @@ async fn a_full_disk_refuses_writes_whole_and_a_resend_records_each_encounter_on
     let server = Cptd::start(data.path(), log);
     assert_eq!(eligible(&mut server.client().await).await, everything);
 }
+
+/// Claims of CMS measures for `patients` patients, several each, with every
+/// kind of result: patient units (047), date units (145), episodes (024)
+/// and strata (226).
+fn cms_claims(prefix: &str, patients: usize) -> Vec<pb::Encounter> {
+    use crate::cms_counting::claim;
+    let mut claims = Vec::new();
+    for patient in 0..patients {
+        let who = format!("{prefix}-patient-{patient}");
+        let id = |n: usize| format!("{prefix}-{patient}-{n}");
+        let result = ["1123F", "1123F-8P", "", "G9692"][patient % 4];
+        claims.push(claim(
+            &id(0),
+            &who,
+            "2025-02-01",
+            &format!("99213 {result} G9902 G9906"),
+            &[],
+        ));
+        claims.push(claim(
+            &id(1),
+            &who,
+            "2025-05-01",
+            "99214 G9903",
+            &["S22.000A"],
+        ));
+        claims.push(claim(
+            &id(2),
+            &who,
+            "2025-05-01",
+            "22526 G9500 22310 5015F",
+            &["S22.000A"],
+        ));
+        claims.push(claim(&id(3), &who, "2025-08-01", "25606", &["S72.001A"]));
+    }
+    claims
+}
+
+/// The reports a test compares, in one string per measure.
+async fn cms_reports(client: &mut QualityMeasuresClient<tonic::transport::Channel>) -> Vec<String> {
+    let mut reports = Vec::new();
+    for measure in ["024", "047", "145", "226"] {
+        let report = client
+            .get_performance(pb::GetPerformanceRequest {
+                measure_id: measure.into(),
+                period_start: "2025-01-01".into(),
+                period_end: "2025-12-31".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("a report")
+            .into_inner();
+        reports.push(format!("{report:?}"));
+    }
+    reports
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_import_leaves_units_and_reports_as_if_nothing_happened() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let measures = crate::cms_counting::cms_config().measure_files;
+    let with_measures = |data: &Path| {
+        let mut command = Cptd::command(data);
+        for file in &measures {
+            command.arg("--measures").arg(file);
+        }
+        command
+    };
+    let answered = cms_claims("answered", 20);
+    let imported = cms_claims("imported", 500);
+    let voided = "answered-3-0";
+
+    // Arrange: claims answered, one voided, then an import killed mid-way.
+    let mut server = Cptd::spawn(with_measures(data.path()), log.clone());
+    let mut client = server.client().await;
+    import_all(&mut client, answered.iter().cloned().map(import).collect()).await;
+    client
+        .void_encounter(pb::VoidEncounterRequest {
+            encounter_id: voided.into(),
+        })
+        .await
+        .expect("voided");
+    let (sender, call) = open_import(&client);
+    for claim in &imported {
+        sender
+            .send(import(claim.clone()))
+            .await
+            .expect("the stream is open");
+    }
+    let database = data.path().join("encounters.sqlite3");
+    let deadline = Instant::now() + HANG_GUARD;
+    while stored_in_whole_database(&database) <= answered.len() as i64 {
+        assert!(Instant::now() < deadline, "the import was never committed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill_hard();
+    assert!(
+        call.await.expect("joined").is_err(),
+        "no summary after kill -9"
+    );
+    drop(sender);
+
+    // Act: restart and send the whole import again.
+    let mut server = Cptd::spawn(with_measures(data.path()), log.clone());
+    let mut client = server.client().await;
+    let resent = import_all(&mut client, imported.iter().cloned().map(import).collect()).await;
+    assert_eq!(resent.accepted + resent.duplicates, imported.len() as i64);
+    assert!(
+        resent.duplicates > 0,
+        "part of the import was stored before the kill"
+    );
+    let after_kill = cms_reports(&mut client).await;
+    let still_voided = client
+        .get_encounter(pb::GetEncounterRequest {
+            encounter_id: voided.into(),
+        })
+        .await
+        .expect("stored")
+        .into_inner();
+    server.stop();
+
+    // Assert: a server that saw the same claims without a kill counts the same.
+    let clean = crate::cms_counting::spawn_cms_app().await;
+    let mut clean_client = clean.quality_measures.clone();
+    import_all(
+        &mut clean_client,
+        answered.iter().cloned().map(import).collect(),
+    )
+    .await;
+    clean_client
+        .void_encounter(pb::VoidEncounterRequest {
+            encounter_id: voided.into(),
+        })
+        .await
+        .expect("voided");
+    import_all(
+        &mut clean_client,
+        imported.iter().cloned().map(import).collect(),
+    )
+    .await;
+    assert_eq!(after_kill, cms_reports(&mut clean_client).await);
+    assert!(still_voided.voided, "the voided claim did not come back");
+}

@@ -4,6 +4,7 @@
 mod batch_get_codes;
 mod binary;
 mod built_in_data;
+mod cms_counting;
 mod code_sets;
 mod durability;
 mod frame_per_message;
