@@ -15,13 +15,12 @@
 //!   thread that commits in groups), which keeps patient ids only as keyed hashes.
 //! - [`api`]: the gRPC edge. Converts requests into domain values, asks the
 //!   registry, converts answers back, and maps errors to statuses in one place.
-//! - [`server`]: assembles the services, health and reflection, and runs them
-//!   until shutdown. [`shutdown`] is the signal, [`config`] the flags,
-//!   [`telemetry`] the log setup, [`calendar`] the date format of the API,
-//!   [`transport`] the accepted connections, [`source_files`] the reading of
-//!   the operator's data files, [`scheduling`] what the kernel is told about
-//!   each kind of thread, [`background`] the low-priority threads that bulk
-//!   work such as imports runs on.
+//! - [`server`]: assembles the services (each served by its generated tonic
+//!   server), health and reflection, and the tower layers in front of them (the
+//!   request log and load shedding), and runs them until shutdown.
+//!   [`shutdown`] is the signal, [`config`] the flags, [`telemetry`] the log
+//!   setup; `calendar` is the date format of the API and `source_files` the
+//!   reading of the operator's data files.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
 
 #![warn(missing_docs)]

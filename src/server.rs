@@ -10,10 +10,11 @@ use std::{
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tonic::body::Body;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::server::HealthReporter;
 use tower::{
-    BoxError, limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer, util::MapErrLayer,
+    BoxError, limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer, util::MapResultLayer,
 };
 
 use crate::{
@@ -217,7 +218,7 @@ pub async fn run(
         // At most this many calls run at once across all connections; one
         // more is refused at once rather than queued, so overload never grows
         // an unbounded backlog.
-        .layer(MapErrLayer::new(overload_as_status as fn(_) -> _))
+        .layer(MapResultLayer::new(shed_as_answer as fn(_) -> _))
         .layer(LoadShedLayer::new())
         .layer(GlobalConcurrencyLimitLayer::new(max_concurrent_calls))
         .add_service(health_service)
@@ -266,16 +267,22 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
 }
 
 /// The answer to a call refused because the server is at its limit of
-/// concurrent calls: `RESOURCE_EXHAUSTED`, saying which limit. Other errors
-/// pass unchanged.
-fn overload_as_status(error: BoxError) -> BoxError {
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        return Box::new(tonic::Status::resource_exhausted(
-            "the server is at its limit of concurrent calls (--max-concurrent-calls); retry with \
-             backoff",
-        ));
+/// concurrent calls: `RESOURCE_EXHAUSTED`, saying which limit, as an answer
+/// rather than an error, so the request log records it as it is. Other
+/// results pass unchanged.
+fn shed_as_answer(
+    result: Result<http::Response<Body>, BoxError>,
+) -> Result<http::Response<Body>, BoxError> {
+    match result {
+        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
+            Ok(tonic::Status::resource_exhausted(
+                "the server is at its limit of concurrent calls (--max-concurrent-calls); retry \
+                 with backoff",
+            )
+            .into_http())
+        }
+        other => other,
     }
-    error
 }
 
 /// Opens the encounter store off the async runtime: opening rebuilds the totals

@@ -141,11 +141,19 @@ pub fn status_name(code: tonic::Code) -> &'static str {
 }
 
 pin_project! {
-    /// The response future of [`RequestLog`].
+    /// The response future of [`RequestLog`]. Dropped before it answered (the
+    /// call's time limit ran out, or the caller went away), it logs the call
+    /// as cancelled.
     pub struct LoggedFuture<F> {
         #[pin]
         inner: F,
         call: Option<CallRecord>,
+    }
+
+    impl<F> PinnedDrop for LoggedFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            finish(this.project().call, None);
+        }
     }
 }
 

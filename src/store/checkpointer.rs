@@ -9,11 +9,16 @@
 
 use std::{ffi::c_int, sync::mpsc, thread::JoinHandle};
 
-use rusqlite::{Connection, ErrorCode, MAIN_DB, wal::CheckpointMode};
+use rusqlite::{Connection, ErrorCode, MAIN_DB, hooks::Wal, wal::CheckpointMode};
 
 /// Pages in the log from which a commit asks for a checkpoint: SQLite's own
 /// threshold for checkpointing on commit.
 const CHECKPOINT_PAGES: c_int = 1000;
+
+/// Pages in the log from which the writer checkpoints itself, should the
+/// checkpointing thread fall far behind (starved of CPU, say): eight times the
+/// usual, some 32 MB at 4 KiB pages, so the log stays bounded.
+const MAX_LOG_PAGES: c_int = 8 * CHECKPOINT_PAGES;
 
 /// The checkpointing thread. Dropping it lets a checkpoint in progress finish,
 /// then ends the thread and closes its connection.
@@ -40,8 +45,12 @@ impl Checkpointer {
             })?;
         let signal = requests.clone();
         writer
-            .wal_hook(Some(move |_: &mut _, pages: c_int| {
-                if pages >= CHECKPOINT_PAGES {
+            .wal_hook(Some(move |wal: &mut Wal, pages: c_int| {
+                if pages >= MAX_LOG_PAGES {
+                    if let Err(error) = wal.checkpoint() {
+                        log_failure(&error);
+                    }
+                } else if pages >= CHECKPOINT_PAGES {
                     // Full means a request is already waiting.
                     let _ = signal.try_send(());
                 }
@@ -70,13 +79,18 @@ impl Drop for Checkpointer {
     }
 }
 
-/// Runs a passive checkpoint. Busy means another checkpoint is running, which
-/// does the work; any other failure (a full disk, say) is retried at the next
-/// commit's request, and committed data is safe in the log meanwhile.
+/// Runs a passive checkpoint.
 fn checkpoint(connection: &Connection) {
-    if let Err(error) = connection.wal_checkpoint_v2(Some(MAIN_DB), CheckpointMode::PASSIVE)
-        && error.sqlite_error_code() != Some(ErrorCode::DatabaseBusy)
-    {
+    if let Err(error) = connection.wal_checkpoint_v2(Some(MAIN_DB), CheckpointMode::PASSIVE) {
+        log_failure(&error);
+    }
+}
+
+/// Busy means another checkpoint is running, which does the work; any other
+/// failure (a full disk, say) is retried at the next commit, and committed
+/// data is safe in the log meanwhile.
+fn log_failure(error: &rusqlite::Error) {
+    if error.sqlite_error_code() != Some(ErrorCode::DatabaseBusy) {
         tracing::warn!(%error, "checkpointing the store's log failed; retried after the next commit");
     }
 }

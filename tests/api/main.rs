@@ -18,6 +18,7 @@ mod quality_import;
 mod quality_measures;
 mod quality_performance;
 mod quality_recording;
+mod request_log;
 mod search_codes;
 mod shutdown;
 mod validate_codes;
