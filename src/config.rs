@@ -139,10 +139,12 @@ pub struct Config {
     #[arg(long = "codes", env = "CPTD_CODES", value_delimiter = ',')]
     pub code_files: Vec<PathBuf>,
 
-    /// Measure-definition file to load besides the built-in measures
-    /// (repeatable), in CMS's claims single-source JSON shape; CMS's yearly file
-    /// loads unchanged. A file with any problem is refused whole, and the server
-    /// does not start.
+    /// Measure file to load besides the built-in measures (repeatable), in
+    /// either shape CMS publishes: the claims single-source definitions (a JSON
+    /// object keyed by measure id) or measures-data.json (a JSON array, for
+    /// titles, isInverse, strata and overallAlgorithm); CMS's yearly files load
+    /// unchanged. A file with any problem is refused whole, and the server does
+    /// not start.
     #[arg(long = "measures", env = "CPTD_MEASURES", value_delimiter = ',')]
     pub measure_files: Vec<PathBuf>,
 

@@ -6,7 +6,7 @@ use cptd::{
     config::{Cli, Command, Config, Secret},
     measures::{MeasureSet, Tin},
     server, shutdown,
-    store::{Durability, EncounterStore, Location, PatientIdKey, StoreOptions},
+    store::{EncounterStore, PatientIdKey},
     telemetry,
 };
 
@@ -36,7 +36,9 @@ fn main() -> ExitCode {
             };
             match export.run() {
                 Ok(json) => {
-                    println!("{json}");
+                    use std::io::Write;
+                    // A reader that stops early (`| head`) is no failure.
+                    let _ = writeln!(std::io::stdout(), "{json}");
                     ExitCode::SUCCESS
                 }
                 Err(refused) => {
@@ -85,19 +87,9 @@ impl ExportArgs {
             .transpose()
             .map_err(|rule| format!("the patient-id key is refused: {rule}"))?;
         let measures = MeasureSet::load(&self.measure_files).map_err(|error| error.to_string())?;
-        if !self.data_dir.is_dir() {
-            return Err(format!(
-                "{} is not a data directory",
-                self.data_dir.display()
-            ));
-        }
-        let options = StoreOptions {
-            location: Location::Directory(self.data_dir),
-            durability: Durability::Full,
-            key,
-        };
-        let store = EncounterStore::open(options, std::sync::Arc::new(measures))
-            .map_err(|error| error.to_string())?;
+        let store =
+            EncounterStore::open_read_only(&self.data_dir, key, std::sync::Arc::new(measures))
+                .map_err(|error| error.to_string())?;
         let runtime = runtime().map_err(|error| error.to_string())?;
         runtime.block_on(async {
             let set = store.measurement_set(&tin, &self.npi, self.year).await;

@@ -296,7 +296,7 @@ impl TryFrom<pb::SearchCodesRequest> for SearchCodes {
         let fingerprint = page_token::fingerprint(&(&query, &filter, &request.as_of));
         let offset = match page_start(&request.page_token, fingerprint, &mut violations) {
             Some(PageStart::Offset(offset)) => offset,
-            Some(PageStart::After(_) | PageStart::Cursor(_)) => {
+            Some(PageStart::After(_)) => {
                 violations.add("page_token", "page token is not one SearchCodes issued");
                 0
             }
@@ -354,7 +354,7 @@ impl TryFrom<pb::ListCodesRequest> for ListCodes {
         let fingerprint = page_token::fingerprint(&(&filter, &request.as_of));
         let after = match page_start(&request.page_token, fingerprint, &mut violations) {
             Some(PageStart::After(code)) => Some(code),
-            Some(PageStart::Offset(_) | PageStart::Cursor(_)) => {
+            Some(PageStart::Offset(_)) => {
                 violations.add("page_token", "page token is not one ListCodes issued");
                 None
             }

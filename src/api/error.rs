@@ -93,10 +93,6 @@ impl From<StoreError> for Status {
         // idempotent).
         match error {
             StoreError::Closed => Status::unavailable("the server is shutting down; retry"),
-            StoreError::BadCursor => Status::invalid_argument(
-                "page_token: page token is not one this service issued; pass next_page_token \
-                 unchanged",
-            ),
             StoreError::NoRoom => Status::resource_exhausted(
                 "the server's disk is full: nothing of this write was stored; retry once space \
                  is freed (retrying is safe)",

@@ -18,14 +18,12 @@ pub const DEFAULT_PAGE_SIZE: usize = 20;
 pub const MAX_PAGE_SIZE: usize = 100;
 
 /// Where the next page begins.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageStart {
     /// After this many results of a ranked list.
     Offset(usize),
     /// After this code, in code order.
     After(CodeValue),
-    /// After the item the store named by this cursor (letters and digits).
-    Cursor(String),
 }
 
 /// Hashes whatever identifies a listing, so a token can be checked against it.
@@ -59,7 +57,6 @@ pub fn encode(start: PageStart, fingerprint: u64) -> String {
     let plain = match start {
         PageStart::Offset(offset) => format!("o:{offset}:{fingerprint:016x}"),
         PageStart::After(code) => format!("a:{code}:{fingerprint:016x}"),
-        PageStart::Cursor(cursor) => format!("c:{cursor}:{fingerprint:016x}"),
     };
     URL_SAFE_NO_PAD.encode(plain)
 }
@@ -89,9 +86,6 @@ pub fn decode(token: &str, expected_fingerprint: u64) -> Result<Option<PageStart
     let start = match kind {
         "o" => PageStart::Offset(position.parse().map_err(|_| unreadable)?),
         "a" => PageStart::After(CodeValue::parse(position).map_err(|_| unreadable)?),
-        "c" if position.bytes().all(|byte| byte.is_ascii_alphanumeric()) => {
-            PageStart::Cursor(position.to_string())
-        }
         _ => return Err(unreadable),
     };
     Ok(Some(start))

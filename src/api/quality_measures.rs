@@ -290,15 +290,15 @@ impl QualityMeasures for QualityMeasuresService {
                 measure.clone(),
                 request.providers,
                 request.period,
-                request.after,
+                request.offset,
                 request.page_size,
             )
             .await?;
-        let next_page_token = match page.gaps.last() {
-            Some(last) if page.more => {
-                page_token::encode(PageStart::Cursor(last.cursor.clone()), request.fingerprint)
-            }
-            _ => String::new(),
+        let next_page_token = if page.more {
+            let next = request.offset + page.gaps.len();
+            page_token::encode(PageStart::Offset(next), request.fingerprint)
+        } else {
+            String::new()
         };
         Ok(Response::new(pb::ListCareGapsResponse {
             gaps: page

@@ -492,8 +492,8 @@ pub struct ListCareGaps {
     pub period: Period,
     /// Gaps per page.
     pub page_size: usize,
-    /// The cursor of the last gap of the previous page.
-    pub after: Option<String>,
+    /// Gaps before this page.
+    pub offset: usize,
     /// Identifies the listing, for page tokens.
     pub fingerprint: u64,
 }
@@ -521,19 +521,19 @@ impl TryFrom<pb::ListCareGapsRequest> for ListCareGaps {
             page_token::DEFAULT_PAGE_SIZE
         });
         let fingerprint = page_token::fingerprint(&(&measure_id, &providers, &period));
-        let after = match page_token::decode(&request.page_token, fingerprint) {
-            Ok(Some(PageStart::Cursor(cursor))) => Some(cursor),
-            Ok(None) => None,
+        let offset = match page_token::decode(&request.page_token, fingerprint) {
+            Ok(Some(PageStart::Offset(offset))) => offset,
+            Ok(None) => 0,
             Ok(Some(_)) => {
                 violations.add(
                     "page_token",
                     "page token is not one ListCareGaps issued; pass next_page_token unchanged",
                 );
-                None
+                0
             }
             Err(error) => {
                 violations.add("page_token", error);
-                None
+                0
             }
         };
         violations.into_result(ListCareGaps {
@@ -541,7 +541,7 @@ impl TryFrom<pb::ListCareGapsRequest> for ListCareGaps {
             providers,
             period,
             page_size,
-            after,
+            offset,
             fingerprint,
         })
     }

@@ -446,13 +446,16 @@ pub struct Measure {
 }
 
 impl Measure {
-    /// The diagnoses that tie the claims of an episode together: every
-    /// diagnosis an eligibility option of `stratum` names.
-    pub fn episode_diagnoses(&self, stratum: usize) -> impl Iterator<Item = &Diagnosis> {
-        self.strata[stratum]
-            .eligibility
-            .iter()
-            .flat_map(|option| option.diagnoses.iter())
+    /// Whether `diagnosis` can tie the claims of an episode of `stratum`
+    /// together: an eligibility option names it, or a prefix of it.
+    pub fn ties_episodes(&self, stratum: usize, diagnosis: &Diagnosis) -> bool {
+        self.strata[stratum].eligibility.iter().any(|option| {
+            option.diagnoses.contains(diagnosis)
+                || option
+                    .diagnosis_prefixes
+                    .iter()
+                    .any(|prefix| diagnosis.compact().starts_with(prefix.as_str()))
+        })
     }
 }
 
@@ -725,7 +728,12 @@ fn strata(
         for (name, group) in groups {
             whole.option_groups.push(name.into());
             whole.eligibility.extend(group.eligibility);
-            whole.performance.extend(group.performance);
+            // Groups of one rate often repeat the same options (024, 418).
+            for option in group.performance {
+                if !whole.performance.contains(&option) {
+                    whole.performance.push(option);
+                }
+            }
         }
         return vec![whole];
     };
@@ -928,6 +936,29 @@ mod tests {
                 .message
                 .contains("neither an object")
         );
+    }
+
+    #[test]
+    fn option_groups_of_one_rate_are_merged_without_repeating_an_option() {
+        let measures = read(
+            r#"{"024": {"measureId": "024",
+                "eligibilityOptions": [
+                  {"optionGroup": "00", "minAge": 50, "diagnosisCodes": ["S22.000A"], "procedureCodes": [{"code": "99213"}]},
+                  {"optionGroup": "01", "minAge": 50, "diagnosisCodePrefixes": ["S72"], "procedureCodes": [{"code": "22310"}]}],
+                "performanceOptions": [
+                  {"optionGroup": "00", "optionType": "performanceMet", "qualityCodes": [{"code": "5015F"}]},
+                  {"optionGroup": "01", "optionType": "performanceMet", "qualityCodes": [{"code": "5015F"}]},
+                  {"optionGroup": "01", "optionType": "performanceNotMet", "qualityCodes": [{"code": "5015F", "modifiers": ["8P"]}]}]}}"#,
+        )
+        .unwrap();
+        let fracture = &measures[0];
+        assert_eq!(fracture.strata.len(), 1);
+        assert_eq!(fracture.strata[0].eligibility.len(), 2);
+        assert_eq!(fracture.strata[0].performance.len(), 2);
+        // Listed codes and prefixes both tie an episode together.
+        let tie = |code: &str| fracture.ties_episodes(0, &Diagnosis::parse(code).unwrap());
+        assert!(tie("S22.000A") && tie("S72.001A"));
+        assert!(!tie("M54.50"));
     }
 
     #[test]

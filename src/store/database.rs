@@ -111,6 +111,11 @@ pub struct Readers {
 }
 
 impl Readers {
+    /// Reading connections to the database in `directory`.
+    pub fn for_directory(directory: &Path) -> Readers {
+        Readers::new(Source::File(directory.to_path_buf(), Durability::Full))
+    }
+
     fn new(source: Source) -> Readers {
         Readers {
             source,

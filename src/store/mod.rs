@@ -124,9 +124,25 @@ pub enum StoreError {
     /// The writer thread is gone (the server is stopping).
     #[error("the store is closed")]
     Closed,
-    /// A page cursor the store did not make.
-    #[error("not a cursor this store issued")]
-    BadCursor,
+    /// A read-only opening found measures counted otherwise than the ones
+    /// given (other definitions, or measures not given).
+    #[error(
+        "measure(s) {} are not counted in this data directory as the measures given define \
+         them; give the --measures files the server runs with",
+        .0.join(", ")
+    )]
+    OtherMeasures(Vec<String>),
+    /// A read-only opening found the database at another schema version.
+    #[error(
+        "the database has schema version {found}, this cptd writes {known}; start this cptd's \
+         server on it once (it migrates at start), or use the cptd that wrote it"
+    )]
+    OtherSchema {
+        /// The database's version.
+        found: i64,
+        /// This build's version.
+        known: i64,
+    },
 }
 
 /// Where the database lives.
@@ -234,7 +250,7 @@ impl PreparedMark {
             let named: Vec<&str> = claim
                 .diagnoses
                 .iter()
-                .filter(|diagnosis| measure.episode_diagnoses(stratum).any(|d| d == *diagnosis))
+                .filter(|diagnosis| measure.ties_episodes(stratum, diagnosis))
                 .map(|diagnosis| diagnosis.compact())
                 .collect();
             named.join(",")
@@ -280,6 +296,9 @@ impl PendingWrite {
 /// The durable store of encounters, their units and totals.
 pub struct EncounterStore {
     jobs: mpsc::Sender<Job>,
+    /// A read-only store's hold on its data directory; the writer holds it
+    /// otherwise.
+    _directory_lock: Option<directory_lock::DirectoryLock>,
     readers: Arc<Readers>,
     /// The measures the units are counted under.
     measures: Arc<MeasureSet>,
@@ -340,10 +359,54 @@ impl EncounterStore {
             .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs,
+            _directory_lock: None,
             readers: Arc::new(readers),
             measures,
             hasher,
             writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Opens the store of `directory` to read it alone, changing nothing in
+    /// it: no migration and no counting again. Refused when its schema is not
+    /// this build's, when another process has it open, or when a measure of
+    /// `measures` is not counted there as it is defined, or it counts measures
+    /// not in `measures` (pass the measure files the server runs with). Writes fail with [`StoreError::Closed`].
+    /// Blocking.
+    pub fn open_read_only(
+        directory: &std::path::Path,
+        key: Option<PatientIdKey>,
+        measures: Arc<MeasureSet>,
+    ) -> Result<EncounterStore, StoreError> {
+        let io_error = |error| StoreError::Io {
+            path: directory.join(DATABASE_FILE),
+            error,
+        };
+        if !directory.join(DATABASE_FILE).is_file() {
+            return Err(io_error(std::io::ErrorKind::NotFound.into()));
+        }
+        let lock = directory_lock::DirectoryLock::acquire(directory)?;
+        let key = match key {
+            Some(key) => key,
+            None => PatientIdKey::in_directory(directory)?,
+        };
+        let connection = database::open_file(directory, Durability::Full)?;
+        schema::require_current(&connection)?;
+        let hasher = key.hasher();
+        database::check_key(&connection, &hasher)?;
+        let differences = recount::differences(&connection, &measures)?;
+        if !differences.is_empty() {
+            return Err(StoreError::OtherMeasures(differences));
+        }
+        drop(connection);
+        let (jobs, _) = mpsc::channel(1);
+        Ok(EncounterStore {
+            jobs,
+            _directory_lock: Some(lock),
+            readers: Arc::new(Readers::for_directory(directory)),
+            measures,
+            hasher,
+            writer: Mutex::new(None),
         })
     }
 
@@ -461,25 +524,18 @@ impl EncounterStore {
     }
 
     /// The units of `measure` for `providers` over `period` that are eligible
-    /// but unreported or not met (met, for an inverse measure), after
-    /// `after` (a gap's cursor), at most `limit` of them.
+    /// but unreported or not met (met, for an inverse measure): `limit` of
+    /// them from the `offset`-th, in a stable order.
     pub async fn care_gaps(
         &self,
         measure: Arc<Measure>,
         providers: ProviderFilter,
         period: Period,
-        after: Option<String>,
+        offset: usize,
         limit: usize,
     ) -> Result<CareGapsPage, StoreError> {
         self.read(move |connection| {
-            reads::care_gaps(
-                connection,
-                &measure,
-                &providers,
-                period,
-                after.as_deref(),
-                limit,
-            )
+            reads::care_gaps(connection, &measure, &providers, period, offset, limit)
         })
         .await
     }

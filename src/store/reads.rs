@@ -161,8 +161,6 @@ pub struct CareGap {
     pub last: Date,
     /// Its claims: encounter id and date of service, in date order.
     pub encounters: Vec<(String, Date)>,
-    /// Where the next page starts, should this gap end one.
-    pub cursor: String,
 }
 
 /// One page of care gaps.
@@ -186,65 +184,18 @@ fn gap_marker(measure: &Measure) -> PerformanceKind {
     }
 }
 
-/// A cursor names a unit: its stratum, provider, patient hash, bucket and
-/// number, hex-encoded JSON, opaque to callers.
-fn cursor_of(group: &GroupKey, unit_no: i64) -> String {
-    let key = serde_json::json!([
-        group.stratum,
-        group.tin,
-        group.npi,
-        hex(&group.patient_hash),
-        group.bucket,
-        unit_no
-    ]);
-    hex(key.to_string().as_bytes())
-}
-
-type Cursor = (i64, String, String, Vec<u8>, String, i64);
-
-fn read_cursor(text: &str) -> Option<Cursor> {
-    let bytes = unhex(text)?;
-    let (stratum, tin, npi, hash, bucket, unit_no): (i64, String, String, String, String, i64) =
-        serde_json::from_slice(&bytes).ok()?;
-    Some((stratum, tin, npi, unhex(&hash)?, bucket, unit_no))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
-        .collect()
-}
-
-/// A page of the care gaps of `measure`; `after` is the cursor of the last
-/// gap of the previous page. A cursor that is not one is
-/// [`StoreError::BadCursor`].
+/// A page of the care gaps of `measure`: `limit` from the `offset`-th. Pages
+/// go by position rather than by the last unit's key, so that no token a
+/// caller holds carries a patient's hash; a gap closed between two pages may
+/// move the rest by one.
 pub fn care_gaps(
     connection: &Connection,
     measure: &Measure,
     providers: &ProviderFilter,
     period: Period,
-    after: Option<&str>,
+    offset: usize,
     limit: usize,
 ) -> Result<CareGapsPage, StoreError> {
-    let after = match after {
-        None => (
-            -1,
-            String::new(),
-            String::new(),
-            Vec::new(),
-            String::new(),
-            -1,
-        ),
-        Some(text) => read_cursor(text).ok_or(StoreError::BadCursor)?,
-    };
     let gap = gap_marker(measure).number();
     let condition = format!(
         "measure_id = ?1 AND (marker IS NULL OR marker = ?2) AND {FOR_PROVIDERS}
@@ -269,9 +220,8 @@ pub fn care_gaps(
             "SELECT stratum, tin, npi, patient_hash, bucket, unit_no, marker, first_date, last_date
              FROM units
              WHERE {condition}
-               AND (stratum, tin, npi, patient_hash, bucket, unit_no) > (?7, ?8, ?9, ?10, ?11, ?12)
              ORDER BY stratum, tin, npi, patient_hash, bucket, unit_no
-             LIMIT ?13"
+             LIMIT ?7 OFFSET ?8"
         ))?;
         let mut rows = statement.query(params![
             &*measure.id,
@@ -280,13 +230,8 @@ pub fn care_gaps(
             providers.npi,
             period.start.to_string(),
             period.end.to_string(),
-            after.0,
-            after.1,
-            after.2,
-            after.3,
-            after.4,
-            after.5,
-            (limit + 1) as i64
+            (limit + 1) as i64,
+            offset as i64
         ])?;
         while let Some(row) = rows.next()? {
             let group = GroupKey {
@@ -313,7 +258,6 @@ pub fn care_gaps(
         gaps.push(CareGap {
             stratum: usize::try_from(group.stratum).unwrap_or_default(),
             encounters: unit_claims(connection, &group, unit_no)?,
-            cursor: cursor_of(&group, unit_no),
             tin: group.tin,
             npi: group.npi,
             marker,
@@ -499,32 +443,5 @@ mod tests {
             whole_years(period(date(2024, 1, 1), date(2024, 12, 30))),
             None
         );
-    }
-
-    #[test]
-    fn a_cursor_reads_back_and_garbage_is_refused() {
-        let group = GroupKey {
-            measure_id: "047".into(),
-            stratum: 1,
-            tin: "123456789".into(),
-            npi: "npi:1".into(),
-            patient_hash: vec![0, 255, 7],
-            bucket: "2025".into(),
-        };
-        let cursor = cursor_of(&group, 3);
-        assert_eq!(
-            read_cursor(&cursor),
-            Some((
-                1,
-                "123456789".into(),
-                "npi:1".into(),
-                vec![0, 255, 7],
-                "2025".into(),
-                3
-            ))
-        );
-        for garbage in ["", "zz", "abc", &hex(b"[1,2]")] {
-            assert_eq!(read_cursor(garbage), None, "{garbage:?}");
-        }
     }
 }

@@ -32,19 +32,46 @@ fn fingerprint(measure: &Measure) -> String {
         .collect()
 }
 
+/// The ids of the measures whose counts in the database differ from
+/// `measures`: new or defined otherwise than when last counted, or counted
+/// there but not in `measures`.
+pub fn differences(
+    connection: &Connection,
+    measures: &MeasureSet,
+) -> Result<Vec<String>, StoreError> {
+    let stored = stored_fingerprints(connection)?;
+    let mut ids: Vec<String> = measures
+        .measures()
+        .iter()
+        .filter(|measure| stored.get(&*measure.id) != Some(&fingerprint(measure)))
+        .map(|measure| measure.id.to_string())
+        .chain(
+            stored
+                .keys()
+                .filter(|id| measures.get(id).is_none())
+                .cloned(),
+        )
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+fn stored_fingerprints(connection: &Connection) -> Result<HashMap<String, String>, StoreError> {
+    let mut statement =
+        connection.prepare("SELECT measure_id, fingerprint FROM measure_versions")?;
+    let stored = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(stored)
+}
+
 /// Counts again every measure of `measures` whose definition changed and
 /// forgets those no longer in force; answers how many it counted.
 pub fn changed_measures(
     connection: &mut Connection,
     measures: &MeasureSet,
 ) -> Result<usize, StoreError> {
-    let stored: HashMap<String, String> = {
-        let mut statement =
-            connection.prepare("SELECT measure_id, fingerprint FROM measure_versions")?;
-        statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-            .collect::<Result<_, _>>()?
-    };
+    let stored = stored_fingerprints(connection)?;
     let changed: Vec<(&Measure, String)> = measures
         .measures()
         .iter()

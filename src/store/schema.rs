@@ -99,6 +99,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Refuses a database that is not at [`SCHEMA_VERSION`], changing nothing.
+pub fn require_current(connection: &Connection) -> Result<(), StoreError> {
+    let found: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found == SCHEMA_VERSION {
+        Ok(())
+    } else {
+        Err(StoreError::OtherSchema {
+            found,
+            known: SCHEMA_VERSION,
+        })
+    }
+}
+
 /// Brings the database up to [`SCHEMA_VERSION`].
 pub fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     let found: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;

@@ -707,4 +707,23 @@ async fn cptd_export_writes_the_same_measurement_set_from_a_data_directory() {
     let online: serde_json::Value = serde_json::from_str(&served.measurement_set_json).unwrap();
     assert_eq!(offline, online);
     assert_eq!(offline["measurements"].as_array().unwrap().len(), 2);
+
+    // Without the server's measure files the export is refused, and the data
+    // directory keeps what it counted.
+    let counted = || {
+        let database = rusqlite::Connection::open(data.path().join("encounters.sqlite3")).unwrap();
+        database
+            .query_row("SELECT count(*) FROM measure_versions", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap()
+    };
+    let before = counted();
+    let (status, _, stderr) = crate::binary::run_to_end(&arguments[..9]);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("024, 047, 145, 226, 236, 406") && stderr.contains("--measures"),
+        "{stderr}"
+    );
+    assert_eq!(counted(), before);
 }
