@@ -89,24 +89,11 @@ start_server() {
     exit 1
 }
 
-# The exact body h2load sends must get a real answer, not a gRPC error (h2load
-# sees only the HTTP status, 200 for both). Sends it once with nghttp, checks
-# grpc-status 0, and records the response's DATA length so every h2load run can
-# be checked to have received exactly that much per request.
+# The response DATA bytes of each method's answer, which every h2load run must
+# receive per call.
 declare -A data_bytes
 verify_body() {
-    local method="$1"
-    local output status length
-    output="$(nghttp -v -d "$(body_of "$method")" -H 'content-type: application/grpc' \
-        -H 'te: trailers' "http://$address/$method" 2>&1 | tr -d '\0')"
-    status="$(grep -ao 'grpc-status: [0-9]*' <<<"$output" | head -1 | cut -d' ' -f2)"
-    if [[ "$status" != 0 ]]; then
-        echo "grpc_ratio: $method with the benchmark body answered grpc-status '${status}', expected 0:" >&2
-        grep -a 'recv' <<<"$output" >&2
-        exit 1
-    fi
-    length="$(grep -ao 'recv DATA frame <length=[0-9]*' <<<"$output" | grep -o '[0-9]*$' | awk '{ sum += $1 } END { print sum }')"
-    data_bytes["$method"]="$length"
+    data_bytes["$1"]="$(grpc_answer_bytes grpc_ratio "$address" "$1" "$(body_of "$1")")"
 }
 
 # The same questions as JSON through grpcurl, to show what the bodies ask;
