@@ -36,3 +36,23 @@ message = bytes.fromhex(sys.argv[1])
 sys.stdout.buffer.write(b"\0" + struct.pack(">I", len(message)) + message)
 ' "$1" >"$2"
 }
+
+# Sends the gRPC request in BODY_FILE to METHOD once with nghttp; exits unless
+# the answer has grpc-status 0, and prints the length of its DATA frames. h2load
+# sees only the HTTP status, which is 200 for a gRPC error too, so a load run is
+# checked by the DATA bytes it received: this many per call.
+# Usage: grpc_answer_bytes SCRIPT ADDRESS METHOD BODY_FILE
+grpc_answer_bytes() {
+    local script="$1" address="$2" method="$3" body="$4"
+    local output status
+    output="$(nghttp -v -d "$body" -H 'content-type: application/grpc' \
+        -H 'te: trailers' "http://$address/$method" 2>&1 | tr -d '\0')"
+    status="$(grep -ao 'grpc-status: [0-9]*' <<<"$output" | head -1 | cut -d' ' -f2)"
+    if [[ "$status" != 0 ]]; then
+        echo "$script: $method with the benchmark body answered grpc-status '${status}', expected 0:" >&2
+        grep -a 'recv' <<<"$output" >&2
+        exit 1
+    fi
+    grep -ao 'recv DATA frame <length=[0-9]*' <<<"$output" | grep -o '[0-9]*$' |
+        awk '{ sum += $1 } END { print sum }'
+}

@@ -14,9 +14,9 @@
 #   2. runs the same load again while sending RELOADS SIGHUPs, one after the
 #      other (each after the previous one's "code set reloaded" line),
 # and reports each reload's time from the server's own log, the throughput and
-# h2load's mean and longest request time in both runs, and that every request
-# of the busy run succeeded with the full answer. Needs h2load (Debian:
-# nghttp2-client), grpcurl and python3.
+# h2load's mean and longest request time in both runs, and checks that every
+# request of both runs succeeded with the full answer. Needs h2load and nghttp
+# (Debian: nghttp2-client), grpcurl and python3.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ seconds="${SECONDS_OF_LOAD:-12}"
 reloads="${RELOADS:-3}"
 
 source benches/common.sh
-require_tools reload_under_load h2load grpcurl python3
+require_tools reload_under_load h2load nghttp grpcurl python3
 binary="$(release_binary)"
 
 work="$(mktemp -d)"
@@ -88,6 +88,7 @@ done
 grpc_frame "0a05$(printf '00042' | od -An -tx1 | tr -d ' \n')" "$work/get_code.bin"
 grpcurl -plaintext -d '{"code": "00042"}' "$address" cpt.v1.CodeLookup/GetCode |
     python3 -c 'import json, sys; d = json.load(sys.stdin); assert d["descriptor"].endswith("variant 42."), d'
+answer_bytes="$(grpc_answer_bytes reload_under_load "$address" cpt.v1.CodeLookup/GetCode "$work/get_code.bin")"
 
 # Milliseconds of each log line with `message`, in order.
 logged_ms() {
@@ -121,10 +122,14 @@ def find(pattern):
 done, succeeded = int(find(r"(\d+) done")[1]), int(find(r"(\d+) succeeded")[1])
 if succeeded != done:
     sys.exit(f"reload_under_load: only {succeeded} of {done} requests succeeded:\n{output}")
+data, expected = int(find(r"\((\d+)\) data")[1]), done * int(sys.argv[2])
+if data != expected:
+    sys.exit(f"reload_under_load: {data} response data bytes, expected {expected}; "
+             f"some calls did not answer the code:\n{output}")
 rate = find(r"finished in [0-9.]+m?s, ([0-9.]+) req/s")[1]
 times = find(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)")
-print(f"{done} calls, all succeeded, {float(rate):.0f}/s, request time mean {times[3]}, longest {times[2]}")
-' "$1"
+print(f"{done} calls, all answered the code, {float(rate):.0f}/s, request time mean {times[3]}, longest {times[2]}")
+' "$1" "$answer_bytes"
 }
 
 echo "code set: $rows generated rows over the built-in set; $(nproc) CPUs; h2load -c 4 -m 32 for ${seconds} s"

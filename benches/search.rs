@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cptd::codes::{CodeFilter, CodeRegistry, SearchIndex, SearchQuery};
+use cptd::codes::{CodeFilter, CodeRegistry, Explain, SearchIndex, SearchQuery};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::civil::date;
 
@@ -300,7 +300,12 @@ fn corpus(criterion: &mut Criterion, name: &str, registry: &CodeRegistry, scan_r
     drop(rebuilt);
 
     let (page_median, page_p99) = percentiles(200, |text| {
-        black_box(registry.search_page(&query(text), 0, 20).hits.len());
+        black_box(
+            registry
+                .search_page(&query(text), 0, 20, Explain::Matches)
+                .hits
+                .len(),
+        );
     });
     let (full_median, full_p99) = percentiles(50, |text| {
         black_box(registry.search(&query(text)).len());
@@ -329,7 +334,12 @@ fn corpus(criterion: &mut Criterion, name: &str, registry: &CodeRegistry, scan_r
     group.bench_function("query mix, first page", |bencher| {
         bencher.iter(|| {
             for text in QUERIES {
-                black_box(registry.search_page(&query(text), 0, 20).hits.len());
+                black_box(
+                    registry
+                        .search_page(&query(text), 0, 20, Explain::Matches)
+                        .hits
+                        .len(),
+                );
             }
         })
     });
@@ -346,7 +356,14 @@ fn corpus(criterion: &mut Criterion, name: &str, registry: &CodeRegistry, scan_r
         group.bench_with_input(
             BenchmarkId::new("first page", text),
             &text,
-            |bencher, &text| bencher.iter(|| registry.search_page(&query(text), 0, 20).hits.len()),
+            |bencher, &text| {
+                bencher.iter(|| {
+                    registry
+                        .search_page(&query(text), 0, 20, Explain::Matches)
+                        .hits
+                        .len()
+                })
+            },
         );
     }
     group.finish();

@@ -53,6 +53,9 @@ pub enum ServerError {
     /// The transport failed.
     #[error("the server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The threads imports are prepared on could not be started.
+    #[error("cannot start the import threads: {0}")]
+    ImportThreads(rayon::ThreadPoolBuildError),
 }
 
 /// Re-reads the code-set files on each SIGHUP and swaps the new registry in whole.
@@ -192,7 +195,8 @@ pub async fn run(
         store.clone(),
         config.max_concurrent_imports as usize,
         config.strict_codes,
-    );
+    )
+    .map_err(ServerError::ImportThreads)?;
     let quality_measures =
         QualityMeasuresServer::new(quality_measures).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let code_lookup = CodeLookupServer::new(CodeLookupService::new(registry))

@@ -9,11 +9,11 @@ use tonic::metadata::AsciiMetadataValue;
 
 use super::{
     code_requests::{BatchGetCodes, GetCode, ListCodes, SearchCodes, ValidateCodes},
-    convert::{JudgedInput, code_message, search_result},
+    convert::{CodeView, JudgedInput, code_message, search_result},
     page_token::{self, PageStart},
 };
 use crate::{
-    codes::{CodeRegistry, SearchQuery},
+    codes::{CodeRegistry, Explain, SearchQuery},
     pb::{self, code_lookup_server::CodeLookup},
 };
 
@@ -69,7 +69,13 @@ fn search_response(
         filter: &request.filter,
         as_of: request.as_of,
     };
-    let page = registry.search_page(&query, request.offset, request.page_size);
+    // Explaining costs about as much as searching; a typeahead's basic
+    // answers go without.
+    let explain = match request.view {
+        CodeView::Basic => Explain::Nothing,
+        CodeView::Full => Explain::Matches,
+    };
+    let page = registry.search_page(&query, request.offset, request.page_size, explain);
     let page_end = request.offset.saturating_add(request.page_size);
     let next_page_token = if page_end < page.total {
         page_token::encode(PageStart::Offset(page_end), request.fingerprint)

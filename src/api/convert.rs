@@ -160,8 +160,8 @@ impl From<ValidationReason> for pb::ValidationReason {
     }
 }
 
-/// The `SearchResult` of `explained`, its code with the fields of `view`. The
-/// matches are answered in every view: they are what a typeahead highlights.
+/// The `SearchResult` of `explained`, its code with the fields of `view`, and
+/// the matches the search was asked to explain (in the full view only).
 pub fn search_result(explained: ExplainedHit<'_>, view: CodeView) -> pb::SearchResult {
     pb::SearchResult {
         code: Some(code_message(explained.hit.found, view)),

@@ -9,6 +9,7 @@ mod code_requests;
 mod codec;
 mod convert;
 mod error;
+mod import_threads;
 mod page_token;
 mod quality_convert;
 mod quality_import;

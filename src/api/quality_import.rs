@@ -1,7 +1,7 @@
 //! `ImportEncounters`: a client stream recorded in chunks.
 //!
 //! Messages are read into chunks; each chunk is parsed, judged and made ready
-//! for the store on tokio's blocking pool, then queued for the store's writer,
+//! for the store on the import threads, then queued for the store's writer,
 //! whose commits overlap the reading of the next chunks. A client that pauses
 //! has what it sent so far committed. A bad encounter is rejected alone, with
 //! its index and id; a message that is not valid protobuf ends the import. The
@@ -13,7 +13,10 @@ use std::{collections::VecDeque, time::Duration};
 use jiff::civil::Date;
 use tonic::{Status, Streaming};
 
-use super::quality_measures::{QualityMeasuresService, conflict_message, voided_message};
+use super::{
+    import_threads,
+    quality_measures::{QualityMeasuresService, conflict_message, voided_message},
+};
 use crate::{
     calendar,
     measures::MAX_ID_CHARS,
@@ -35,6 +38,9 @@ pub const IMPORT_CHUNK: usize = 512;
 /// Chunks of one import awaiting their commit before it reads on: enough that
 /// the writer always has the next chunk queued while it commits one.
 const IN_FLIGHT: usize = 4;
+
+/// Messages read between yields to the runtime.
+const READ_BETWEEN_YIELDS: usize = 64;
 
 /// Longest a chunk waits to fill: a client sending slower than this has its
 /// encounters committed as they come, rather than held until a whole chunk has
@@ -178,6 +184,12 @@ impl Import {
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + MAX_CHUNK_WAIT);
             chunk.push((*read, message));
             *read += 1;
+            // A fast client keeps the stream's buffer full, so reading never
+            // waits; other calls on this worker get a turn every few dozen
+            // messages rather than after a whole chunk.
+            if read.is_multiple_of(READ_BETWEEN_YIELDS) {
+                tokio::task::yield_now().await;
+            }
         }
         Ok((chunk, ChunkEnd::More))
     }
@@ -195,17 +207,18 @@ impl Import {
         ))
     }
 
-    /// Prepares `chunk` on the blocking pool, then queues it for the writer
+    /// Prepares `chunk` on the import threads, then queues it for the writer
     /// once fewer than [`IN_FLIGHT`] of this import's chunks await their commit.
     async fn queue(&mut self, chunk: Chunk) -> Result<(), Status> {
         let service = self.service.clone();
         let today = self.today;
-        let prepared = tokio::task::spawn_blocking(move || prepare(&service, today, chunk))
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "an import's preparation failed");
-                Status::internal("the import failed; encounters answered as accepted are stored")
-            })?;
+        let prepared = import_threads::run(self.service.import_threads(), move || {
+            prepare(&service, today, chunk)
+        })
+        .await
+        .ok_or_else(|| {
+            Status::internal("the import failed; encounters answered as accepted are stored")
+        })?;
         for (index, encounter_id, message) in prepared.rejected {
             self.reject(index, encounter_id, message);
         }
@@ -278,7 +291,7 @@ fn import_stopped(error: StoreError) -> Status {
 }
 
 /// Parses and judges each message of a chunk, and makes the good ones ready
-/// for the writer. Runs on the blocking pool.
+/// for the writer. Runs on an import thread.
 fn prepare(service: &QualityMeasuresService, today: Date, chunk: Chunk) -> PreparedChunk {
     let store = service.store();
     let mut prepared = PreparedChunk {

@@ -36,6 +36,8 @@ pub struct QualityMeasuresService {
     store: Arc<EncounterStore>,
     /// One permit an import running.
     imports: Arc<Semaphore>,
+    /// Where imports are prepared.
+    import_threads: Arc<rayon::ThreadPool>,
     max_concurrent_imports: usize,
     strict_codes: bool,
 }
@@ -51,15 +53,16 @@ impl QualityMeasuresService {
         store: Arc<EncounterStore>,
         max_concurrent_imports: usize,
         strict_codes: bool,
-    ) -> QualityMeasuresService {
-        QualityMeasuresService {
+    ) -> Result<QualityMeasuresService, rayon::ThreadPoolBuildError> {
+        Ok(QualityMeasuresService {
             registry,
             measures,
             store,
+            import_threads: Arc::new(super::import_threads::pool()?),
             imports: Arc::new(Semaphore::new(max_concurrent_imports)),
             max_concurrent_imports,
             strict_codes,
-        }
+        })
     }
 
     /// The measure with `id`, or `NOT_FOUND`.
@@ -90,6 +93,10 @@ impl QualityMeasuresService {
             today,
         };
         parse_encounter(encounter, replace, &rules)
+    }
+
+    pub(super) fn import_threads(&self) -> &rayon::ThreadPool {
+        &self.import_threads
     }
 
     pub(super) fn store(&self) -> &EncounterStore {

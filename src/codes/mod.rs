@@ -16,8 +16,8 @@ pub use filter::{CodeFilter, CodeStatus};
 pub use record::{CodeAsOf, CodeVersion, Imaging, MAX_SHORT_NAME_CHARS, Period, Standing};
 pub use registry::{BUILT_IN_SOURCE, CodeHistory, CodeRegistry, CodeSetError, LookupError};
 pub use search::{
-    ExplainedHit, MAX_QUERY_CHARS, MAX_QUERY_WORDS, MatchKind, SearchField, SearchHit, SearchIndex,
-    SearchMatch, SearchPage, SearchQuery,
+    Explain, ExplainedHit, MAX_QUERY_CHARS, MAX_QUERY_WORDS, MatchKind, SearchField, SearchHit,
+    SearchIndex, SearchMatch, SearchPage, SearchQuery,
 };
 pub use validation::{Validation, ValidationReason};
 pub use value::{

@@ -52,13 +52,13 @@
 //! # Example
 //!
 //! ```
-//! use cptd::codes::{CodeFilter, CodeRegistry, SearchQuery};
+//! use cptd::codes::{CodeFilter, CodeRegistry, Explain, SearchQuery};
 //! use jiff::civil::date;
 //!
 //! let registry = CodeRegistry::built_in().unwrap();
 //! let filter = CodeFilter::default();
 //! let query = SearchQuery { text: "lumbar mbb", filter: &filter, as_of: date(2025, 6, 1) };
-//! let page = registry.search_page(&query, 0, 3);
+//! let page = registry.search_page(&query, 0, 3, Explain::Matches);
 //! assert_eq!(page.hits[0].hit.found.version.code.as_str(), "64493");
 //! assert!(!page.hits[0].matches.is_empty());
 //! ```
@@ -103,6 +103,15 @@ pub struct SearchQuery<'a> {
     pub filter: &'a CodeFilter,
     /// Day the code set is searched as of.
     pub as_of: Date,
+}
+
+/// Whether a page of results says why each code matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Explain {
+    /// Each hit's matches: which query word met which field, and how.
+    Matches,
+    /// No matches.
+    Nothing,
 }
 
 /// One code found, with its relevance.
@@ -151,15 +160,17 @@ impl CodeRegistry {
     }
 
     /// The codes `offset..offset + limit` of the ranking of `query`, each with why
-    /// it matched, and how many codes match in all (always exact). Only the page
-    /// is sorted and explained, so a deep result list costs little more than its
-    /// count; for a broad query only the codes that can reach the page are
-    /// scored.
+    /// it matched when `explain` says so, and how many codes match in all
+    /// (always exact). Only the page is sorted and explained, so a deep result
+    /// list costs little more than its count; for a broad query only the codes
+    /// that can reach the page are scored. Explaining reads each code's texts
+    /// again and costs about as much as the search itself.
     pub fn search_page<'a>(
         &'a self,
         query: &SearchQuery<'_>,
         offset: usize,
         limit: usize,
+        explain: Explain,
     ) -> SearchPage<'a> {
         let plan = self.plan(query.text);
         if plan.words.is_empty() {
@@ -185,7 +196,12 @@ impl CodeRegistry {
             .skip(offset)
             .map(|found| {
                 let hit = self.hit(found, query.as_of);
-                let matches = explain::explain(&plan, index, found.doc, hit.found.version);
+                let matches = match explain {
+                    Explain::Matches => {
+                        explain::explain(&plan, index, found.doc, hit.found.version)
+                    }
+                    Explain::Nothing => Vec::new(),
+                };
                 ExplainedHit { hit, matches }
             })
             .collect();

@@ -82,7 +82,7 @@ fn a_category_i_code_comes_before_a_category_iii_code_matched_alike() {
             filter: &filter,
             as_of: date(2025, 6, 1),
         };
-        let page = registry.search_page(&query, 0, 100);
+        let page = registry.search_page(&query, 0, 100, Explain::Matches);
         let hit = |code: &str| {
             page.hits
                 .iter()
@@ -139,7 +139,7 @@ fn every_page_hit_is_explained() {
             filter: &filter,
             as_of: date(2025, 6, 1),
         };
-        let page = registry.search_page(&query, 0, 100);
+        let page = registry.search_page(&query, 0, 100, Explain::Matches);
         assert!(page.total > 0, "{text:?}");
         for explained in &page.hits {
             assert!(
@@ -276,7 +276,7 @@ mod properties {
             let mut walked = Vec::new();
             let mut offset = 0;
             loop {
-                let page = registry().search_page(&query, offset, size);
+                let page = registry().search_page(&query, offset, size, Explain::Matches);
                 prop_assert_eq!(page.total, all.len());
                 prop_assert!(page.hits.len() <= size);
                 walked.extend(page.hits.iter().map(|explained| explained.hit.found.version.code));
@@ -297,7 +297,7 @@ mod properties {
             // they must hold exactly the full ranking's codes, scores and order.
             let query = SearchQuery { text: &text, filter: &filter, as_of };
             let all = registry().search(&query);
-            let page = registry().search_page(&query, offset, size);
+            let page = registry().search_page(&query, offset, size, Explain::Matches);
             prop_assert_eq!(page.total, all.len(), "{:?}", text);
             let expected: Vec<_> = all.iter().skip(offset).take(size).collect();
             prop_assert_eq!(page.hits.len(), expected.len(), "{:?}", text);
