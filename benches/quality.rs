@@ -125,8 +125,8 @@ async fn measure(encounters: usize, patients: usize) {
         None => "not in its log".into(),
     };
     println!(
-        "restart on {stored} encounters: serving after {:.2} s, of which opening the store and \
-         rebuilding the totals {store_opened}",
+        "restart on {stored} encounters: serving after {:.2} s, of which opening the store \
+         (with its migrations and any counting again) {store_opened}",
         serving_after.as_secs_f64(),
     );
     server.stop().await;

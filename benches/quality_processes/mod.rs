@@ -21,9 +21,6 @@ use tonic_health::pb::{
 
 use crate::encounter_mix::encounter;
 
-/// The variable that makes the bench binary an importer: the server's
-/// address, the first encounter, how many, and of how many patients,
-/// separated by spaces.
 /// The measure files the server loads: the test fixtures in CMS's shapes.
 const FIXTURE_MEASURES: [&str; 2] = [
     concat!(
@@ -36,10 +33,13 @@ const FIXTURE_MEASURES: [&str; 2] = [
     ),
 ];
 
+/// The variable that makes the bench binary an importer: the server's
+/// address, the first encounter, how many, and of how many patients,
+/// separated by spaces.
 pub const IMPORTER: &str = "CPTD_BENCH_IMPORTER";
 
 /// The store's log line that times its opening.
-const STORE_OPENED: &str = "encounter store opened and totals rebuilt";
+const STORE_OPENED: &str = "encounter store opened";
 
 /// The release server, running as a child process.
 pub struct Server {
