@@ -2,15 +2,15 @@
 //!
 //! A claim's mark goes into its group (one measure stratum, one provider, one
 //! patient, one bucket); once a transaction has written every claim it holds,
-//! each group it touched is decided again ([`decide`]) from all its marks, and
-//! the difference between its old and new units is applied to the totals of
-//! its provider and bucket. So the units, the totals and the claims that move
-//! them commit together, or not at all.
+//! each group it touched is decided again ([`decide`]) from all its marks, the
+//! difference between its old and new units is added up per provider and
+//! bucket, and the totals take those differences at the end. So the units,
+//! the totals and the claims that move them commit together, or not at all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use jiff::civil::Date;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::StoreError;
 use crate::{
@@ -29,25 +29,36 @@ pub struct GroupKey {
     pub bucket: String,
 }
 
-/// The groups a transaction touched, each decided once at its end.
-pub type Touched = BTreeSet<GroupKey>;
+/// The groups a transaction touched, by number, each decided once at its end.
+pub type Touched = BTreeSet<i64>;
 
-/// The SQL condition naming one group, its values bound as `?1` to `?6`.
-const IN_GROUP: &str = "measure_id = ?1 AND stratum = ?2 AND tin = ?3 AND npi = ?4 \
-                        AND patient_hash = ?5 AND bucket = ?6";
-
-macro_rules! group_params {
-    ($group:expr $(, $more:expr)*) => {
-        params![
-            $group.measure_id,
-            $group.stratum,
-            $group.tin,
-            $group.npi,
-            $group.patient_hash,
-            $group.bucket
-            $(, $more)*
-        ]
-    };
+/// The number of `group`, given it if it has none yet.
+pub fn group_id(transaction: &Transaction<'_>, group: &GroupKey) -> Result<i64, StoreError> {
+    let key = params![
+        group.measure_id,
+        group.stratum,
+        group.tin,
+        group.npi,
+        group.patient_hash,
+        group.bucket
+    ];
+    let known = transaction
+        .prepare_cached(
+            "SELECT group_id FROM groups WHERE measure_id = ?1 AND stratum = ?2 AND tin = ?3
+               AND npi = ?4 AND patient_hash = ?5 AND bucket = ?6",
+        )?
+        .query_row(key, |row| row.get(0))
+        .optional()?;
+    if let Some(id) = known {
+        return Ok(id);
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO groups (measure_id, stratum, tin, npi, patient_hash, bucket)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(key)?;
+    Ok(transaction.last_insert_rowid())
 }
 
 /// A claim's mark in one group.
@@ -60,26 +71,26 @@ pub struct Mark<'a> {
     pub diagnoses: &'a str,
 }
 
-/// Adds `mark` to `group`.
+/// Adds `mark` to the group numbered `group`.
 pub fn insert_mark(
     transaction: &Transaction<'_>,
-    group: &GroupKey,
+    group: i64,
     mark: &Mark<'_>,
 ) -> Result<(), StoreError> {
     transaction
         .prepare_cached(
-            "INSERT INTO claim_marks (measure_id, stratum, tin, npi, patient_hash, bucket,
-                 encounter_id, service_date, marker, weight, diagnoses, unit_no)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, -1)",
+            "INSERT INTO claim_marks
+                 (group_id, encounter_id, service_date, marker, weight, diagnoses, unit_no)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, -1)",
         )?
-        .execute(group_params!(
+        .execute(params![
             group,
             mark.encounter_id,
             mark.service_date,
             mark.marker.map(PerformanceKind::number),
             mark.weight,
             mark.diagnoses
-        ))?;
+        ])?;
     Ok(())
 }
 
@@ -90,20 +101,11 @@ pub fn remove_marks(
     encounter_id: &str,
     touched: &mut Touched,
 ) -> Result<(), StoreError> {
-    let mut groups = transaction.prepare_cached(
-        "SELECT measure_id, stratum, tin, npi, patient_hash, bucket
-         FROM claim_marks WHERE encounter_id = ?1",
-    )?;
+    let mut groups =
+        transaction.prepare_cached("SELECT group_id FROM claim_marks WHERE encounter_id = ?1")?;
     let mut rows = groups.query([encounter_id])?;
     while let Some(row) = rows.next()? {
-        touched.insert(GroupKey {
-            measure_id: row.get(0)?,
-            stratum: row.get(1)?,
-            tin: row.get(2)?,
-            npi: row.get(3)?,
-            patient_hash: row.get(4)?,
-            bucket: row.get(5)?,
-        });
+        touched.insert(row.get(0)?);
     }
     transaction
         .prepare_cached("DELETE FROM claim_marks WHERE encounter_id = ?1")?
@@ -120,63 +122,84 @@ struct StoredUnit {
     last: String,
 }
 
-/// Decides `group` again from its marks: its units replace the stored ones,
-/// each mark learns its unit, and the totals move by the difference. A group
-/// of a measure no longer in force is left as it is (opening the store
-/// removes such groups).
+/// Where the totals a group counts in are kept: its provider and bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TotalsKey {
+    measure_id: String,
+    stratum: i64,
+    tin: String,
+    npi: String,
+    bucket: String,
+}
+
+/// The changes a transaction makes to the totals, applied once at its end.
+pub type TotalsChanges = HashMap<TotalsKey, Counts>;
+
+/// Decides the group numbered `group` again from its marks: its units replace
+/// the stored ones, each mark learns its unit, and `changes` takes the
+/// difference in counts. A group of a measure no longer in force is left as
+/// it is (opening the store removes such groups).
 pub fn redecide(
     transaction: &Transaction<'_>,
-    group: &GroupKey,
+    group: i64,
     measures: &MeasureSet,
+    changes: &mut TotalsChanges,
 ) -> Result<(), StoreError> {
-    let Some(measure) = measures.get(&group.measure_id) else {
+    let totals = transaction
+        .prepare_cached(
+            "SELECT measure_id, stratum, tin, npi, bucket FROM groups WHERE group_id = ?1",
+        )?
+        .query_row([group], |row| {
+            Ok(TotalsKey {
+                measure_id: row.get(0)?,
+                stratum: row.get(1)?,
+                tin: row.get(2)?,
+                npi: row.get(3)?,
+                bucket: row.get(4)?,
+            })
+        })?;
+    let Some(measure) = measures.get(&totals.measure_id) else {
         return Ok(());
     };
-    let mut ids = Vec::new();
-    let mut stored_units_of_marks = Vec::new();
-    let mut claims = Vec::new();
+    // Sorted here rather than by ORDER BY: with an ORDER BY, SQLite prepares
+    // these statements anew at every binding.
+    let mut marks: Vec<(String, MarkedClaim, i64)> = Vec::new();
     {
-        let mut marks = transaction.prepare_cached(&format!(
+        let mut statement = transaction.prepare_cached(
             "SELECT encounter_id, service_date, marker, weight, diagnoses, unit_no
-             FROM claim_marks WHERE {IN_GROUP} ORDER BY service_date, encounter_id"
-        ))?;
-        let mut rows = marks.query(group_params!(group))?;
+             FROM claim_marks WHERE group_id = ?1",
+        )?;
+        let mut rows = statement.query([group])?;
         while let Some(row) = rows.next()? {
-            ids.push(row.get::<_, String>(0)?);
-            claims.push(MarkedClaim {
+            let claim = MarkedClaim {
                 service_date: stored_date(&row.get::<_, String>(1)?)?,
                 marker: stored_marker(row.get(2)?)?,
                 weight: row.get(3)?,
                 diagnoses: stored_diagnoses(&row.get::<_, String>(4)?)?,
-            });
-            stored_units_of_marks.push(row.get::<_, i64>(5)?);
+            };
+            marks.push((row.get(0)?, claim, row.get(5)?));
         }
     }
+    marks.sort_by(|a, b| (a.1.service_date, &a.0).cmp(&(b.1.service_date, &b.0)));
     let old: Vec<StoredUnit> = {
-        let mut units = transaction.prepare_cached(&format!(
-            "SELECT marker, weight, first_date, last_date FROM units WHERE {IN_GROUP}
-             ORDER BY unit_no"
-        ))?;
-        units
-            .query_map(group_params!(group), |row| {
-                Ok((
-                    row.get::<_, Option<u8>>(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                ))
-            })?
-            .map(|row| {
-                let (marker, weight, first, last) = row?;
-                Ok(StoredUnit {
-                    marker: stored_marker(marker)?,
-                    weight,
-                    first,
-                    last,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?
+        let mut statement = transaction.prepare_cached(
+            "SELECT unit_no, marker, weight, first_date, last_date FROM units WHERE group_id = ?1",
+        )?;
+        let mut rows = statement.query([group])?;
+        let mut numbered = Vec::new();
+        while let Some(row) = rows.next()? {
+            let unit = StoredUnit {
+                marker: stored_marker(row.get(1)?)?,
+                weight: row.get(2)?,
+                first: row.get(3)?,
+                last: row.get(4)?,
+            };
+            numbered.push((row.get::<_, i64>(0)?, unit));
+        }
+        numbered.sort_by_key(|(number, _)| *number);
+        numbered.into_iter().map(|(_, unit)| unit).collect()
     };
+    let claims: Vec<MarkedClaim> = marks.iter().map(|(_, claim, _)| claim.clone()).collect();
     let units = decide(measure.calculation, measure.inverse, &claims);
     let new: Vec<StoredUnit> = units
         .iter()
@@ -187,77 +210,85 @@ pub fn redecide(
             last: unit.last.to_string(),
         })
         .collect();
-    let mut unit_of_mark = vec![0i64; claims.len()];
+    let mut unit_of_mark = vec![0i64; marks.len()];
     for (number, unit) in units.iter().enumerate() {
         for &member in &unit.members {
             unit_of_mark[member] = number as i64;
         }
     }
-    if old == new && unit_of_mark == stored_units_of_marks {
+    let marks_placed = marks
+        .iter()
+        .zip(&unit_of_mark)
+        .all(|((_, _, stored), decided)| stored == decided);
+    if old == new && marks_placed {
         return Ok(());
     }
-    transaction
-        .prepare_cached(&format!("DELETE FROM units WHERE {IN_GROUP}"))?
-        .execute(group_params!(group))?;
-    {
+    if old != new {
+        transaction
+            .prepare_cached("DELETE FROM units WHERE group_id = ?1")?
+            .execute([group])?;
         let mut insert = transaction.prepare_cached(
-            "INSERT INTO units (measure_id, stratum, tin, npi, patient_hash, bucket, unit_no,
-                 marker, weight, first_date, last_date)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO units (group_id, unit_no, marker, weight, first_date, last_date)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for (number, unit) in new.iter().enumerate() {
-            insert.execute(group_params!(
+            insert.execute(params![
                 group,
                 number as i64,
                 unit.marker.map(PerformanceKind::number),
                 unit.weight,
                 unit.first,
                 unit.last
-            ))?;
+            ])?;
         }
     }
-    {
-        let mut assign = transaction.prepare_cached(&format!(
-            "UPDATE claim_marks SET unit_no = ?7 WHERE {IN_GROUP} AND encounter_id = ?8"
-        ))?;
-        for (index, id) in ids.iter().enumerate() {
-            if unit_of_mark[index] != stored_units_of_marks[index] {
-                assign.execute(group_params!(group, unit_of_mark[index], id))?;
-            }
+    let mut assign = transaction.prepare_cached(
+        "UPDATE claim_marks SET unit_no = ?3 WHERE group_id = ?1 AND encounter_id = ?2",
+    )?;
+    for ((id, _, stored), decided) in marks.iter().zip(&unit_of_mark) {
+        if stored != decided {
+            assign.execute(params![group, id, decided])?;
         }
     }
-    let mut change = Counts::default();
+    let change = changes.entry(totals).or_default();
     for unit in &old {
         change.count(unit.marker, -i64::from(unit.weight));
     }
     for unit in &new {
         change.count(unit.marker, i64::from(unit.weight));
     }
-    if change != Counts::default() {
-        transaction
-            .prepare_cached(
-                "INSERT INTO totals (measure_id, stratum, tin, npi, bucket,
-                     eligible, met, not_met, exclusions, exceptions)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (measure_id, stratum, tin, npi, bucket) DO UPDATE SET
-                     eligible = eligible + excluded.eligible,
-                     met = met + excluded.met,
-                     not_met = not_met + excluded.not_met,
-                     exclusions = exclusions + excluded.exclusions,
-                     exceptions = exceptions + excluded.exceptions",
-            )?
-            .execute(params![
-                group.measure_id,
-                group.stratum,
-                group.tin,
-                group.npi,
-                group.bucket,
-                change.eligible_population,
-                change.met,
-                change.not_met,
-                change.exclusions,
-                change.exceptions,
-            ])?;
+    Ok(())
+}
+
+/// Adds `changes` to the totals.
+pub fn apply(transaction: &Transaction<'_>, changes: TotalsChanges) -> Result<(), StoreError> {
+    let mut upsert = transaction.prepare_cached(
+        "INSERT INTO totals (measure_id, stratum, tin, npi, bucket,
+             eligible, met, not_met, exclusions, exceptions)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (measure_id, stratum, tin, npi, bucket) DO UPDATE SET
+             eligible = eligible + excluded.eligible,
+             met = met + excluded.met,
+             not_met = not_met + excluded.not_met,
+             exclusions = exclusions + excluded.exclusions,
+             exceptions = exceptions + excluded.exceptions",
+    )?;
+    for (key, change) in changes {
+        if change == Counts::default() {
+            continue;
+        }
+        upsert.execute(params![
+            key.measure_id,
+            key.stratum,
+            key.tin,
+            key.npi,
+            key.bucket,
+            change.eligible_population,
+            change.met,
+            change.not_met,
+            change.exclusions,
+            change.exceptions,
+        ])?;
     }
     Ok(())
 }
@@ -271,18 +302,18 @@ pub struct UnitRow {
     pub last: Date,
 }
 
-/// The unit `unit_no` of `group`.
+/// The unit `unit_no` of the group numbered `group`.
 pub fn unit(
-    connection: &rusqlite::Connection,
-    group: &GroupKey,
+    connection: &Connection,
+    group: i64,
     unit_no: i64,
 ) -> Result<Option<UnitRow>, StoreError> {
     let found = connection
-        .prepare_cached(&format!(
+        .prepare_cached(
             "SELECT marker, weight, first_date, last_date FROM units
-             WHERE {IN_GROUP} AND unit_no = ?7"
-        ))?
-        .query_row(group_params!(group, unit_no), |row| {
+             WHERE group_id = ?1 AND unit_no = ?2",
+        )?
+        .query_row(params![group, unit_no], |row| {
             Ok((
                 row.get::<_, Option<u8>>(0)?,
                 row.get::<_, u32>(1)?,

@@ -15,15 +15,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     StoreError,
     claim_json::read_claim,
-    counting::{GroupKey, stored_date, stored_marker, unit},
+    counting::{stored_date, stored_marker, unit},
 };
 use crate::measures::{
     Claim, Counts, Measure, MeasureSet, PerformanceKind, PerformanceReport, Period, ProviderFilter,
     Verdict,
 };
 
-/// The provider condition of a query whose TIN and NPI are bound as `?3` and
-/// `?4`, either `NULL` for any.
+/// The provider condition of a query of `groups` whose TIN and NPI are bound
+/// as `?3` and `?4`, either `NULL` for any.
 const FOR_PROVIDERS: &str = "(?3 IS NULL OR tin = ?3) AND (?4 IS NULL OR npi = ?4)";
 
 /// The years whose buckets lie whole inside `period`, first and last.
@@ -123,7 +123,7 @@ fn partial_year_counts(
     year: i16,
 ) -> Result<Counts, StoreError> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT marker, sum(weight) FROM units
+        "SELECT marker, sum(weight) FROM groups JOIN units USING (group_id)
          WHERE measure_id = ?1 AND stratum = ?2 AND {FOR_PROVIDERS} AND bucket = ?5
            AND first_date >= ?6 AND last_date <= ?7
          GROUP BY marker"
@@ -202,7 +202,9 @@ pub fn care_gaps(
          AND first_date >= ?5 AND last_date <= ?6"
     );
     let total: i64 = connection
-        .prepare_cached(&format!("SELECT count(*) FROM units WHERE {condition}"))?
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM groups JOIN units USING (group_id) WHERE {condition}"
+        ))?
         .query_row(
             params![
                 &*measure.id,
@@ -217,8 +219,8 @@ pub fn care_gaps(
     let mut units = Vec::new();
     {
         let mut statement = connection.prepare_cached(&format!(
-            "SELECT stratum, tin, npi, patient_hash, bucket, unit_no, marker, first_date, last_date
-             FROM units
+            "SELECT group_id, stratum, tin, npi, unit_no, marker, first_date, last_date
+             FROM groups JOIN units USING (group_id)
              WHERE {condition}
              ORDER BY stratum, tin, npi, patient_hash, bucket, unit_no
              LIMIT ?7 OFFSET ?8"
@@ -234,32 +236,27 @@ pub fn care_gaps(
             offset as i64
         ])?;
         while let Some(row) = rows.next()? {
-            let group = GroupKey {
-                measure_id: measure.id.to_string(),
-                stratum: row.get(0)?,
-                tin: row.get(1)?,
-                npi: row.get(2)?,
-                patient_hash: row.get(3)?,
-                bucket: row.get(4)?,
-            };
             units.push((
-                group,
-                row.get::<_, i64>(5)?,
-                stored_marker(row.get(6)?)?,
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+                stored_marker(row.get(5)?)?,
+                stored_date(&row.get::<_, String>(6)?)?,
                 stored_date(&row.get::<_, String>(7)?)?,
-                stored_date(&row.get::<_, String>(8)?)?,
             ));
         }
     }
     let more = units.len() > limit;
     units.truncate(limit);
     let mut gaps = Vec::with_capacity(units.len());
-    for (group, unit_no, marker, first, last) in units {
+    for (group, stratum, tin, npi, unit_no, marker, first, last) in units {
         gaps.push(CareGap {
-            stratum: usize::try_from(group.stratum).unwrap_or_default(),
-            encounters: unit_claims(connection, &group, unit_no)?,
-            tin: group.tin,
-            npi: group.npi,
+            stratum: usize::try_from(stratum).unwrap_or_default(),
+            encounters: unit_claims(connection, group, unit_no)?,
+            tin,
+            npi,
             marker,
             first,
             last,
@@ -268,27 +265,19 @@ pub fn care_gaps(
     Ok(CareGapsPage { gaps, more, total })
 }
 
-/// The encounter ids and dates of the claims of one unit, in date order.
+/// The encounter ids and dates of the claims of unit `unit_no` of the group
+/// numbered `group`, in date order.
 fn unit_claims(
     connection: &Connection,
-    group: &GroupKey,
+    group: i64,
     unit_no: i64,
 ) -> Result<Vec<(String, Date)>, StoreError> {
     let mut statement = connection.prepare_cached(
         "SELECT encounter_id, service_date FROM claim_marks
-         WHERE measure_id = ?1 AND stratum = ?2 AND tin = ?3 AND npi = ?4
-           AND patient_hash = ?5 AND bucket = ?6 AND unit_no = ?7
+         WHERE group_id = ?1 AND unit_no = ?2
          ORDER BY service_date, encounter_id",
     )?;
-    let mut rows = statement.query(params![
-        group.measure_id,
-        group.stratum,
-        group.tin,
-        group.npi,
-        group.patient_hash,
-        group.bucket,
-        unit_no
-    ])?;
+    let mut rows = statement.query(params![group, unit_no])?;
     let mut claims = Vec::new();
     while let Some(row) = rows.next()? {
         claims.push((row.get(0)?, stored_date(&row.get::<_, String>(1)?)?));
@@ -365,29 +354,28 @@ pub fn encounter(
     let mut marks = Vec::new();
     {
         let mut statement = connection.prepare_cached(
-            "SELECT measure_id, stratum, tin, npi, patient_hash, bucket, marker, unit_no
-             FROM claim_marks WHERE encounter_id = ?1 ORDER BY measure_id, stratum",
+            "SELECT group_id, measure_id, stratum, marker, unit_no
+             FROM claim_marks JOIN groups USING (group_id)
+             WHERE encounter_id = ?1 ORDER BY measure_id, stratum",
         )?;
         let mut rows = statement.query([encounter_id])?;
         while let Some(row) = rows.next()? {
-            let group = GroupKey {
-                measure_id: row.get(0)?,
-                stratum: row.get(1)?,
-                tin: row.get(2)?,
-                npi: row.get(3)?,
-                patient_hash: row.get(4)?,
-                bucket: row.get(5)?,
-            };
-            marks.push((group, stored_marker(row.get(6)?)?, row.get::<_, i64>(7)?));
+            marks.push((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                stored_marker(row.get(3)?)?,
+                row.get::<_, i64>(4)?,
+            ));
         }
     }
     let mut units = Vec::with_capacity(marks.len());
-    for (group, claim_marker, unit_no) in marks {
-        let Some(measure) = measures.get(&group.measure_id) else {
+    for (group, measure_id, stratum, claim_marker, unit_no) in marks {
+        let Some(measure) = measures.get(&measure_id) else {
             continue;
         };
-        let stratum = usize::try_from(group.stratum).unwrap_or_default();
-        let Some(unit) = unit(connection, &group, unit_no)? else {
+        let stratum = usize::try_from(stratum).unwrap_or_default();
+        let Some(unit) = unit(connection, group, unit_no)? else {
             continue;
         };
         units.push(EncounterUnit {
@@ -399,7 +387,7 @@ pub fn encounter(
             weight: unit.weight,
             first: unit.first,
             last: unit.last,
-            encounters: unit_claims(connection, &group, unit_no)?,
+            encounters: unit_claims(connection, group, unit_no)?,
         });
     }
     let verdicts = if voided {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::{
     PreparedMark, StoreError,
     claim_json::read_claim,
-    counting::{GroupKey, Mark, insert_mark, redecide},
+    counting::{GroupKey, Mark, TotalsChanges, apply, group_id, insert_mark, redecide},
 };
 use crate::measures::{Measure, MeasureSet, judge};
 
@@ -91,16 +91,27 @@ pub fn changed_measures(
         .map(|id| id.as_str())
         .chain(changed.iter().map(|(measure, _)| &*measure.id))
     {
-        for table in ["claim_marks", "units", "totals", "measure_versions"] {
+        for table in ["claim_marks", "units"] {
+            transaction.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE group_id IN
+                         (SELECT group_id FROM groups WHERE measure_id = ?1)"
+                ),
+                [id],
+            )?;
+        }
+        for table in ["groups", "totals", "measure_versions"] {
             transaction.execute(&format!("DELETE FROM {table} WHERE measure_id = ?1"), [id])?;
         }
     }
     if !changed.is_empty() {
         mark_every_claim(&transaction, &changed)?;
         for (measure, print) in &changed {
+            let mut changes = TotalsChanges::new();
             for group in groups_of(&transaction, &measure.id)? {
-                redecide(&transaction, &group, measures)?;
+                redecide(&transaction, group, measures, &mut changes)?;
             }
+            apply(&transaction, changes)?;
             transaction.execute(
                 "INSERT INTO measure_versions (measure_id, fingerprint) VALUES (?1, ?2)",
                 params![&*measure.id, print],
@@ -145,9 +156,10 @@ fn mark_every_claim(
                     patient_hash: patient_hash.clone(),
                     bucket: mark.bucket.clone(),
                 };
+                let group = group_id(transaction, &group)?;
                 insert_mark(
                     transaction,
-                    &group,
+                    group,
                     &Mark {
                         encounter_id: &encounter_id,
                         service_date: &service_date,
@@ -162,26 +174,14 @@ fn mark_every_claim(
     Ok(())
 }
 
-/// Every group `measure_id` has marks in.
+/// The number of every group of `measure_id`.
 fn groups_of(
     transaction: &rusqlite::Transaction<'_>,
     measure_id: &str,
-) -> Result<Vec<GroupKey>, StoreError> {
-    let mut statement = transaction.prepare(
-        "SELECT DISTINCT stratum, tin, npi, patient_hash, bucket
-         FROM claim_marks WHERE measure_id = ?1",
-    )?;
+) -> Result<Vec<i64>, StoreError> {
+    let mut statement = transaction.prepare("SELECT group_id FROM groups WHERE measure_id = ?1")?;
     let groups = statement
-        .query_map([measure_id], |row| {
-            Ok(GroupKey {
-                measure_id: measure_id.to_string(),
-                stratum: row.get(0)?,
-                tin: row.get(1)?,
-                npi: row.get(2)?,
-                patient_hash: row.get(3)?,
-                bucket: row.get(4)?,
-            })
-        })?
+        .query_map([measure_id], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
     Ok(groups)
 }

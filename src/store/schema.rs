@@ -36,47 +36,47 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // row 32 bytes more. SQLite rewrites the table to drop it, once.
     "ALTER TABLE encounters DROP COLUMN fingerprint;",
     // 3: counting as CMS does. An encounter carries its billing TIN and may be
-    // voided (kept, so that its id stays taken). Each eligible claim leaves a
-    // mark per measure stratum in its group: one provider (TIN, NPI), one
-    // patient and one bucket (the year, or the date for measures whose units
-    // live within a date). `units` holds the units each group's marks form,
-    // `totals` their counts per provider and bucket, kept in the same
-    // transaction as the claims that move them. `measure_versions` records
-    // the definition each measure was counted under, so that a changed one is
+    // voided (kept, so that its id stays taken). A group is one measure
+    // stratum, one provider (TIN, NPI), one patient and one bucket (the year,
+    // or the date for measures whose units live within a date), named by a
+    // number so that marks and units carry a short key. Each eligible claim
+    // leaves a mark in its group; `units` holds the units a group's marks
+    // form, `totals` their counts per provider and bucket, kept in the same
+    // transaction as the claims that move them. `measure_versions` records the
+    // definition each measure was counted under, so that a changed one is
     // counted again at start.
     "ALTER TABLE encounters ADD COLUMN tin TEXT NOT NULL DEFAULT '';
      ALTER TABLE encounters ADD COLUMN voided INTEGER NOT NULL DEFAULT 0;
-     CREATE TABLE claim_marks (
+     CREATE TABLE groups (
+         group_id INTEGER PRIMARY KEY,
          measure_id TEXT NOT NULL,
          stratum INTEGER NOT NULL,
          tin TEXT NOT NULL,
          npi TEXT NOT NULL,
          patient_hash BLOB NOT NULL,
          bucket TEXT NOT NULL,
+         UNIQUE (patient_hash, measure_id, stratum, tin, npi, bucket)
+     );
+     CREATE TABLE claim_marks (
+         group_id INTEGER NOT NULL,
          encounter_id TEXT NOT NULL,
          service_date TEXT NOT NULL,
          marker INTEGER,
          weight INTEGER NOT NULL,
          diagnoses TEXT NOT NULL,
          unit_no INTEGER NOT NULL,
-         PRIMARY KEY (measure_id, stratum, tin, npi, patient_hash, bucket, encounter_id)
+         PRIMARY KEY (group_id, encounter_id)
      ) WITHOUT ROWID;
      CREATE INDEX claim_marks_by_encounter ON claim_marks (encounter_id);
      CREATE TABLE units (
-         measure_id TEXT NOT NULL,
-         stratum INTEGER NOT NULL,
-         tin TEXT NOT NULL,
-         npi TEXT NOT NULL,
-         patient_hash BLOB NOT NULL,
-         bucket TEXT NOT NULL,
+         group_id INTEGER NOT NULL,
          unit_no INTEGER NOT NULL,
          marker INTEGER,
          weight INTEGER NOT NULL,
          first_date TEXT NOT NULL,
          last_date TEXT NOT NULL,
-         PRIMARY KEY (measure_id, stratum, tin, npi, patient_hash, bucket, unit_no)
+         PRIMARY KEY (group_id, unit_no)
      ) WITHOUT ROWID;
-     CREATE INDEX units_by_bucket ON units (measure_id, stratum, bucket, first_date);
      CREATE TABLE totals (
          measure_id TEXT NOT NULL,
          stratum INTEGER NOT NULL,

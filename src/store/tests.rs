@@ -224,6 +224,7 @@ async fn encounters_stored_under_the_first_schema_are_recognised_when_resent() {
              ALTER TABLE meta RENAME TO meta_now;
              DROP TABLE claim_marks;
              DROP TABLE units;
+             DROP TABLE groups;
              DROP TABLE totals;
              DROP TABLE measure_versions;",
         )

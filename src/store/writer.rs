@@ -15,7 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     PreparedRow, Recorded, StoreError, Voided,
     checkpointer::Checkpointer,
-    counting::{GroupKey, Mark, Touched, insert_mark, redecide, remove_marks},
+    counting::{
+        GroupKey, Mark, TotalsChanges, Touched, apply, group_id, insert_mark, redecide,
+        remove_marks,
+    },
     directory_lock::DirectoryLock,
 };
 use crate::measures::MeasureSet;
@@ -218,9 +221,11 @@ fn write(
             Job::Stop { .. } => {}
         }
     }
-    for group in &touched {
-        redecide(&transaction, group, measures)?;
+    let mut changes = TotalsChanges::new();
+    for &group in &touched {
+        redecide(&transaction, group, measures, &mut changes)?;
     }
+    apply(&transaction, changes)?;
     transaction.commit()?;
     Ok(done)
 }
@@ -309,9 +314,10 @@ fn add_marks(
             patient_hash: row.patient_hash.to_vec(),
             bucket: mark.bucket.clone(),
         };
+        let group = group_id(transaction, &group)?;
         insert_mark(
             transaction,
-            &group,
+            group,
             &Mark {
                 encounter_id: &row.encounter_id,
                 service_date: &row.service_date_text,
