@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod api;
+pub(crate) mod bulk_priority;
 pub(crate) mod calendar;
 pub mod codes;
 pub mod config;

@@ -39,6 +39,7 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("cptd-store-checkpoint".into())
             .spawn(move || {
+                crate::bulk_priority::lower_this_thread("store checkpoint");
                 while received.recv().is_ok() {
                     checkpoint(&connection);
                 }

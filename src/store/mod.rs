@@ -355,7 +355,10 @@ impl EncounterStore {
         };
         let handle = std::thread::Builder::new()
             .name("cptd-store-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                crate::bulk_priority::lower_this_thread("store writer");
+                writer.run()
+            })
             .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs,

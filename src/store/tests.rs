@@ -496,3 +496,48 @@ async fn the_log_is_folded_into_the_database_file_while_the_store_is_open() {
         .expect("the log was checkpointed into the database file while the store is open");
     store.close().await;
 }
+
+/// The nice value of each of this process's threads, by name (as the kernel
+/// keeps it, cut to 15 bytes).
+#[cfg(target_os = "linux")]
+fn nice_by_thread_name() -> std::collections::HashMap<String, i64> {
+    let mut nice_of = std::collections::HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let (Ok(name), Some(nice)) = (
+            std::fs::read_to_string(task.join("comm")),
+            crate::bulk_priority::nice_in(&task.join("stat")),
+        ) else {
+            continue; // the thread ended meanwhile
+        };
+        nice_of.insert(name.trim().to_string(), nice);
+    }
+    nice_of
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_writer_and_the_checkpointer_run_at_the_priority_of_bulk_work() {
+    let directory = tempfile::tempdir().unwrap();
+    let measures = Arc::new(MeasureSet::built_in().unwrap());
+    let store = EncounterStore::open(options(directory.path()), measures).unwrap();
+    let bulk = i64::from(crate::bulk_priority::BULK_NICE);
+    let expected = [("cptd-store-writ", bulk), ("cptd-store-chec", bulk)];
+    // A thread takes its name and its priority once it runs, a moment after
+    // the store opens.
+    let mut seen = nice_by_thread_name();
+    for _ in 0..500 {
+        if expected
+            .iter()
+            .all(|(name, nice)| seen.get(*name) == Some(nice))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        seen = nice_by_thread_name();
+    }
+    for (name, nice) in expected {
+        assert_eq!(seen.get(name), Some(&nice), "{name}: {seen:?}");
+    }
+    store.close().await;
+}
