@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "cpt/v1/code.proto",
     "cpt/v1/code_lookup.proto",
     "cpt/v1/quality_measures.proto",
+    "cpt/v1/claim_check.proto",
     // Only for reflection: clients decode error details with it. The server
     // builds these messages through `tonic-types`.
     "google/rpc/error_details.proto",

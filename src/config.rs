@@ -61,13 +61,17 @@ pub enum Command {
     /// if there is any.
     Check {
         /// The code-set files (CSV), in load order.
-        #[arg(required_unless_present = "measure_files")]
+        #[arg(required_unless_present_any = ["measure_files", "ncci_ptp", "mue", "add_on_edits", "pfs", "icd10cm"])]
         files: Vec<PathBuf>,
 
         /// A measure-definition file to check, as `--measures` loads it
         /// (repeatable).
         #[arg(long = "measures", value_delimiter = ',')]
         measure_files: Vec<PathBuf>,
+
+        /// CMS claim-edit files to check, as the server loads them.
+        #[command(flatten)]
+        edit_files: EditFileArgs,
     },
     /// Print the QPP Submissions API measurement set (JSON) of one provider
     /// and performance year from a data directory, as `ExportMeasurementSet`
@@ -148,6 +152,11 @@ pub struct Config {
     #[arg(long = "measures", env = "CPTD_MEASURES", value_delimiter = ',')]
     pub measure_files: Vec<PathBuf>,
 
+    /// The CMS claim-edit files `CheckClaim` uses instead of the built-in
+    /// pain-management extracts.
+    #[command(flatten)]
+    pub edit_files: EditFileArgs,
+
     /// Log line format.
     #[arg(long, env = "CPTD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -171,6 +180,52 @@ pub struct Config {
     /// server exits anyway.
     #[arg(long, env = "CPTD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+}
+
+/// The CMS claim-edit files, each replacing the built-in extract of its kind.
+/// A file with any problem is refused whole, naming its lines; SIGHUP reads
+/// them all again.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EditFileArgs {
+    /// An NCCI practitioner procedure-to-procedure edit file, as CMS
+    /// publishes it (tab-separated text); repeat for the quarter's parts.
+    #[arg(long = "ncci-ptp", env = "CPTD_NCCI_PTP", value_delimiter = ',')]
+    pub ncci_ptp: Vec<PathBuf>,
+
+    /// The MUE practitioner services file (CMS's CSV).
+    #[arg(long = "mue", env = "CPTD_MUE")]
+    pub mue: Option<PathBuf>,
+
+    /// The NCCI add-on code edit file (CSV: add_on_code, primary_code,
+    /// edit_type).
+    #[arg(long = "add-on-edits", env = "CPTD_ADD_ON_EDITS")]
+    pub add_on_edits: Option<PathBuf>,
+
+    /// The physician fee schedule relative value file (CMS's PPRRVU CSV).
+    #[arg(long = "pfs", env = "CPTD_PFS")]
+    pub pfs: Option<PathBuf>,
+
+    /// The ICD-10-CM order file (CMS's fixed-width icd10cm_order_YYYY.txt).
+    #[arg(long = "icd10cm", env = "CPTD_ICD10CM")]
+    pub icd10cm: Option<PathBuf>,
+}
+
+impl EditFileArgs {
+    /// The files as the claim domain takes them.
+    pub fn to_edit_files(&self) -> crate::claims::EditFiles {
+        crate::claims::EditFiles {
+            ncci_ptp: self.ncci_ptp.clone(),
+            mue: self.mue.clone(),
+            add_on_edits: self.add_on_edits.clone(),
+            pfs: self.pfs.clone(),
+            icd10cm: self.icd10cm.clone(),
+        }
+    }
+
+    /// True when no file is given.
+    pub fn is_empty(&self) -> bool {
+        self.to_edit_files() == crate::claims::EditFiles::default()
+    }
 }
 
 impl Config {

@@ -11,6 +11,10 @@
 //!   measures in force (CMS single-source definitions, two built in); the engine
 //!   sorts an [`measures::Encounter`] into one outcome per measure and option
 //!   group; [`measures::PerformanceTotals`] keeps the running counts reports read.
+//! - [`claims`]: the claim domain. [`claims::check_claim`] runs CMS's edits
+//!   ([`claims::ClaimEdits`]: NCCI pairs, MUEs, add-on edits, fee-schedule
+//!   indicators, ICD-10-CM) over a [`claims::Claim`]; [`claims::quality_gaps`]
+//!   names the measures it enters but does not report.
 //! - [`store`]: the durable encounter store (embedded SQLite behind one writer
 //!   thread that commits in groups), which keeps patient ids only as keyed hashes.
 //! - [`api`]: the gRPC edge. Converts requests into domain values, asks the
@@ -28,6 +32,7 @@
 pub(crate) mod api;
 pub(crate) mod bulk_priority;
 pub(crate) mod calendar;
+pub mod claims;
 pub mod codes;
 pub mod config;
 pub mod measures;

@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cptd::{
+    claims::ClaimEdits,
     codes::CodeRegistry,
-    config::{Cli, Command, Config, Secret},
+    config::{Cli, Command, Config, EditFileArgs, Secret},
     measures::{MeasureSet, Tin},
     server, shutdown,
     store::{EncounterStore, PatientIdKey},
@@ -17,7 +18,8 @@ fn main() -> ExitCode {
         Some(Command::Check {
             files,
             measure_files,
-        }) => check(&files, &measure_files),
+            edit_files,
+        }) => check(&files, &measure_files, &edit_files),
         Some(Command::Export {
             tin,
             npi,
@@ -119,10 +121,15 @@ async fn serve(config: Config) -> ExitCode {
 
 /// `cptd check`: the server's own loads, offline, reported on the terminal;
 /// every file is checked, and any problem fails the whole check.
-fn check(code_files: &[std::path::PathBuf], measure_files: &[std::path::PathBuf]) -> ExitCode {
+fn check(
+    code_files: &[std::path::PathBuf],
+    measure_files: &[std::path::PathBuf],
+    edit_files: &EditFileArgs,
+) -> ExitCode {
     let codes_load = code_files.is_empty() || check_codes(code_files);
     let measures_load = measure_files.is_empty() || check_measures(measure_files);
-    if codes_load && measures_load {
+    let edits_load = edit_files.is_empty() || check_edits(edit_files);
+    if codes_load && measures_load && edits_load {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -138,6 +145,29 @@ fn check_codes(files: &[std::path::PathBuf]) -> bool {
                 "ok: {} codes, registry version {}",
                 registry.len(),
                 registry.version()
+            );
+            true
+        }
+        Err(refused) => {
+            eprintln!("{refused}");
+            false
+        }
+    }
+}
+
+/// `cptd check --ncci-ptp FILE …`: the server's own claim-edit load,
+/// offline. True when it loads.
+fn check_edits(files: &EditFileArgs) -> bool {
+    match ClaimEdits::load(&files.to_edit_files()) {
+        Ok(edits) => {
+            println!(
+                "ok: {} PTP pairs, {} MUEs, {} add-on codes, {} fee-schedule codes, {} ICD-10-CM codes ({})",
+                edits.ptp.len(),
+                edits.mue.len(),
+                edits.add_ons.len(),
+                edits.pfs.len(),
+                edits.icd10cm.len(),
+                edits.version()
             );
             true
         }

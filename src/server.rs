@@ -18,12 +18,14 @@ use tower::{
 };
 
 use crate::{
-    api::{CodeLookupService, QualityMeasuresService, RequestLogLayer},
+    api::{ClaimCheckService, CodeLookupService, QualityMeasuresService, RequestLogLayer},
+    claims::{ClaimEdits, ClaimEditsError, EditFiles, EditProblem},
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
     measures::{MeasureSet, MeasureSetError},
     pb::{
-        self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
+        self, claim_check_server::ClaimCheckServer, code_lookup_server::CodeLookupServer,
+        quality_measures_server::QualityMeasuresServer,
     },
     store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
 };
@@ -44,6 +46,9 @@ pub enum ServerError {
     /// The measure files were refused.
     #[error(transparent)]
     Measures(#[from] MeasureSetError),
+    /// The claim edit files were refused.
+    #[error(transparent)]
+    ClaimEdits(#[from] ClaimEditsError),
     /// The encounter store could not be opened.
     #[error("cannot open the encounter store: {0}")]
     Store(#[from] StoreError),
@@ -94,6 +99,56 @@ async fn reload_on_hangup(
                 );
             }
             Err(error) => tracing::error!(%error, "code set reload failed"),
+        }
+    }
+}
+
+/// Loads the claim edit files off the async runtime: a quarter's PTP files
+/// are millions of rows and take seconds.
+async fn load_claim_edits(files: EditFiles) -> Result<ClaimEdits, ClaimEditsError> {
+    tokio::task::spawn_blocking(move || ClaimEdits::load(&files))
+        .await
+        .unwrap_or_else(|failed| {
+            Err(ClaimEditsError {
+                problems: vec![EditProblem {
+                    file: "claim edits".into(),
+                    line: 0,
+                    message: format!("the load stopped unexpectedly: {failed}"),
+                }],
+                total: 1,
+            })
+        })
+}
+
+/// Re-reads the claim edit files on each SIGHUP and swaps the new set in
+/// whole; a refused reload keeps the running set and logs every problem.
+#[cfg(unix)]
+async fn reload_edits_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    edits: Arc<ArcSwap<ClaimEdits>>,
+    files: EditFiles,
+) {
+    while hangups.recv().await.is_some() {
+        let started = Instant::now();
+        match load_claim_edits(files.clone()).await {
+            Ok(reloaded) => {
+                tracing::info!(
+                    ptp_pairs = reloaded.ptp.len(),
+                    claim_edits_version = %reloaded.version(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "claim edits reloaded"
+                );
+                retire(edits.swap(Arc::new(reloaded)));
+            }
+            Err(refused) => {
+                for problem in &refused.problems {
+                    tracing::error!(%problem, "claim edit problem");
+                }
+                tracing::error!(
+                    problems = refused.total,
+                    "claim edit reload refused; still serving the previous edits"
+                );
+            }
         }
     }
 }
@@ -170,6 +225,17 @@ pub async fn run(
         "code registry built"
     );
     let registry = Arc::new(ArcSwap::from_pointee(registry));
+
+    let started = Instant::now();
+    let edit_files = config.edit_files.to_edit_files();
+    let edits = load_claim_edits(edit_files.clone()).await?;
+    tracing::info!(
+        ptp_pairs = edits.ptp.len(),
+        claim_edits_version = %edits.version(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "claim edits loaded"
+    );
+    let edits = Arc::new(ArcSwap::from_pointee(edits));
     // Installed before serving: SIGHUP's default action ends the process, so the
     // handler must exist before anyone can be told the server is up.
     #[cfg(unix)]
@@ -184,11 +250,26 @@ pub async fn run(
         }
         Err(error) => tracing::error!(%error, "cannot listen for SIGHUP; code-set reload is off"),
     }
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => {
+            tokio::spawn(reload_edits_on_hangup(hangups, edits.clone(), edit_files));
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGHUP; claim edit reload is off")
+        }
+    }
     let store = Arc::new(open_store(&config, measures.clone()).await?);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
+    let claim_check = ClaimCheckServer::new(ClaimCheckService::new(
+        registry.clone(),
+        edits,
+        measures.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let quality_measures = QualityMeasuresService::new(
         registry.clone(),
         measures,
@@ -230,6 +311,7 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(code_lookup)
         .add_service(quality_measures)
+        .add_service(claim_check)
         .serve_with_incoming_shutdown(incoming, signal);
     if let Some(address) = address {
         tracing::info!(%address, "serving");
@@ -265,6 +347,7 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
         "",
         <CodeLookupServer<CodeLookupService> as tonic::server::NamedService>::NAME,
         <QualityMeasuresServer<QualityMeasuresService> as tonic::server::NamedService>::NAME,
+        <ClaimCheckServer<ClaimCheckService> as tonic::server::NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
     }

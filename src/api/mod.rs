@@ -4,6 +4,8 @@
 //! and converts the answer (`From`); every error becomes a status in `error`.
 //! `request_log` writes one line per call.
 
+mod claim_check;
+mod claim_requests;
 mod code_lookup;
 mod code_requests;
 mod codec;
@@ -17,6 +19,7 @@ mod quality_measures;
 mod quality_requests;
 mod request_log;
 
+pub(crate) use claim_check::ClaimCheckService;
 pub(crate) use code_lookup::CodeLookupService;
 pub(crate) use codec::ProtobufCodec;
 pub(crate) use quality_measures::QualityMeasuresService;

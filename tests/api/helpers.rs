@@ -9,8 +9,8 @@ use std::{
 use cptd::{
     config::Config,
     pb::{
-        Code, CodeView, GetCodeRequest, code_lookup_client::CodeLookupClient,
-        quality_measures_client::QualityMeasuresClient,
+        Code, CodeView, GetCodeRequest, claim_check_client::ClaimCheckClient,
+        code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
     },
     server::{self, ServerError},
 };
@@ -56,6 +56,8 @@ pub struct TestApp {
     pub health: HealthClient<Channel>,
     /// `cpt.v1.QualityMeasures`.
     pub quality_measures: QualityMeasuresClient<Channel>,
+    /// `cpt.v1.ClaimCheck`.
+    pub claim_check: ClaimCheckClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -120,6 +122,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         code_lookup: CodeLookupClient::new(channel.clone()),
         health: HealthClient::new(channel.clone()),
         quality_measures: QualityMeasuresClient::new(channel.clone()),
+        claim_check: ClaimCheckClient::new(channel.clone()),
         channel,
         shutdown: Some(shutdown),
         server: Some(server),

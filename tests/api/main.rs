@@ -4,6 +4,8 @@
 mod batch_get_codes;
 mod binary;
 mod built_in_data;
+mod claim_check;
+mod claim_edit_files;
 mod cms_counting;
 mod code_sets;
 mod durability;
