@@ -56,3 +56,58 @@ grpc_answer_bytes() {
     grep -ao 'recv DATA frame <length=[0-9]*' <<<"$output" | grep -o '[0-9]*$' |
         awk '{ sum += $1 } END { print sum }'
 }
+
+# Runs h2load against METHOD with the gRPC request in BODY_FILE, COUNT calls
+# over CONNECTIONS connections of STREAMS streams (the callers' settings);
+# prints its requests per second and the server's CPU microseconds per call.
+# Fails unless every request succeeded with 2xx and carried EXPECTED_BYTES of
+# response data (see grpc_answer_bytes).
+# Usage: h2load_run SCRIPT ADDRESS METHOD BODY_FILE COUNT EXPECTED_BYTES SERVER_PID
+h2load_run() {
+    local script="$1" address="$2" method="$3" body="$4" count="$5" expected="$6" pid="$7"
+    local output ticks_before ticks_after
+    ticks_before="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+    output="$(timeout "${run_timeout:-120}" h2load -n "$count" -c "$connections" -m "$streams" -t 1 \
+        -H 'content-type: application/grpc' -H 'te: trailers' \
+        -d "$body" "http://$address/$method")" || {
+        echo "$script: h2load failed or timed out on $method" >&2
+        echo "$output" >&2
+        exit 1
+    }
+    ticks_after="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+    python3 -c '
+import re, sys
+script, output, count, expected_data = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+cpu_seconds = (int(sys.argv[6]) - int(sys.argv[5])) / int(sys.argv[7])
+def number(pattern):
+    found = re.search(pattern, output)
+    if not found:
+        sys.exit(f"{script}: no {pattern!r} in h2load output:\n{output}")
+    return float(found.group(1))
+succeeded = number(r"(\d+) succeeded")
+ok = number(r"(\d+) 2xx")
+data = number(r"\((\d+)\) data")
+if succeeded != count or ok != count:
+    sys.exit(f"{script}: only {succeeded:.0f} succeeded and {ok:.0f} 2xx of {count}:\n{output}")
+if data != count * expected_data:
+    sys.exit(f"{script}: {data:.0f} response data bytes, expected {count} x {expected_data}; "
+             f"some calls did not answer the message:\n{output}")
+rate = number(r"finished in [0-9.]+m?s, ([0-9.]+) req/s")
+print(f"{rate:.0f} {cpu_seconds / count * 1e6:.1f}")
+' "$script" "$output" "$count" "$expected" "$ticks_before" "$ticks_after" "$(getconf CLK_TCK)"
+}
+
+# The median of the numbers given, to three decimals.
+median() {
+    python3 -c 'import statistics, sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.3f}")' "$@"
+}
+
+# A / B, to three decimals. Usage: ratio A B
+ratio() {
+    python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.3f}")' "$1" "$2"
+}
+
+# "met" when VALUE >= LIMIT, else "NOT met". Usage: verdict VALUE LIMIT
+verdict() {
+    python3 -c 'import sys; print("met" if float(sys.argv[1]) >= float(sys.argv[2]) else "NOT met")' "$1" "$2"
+}

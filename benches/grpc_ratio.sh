@@ -111,55 +111,14 @@ assert results and len(results) == min(10, total), answer
 print(f"{len(results)} results of {total}, first", " ".join(r["code"]["code"] for r in results[:3]))'
 }
 
-# CPU time the server has used so far, in clock ticks (user + system).
-server_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
-}
-ticks_per_second="$(getconf CLK_TCK)"
-
 # Runs h2load against one method; prints its requests per second and the
 # server's CPU microseconds per call. Fails unless every request succeeded with
 # 2xx and carried the expected response data.
 load() {
     local method="$1"
     local count="${2:-$requests}"
-    local output ticks_before ticks_after
-    ticks_before="$(server_ticks)"
-    output="$(timeout "$run_timeout" h2load -n "$count" -c "$connections" -m "$streams" -t 1 \
-        -H 'content-type: application/grpc' -H 'te: trailers' \
-        -d "$(body_of "$method")" "http://$address/$method")" || {
-        echo "grpc_ratio: h2load failed or timed out on $method" >&2
-        echo "$output" >&2
-        exit 1
-    }
-    ticks_after="$(server_ticks)"
-    python3 -c '
-import re, sys
-output, count, expected_data = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-cpu_seconds = (int(sys.argv[5]) - int(sys.argv[4])) / int(sys.argv[6])
-def number(pattern):
-    found = re.search(pattern, output)
-    if not found:
-        sys.exit(f"grpc_ratio: no {pattern!r} in h2load output:\n{output}")
-    return float(found.group(1))
-succeeded = number(r"(\d+) succeeded")
-ok = number(r"(\d+) 2xx")
-data = number(r"\((\d+)\) data")
-if succeeded != count or ok != count:
-    sys.exit(f"grpc_ratio: only {succeeded:.0f} succeeded and {ok:.0f} 2xx of {count}:\n{output}")
-if data != count * expected_data:
-    sys.exit(f"grpc_ratio: {data:.0f} response data bytes, expected {count} x {expected_data}; "
-             f"some calls did not answer the message:\n{output}")
-rate = number(r"finished in [0-9.]+m?s, ([0-9.]+) req/s")
-print(f"{rate:.0f} {cpu_seconds / count * 1e6:.1f}")
-' "$output" "$count" "${data_bytes[$method]}" "$ticks_before" "$ticks_after" "$ticks_per_second"
-}
-
-median() {
-    python3 -c 'import statistics, sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.3f}")' "$@"
-}
-ratio() {
-    python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.3f}")' "$1" "$2"
+    h2load_run grpc_ratio "$address" "$method" "$(body_of "$method")" "$count" \
+        "${data_bytes[$method]}" "$server_pid"
 }
 
 echo "h2load -n $requests -c $connections -m $streams -t 1, $(nproc) CPUs, $rounds rounds, RUST_LOG=warn"
@@ -194,9 +153,6 @@ done
 stop_server
 echo "(health_us, get_us, search_us: server CPU microseconds per call)"
 
-verdict() {
-    python3 -c 'import sys; print("met" if float(sys.argv[1]) >= float(sys.argv[2]) else "NOT met")' "$1" "$2"
-}
 get_code_median="$(median "${get_code_ratios[@]}")"
 search_median="$(median "${search_ratios[@]}")"
 echo "GetCode / Health/Check throughput, median of $rounds rounds: $get_code_median (guardrail >= 0.8: $(verdict "$get_code_median" 0.8))"

@@ -152,11 +152,11 @@ expect_status() {
 status=0
 out="$(grpcurl -plaintext -max-time 10 "$address" list 2>&1)" || status=$?
 expect_status "list" 0
-for service in cpt.v1.CodeLookup cpt.v1.QualityMeasures grpc.health.v1.Health \
+for service in cpt.v1.CodeLookup cpt.v1.QualityMeasures cpt.v1.ClaimCheck grpc.health.v1.Health \
     grpc.reflection.v1.ServerReflection grpc.reflection.v1alpha.ServerReflection; do
     grep -qx -- "$service" <<<"$out" || { echo "$out" >&2; fail "list: $service missing"; }
 done
-pass "list shows CodeLookup, QualityMeasures, Health and both reflection versions"
+pass "list shows CodeLookup, QualityMeasures, ClaimCheck, Health and both reflection versions"
 
 # Every rpc line and every field line must come right after a comment line,
 # since users read the API through `describe`.
@@ -311,6 +311,40 @@ expect_status "ExportMeasurementSet" 0
 expect_json "ExportMeasurementSet" 'json.loads(d["measurementSetJson"])["category"] == "quality" and d.get("measurements", 0) >= 1 and d.get("measurements") == len(json.loads(d["measurementSetJson"])["measurements"])'
 served_export="$(python3 -c 'import json, sys; print(json.loads(sys.stdin.read())["measurementSetJson"])' <<<"$out")"
 pass "ExportMeasurementSet answers the QPP measurement set of the provider's CMS measures"
+
+# ---- ClaimCheck ---------------------------------------------------------------
+
+status=0
+out="$(grpcurl -plaintext -max-time 10 "$address" describe cpt.v1.ClaimCheck 2>&1)" || status=$?
+expect_status "describe cpt.v1.ClaimCheck" 0
+check "describe cpt.v1.ClaimCheck: every method has a comment" python3 -c "$documented" <<<"$out"
+for message in cpt.v1.Claim cpt.v1.ClaimLine cpt.v1.Finding cpt.v1.QualityGap; do
+    status=0
+    out="$(grpcurl -plaintext -max-time 10 "$address" describe "$message" 2>&1)" || status=$?
+    expect_status "describe $message" 0
+    check "describe $message: every field has a comment" python3 -c "$documented" <<<"$out"
+done
+
+call -v -d '{"claim": {"service_date": "2024-08-01", "place_of_service": "11", "diagnoses": ["M54.16"],
+    "lines": [{"code": "64483", "units": 1, "diagnosis_pointers": [1]},
+              {"code": "99213", "modifiers": ["25"], "units": 1, "diagnosis_pointers": [1]}]}}' \
+    cpt.v1.ClaimCheck/CheckClaim
+expect_status "CheckClaim" 0
+expect_output "CheckClaim names the editions" "cptd-claim-edits-version: ptp=2024Q3 pain-management extract"
+expect_output "CheckClaim explains the pair" '"kind": "FINDING_KIND_PTP_PAIR"' '"severity": "SEVERITY_REVIEW"' \
+    '"bypassedBy": "25"' '"rule": "NCCI PTP 64483/99213, modifier indicator 1"' '"row": "12119"'
+pass "CheckClaim: the visit with 25 on the day of 64483 is a review, bypassed by 25, with its CMS row"
+
+call -d '{"claim": {"service_date": "2024-08-01", "diagnoses": ["C50.911"],
+    "lines": [{"code": "99213", "units": 1, "diagnosis_pointers": [1]}]}}' cpt.v1.ClaimCheck/CheckClaim
+expect_status "CheckClaim quality gap" 0
+expect_json "CheckClaim quality gap" '[g["measureId"] for g in d["qualityGaps"]] == ["pain-intensity-quantified"]'
+pass "CheckClaim: an oncology visit without 1125F/1126F is a quality gap"
+
+call -d '{"claim": {"service_date": "2024-08-01", "lines": [{"code": "6448"}]}}' cpt.v1.ClaimCheck/CheckClaim
+expect_status "CheckClaim bad code" 67
+expect_output "CheckClaim bad code" "InvalidArgument" "claim.lines[0].code"
+pass "CheckClaim: a malformed code is INVALID_ARGUMENT naming the field"
 
 # ---- request log ------------------------------------------------------------
 

@@ -323,6 +323,23 @@ fn version_of(files: &[EditFile]) -> Arc<str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn no_file_text_panics_a_loader(text in "(\\PC|[\t,\"\r\n*0-9F])*") {
+            let name: Arc<str> = "any".into();
+            let mut problems = Problems::default();
+            let mut ptp = PtpTable::default();
+            ptp.read(format!("Column 1\tColumn 2\n{text}").as_bytes(), &name, 0, 0, &mut problems);
+            ptp.read(format!("column_1,column_2\n{text}").as_bytes(), &name, 0, 0, &mut problems);
+            ptp.finish();
+            MueTable::read(&format!("code\n{text}"), &name, 0, &mut problems);
+            AddOnTable::read(&format!("add_on_code,primary_code,edit_type\n{text}"), &name, 0, &mut problems);
+            PfsTable::read(&format!("HCPCS,MOD,DESCRIPTION\n{text}"), &name, 0, &mut problems);
+            Icd10CmList::read(&text, &name, 0, &mut problems);
+        }
+    }
 
     #[test]
     fn the_built_in_extracts_load_whole() {

@@ -374,6 +374,12 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_takes_28_bytes() {
+        // The module's memory figures rest on it: a quarter is 2.5 million pairs.
+        assert_eq!(std::mem::size_of::<PtpEdit>(), 28);
+    }
+
+    #[test]
     fn a_file_with_no_header_is_refused() {
         let (_, problems) = load("64493\t64490\t\t20250101\t*\t0\tx\n");
         assert!(!problems.is_empty());
