@@ -63,7 +63,7 @@ impl ClaimCheck for ClaimCheckService {
         let findings = check_claim(&claim, context);
         let gaps = quality_gaps(&claim, &self.measures);
         let mut response = Response::new(pb::CheckClaimResponse {
-            findings: findings.iter().map(pb::Finding::from).collect(),
+            findings: findings.into_iter().map(pb::Finding::from).collect(),
             quality_gaps: gaps.iter().map(pb::QualityGap::from).collect(),
         });
         name_registry(&mut response, registry.version());
@@ -117,15 +117,15 @@ fn position(index: usize) -> i32 {
     i32::try_from(index).unwrap_or(i32::MAX)
 }
 
-impl From<&Finding> for pb::Finding {
-    fn from(finding: &Finding) -> pb::Finding {
+impl From<Finding> for pb::Finding {
+    fn from(finding: Finding) -> pb::Finding {
         pb::Finding {
             lines: finding.lines.iter().copied().map(position).collect(),
             kind: pb::FindingKind::from(finding.kind).into(),
             severity: pb::Severity::from(finding.severity).into(),
-            rule: finding.rule.clone(),
-            source: finding.source.as_ref().map(pb::RuleSource::from),
             bypassable: finding.is_bypassable(),
+            rule: finding.rule,
+            source: finding.source.as_ref().map(pb::RuleSource::from),
             bypass_modifiers: finding
                 .bypass_modifiers
                 .iter()
@@ -135,8 +135,9 @@ impl From<&Finding> for pb::Finding {
                 .bypassed_by
                 .map(|modifier| modifier.to_string())
                 .unwrap_or_default(),
-            message: finding.message.clone(),
+            message: finding.message,
             diagnosis_index: finding.diagnosis.map_or(-1, position),
+            anatomic_modifiers_bypass: finding.anatomic_bypass,
         }
     }
 }

@@ -5,9 +5,12 @@
 //! written; a primary of `CCCCC` (CMS's mark for "the contractor decides")
 //! names no code.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use super::edit_file::{Problems, RowSource, code_field};
+use super::{
+    FastMap,
+    edit_file::{Problems, RowSource, code_field},
+};
 use crate::codes::CodeValue;
 
 /// How CMS lists an add-on's primaries.
@@ -46,7 +49,7 @@ pub struct AddOnEdit {
 /// Every add-on of the file with its rows.
 #[derive(Debug, Clone, Default)]
 pub struct AddOnTable {
-    edits: HashMap<CodeValue, Vec<AddOnEdit>>,
+    edits: FastMap<CodeValue, Vec<AddOnEdit>>,
 }
 
 impl AddOnTable {

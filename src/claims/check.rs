@@ -2,7 +2,8 @@
 //!
 //! Each check is a function of the claim and the tables that adds findings.
 //! A claim has at most [`super::MAX_CLAIM_LINES`] lines, so the pair checks
-//! look at every ordered pair of lines (2,450 at most), each a binary search.
+//! look at every pair of lines (1,225 at most) in both orders: each line's
+//! column-1 pairs are found once, then searched for each other line.
 
 use super::{
     claim::{Claim, ClaimLine},
@@ -12,7 +13,7 @@ use super::{
     icd10cm::DiagnosisStanding,
     mue::Adjudication,
     pfs::GlobalPeriod,
-    ptp::ModifierIndicator,
+    ptp::{ModifierIndicator, PairsOf},
 };
 use crate::{
     codes::{Category, CodeRegistry, CodeValue},
@@ -99,11 +100,8 @@ pub fn check_claim(claim: &Claim, context: CheckContext<'_>) -> Vec<Finding> {
 
 /// True for an evaluation and management visit code (99202–99499).
 pub fn is_visit(code: CodeValue) -> bool {
-    code.category() == Some(Category::I)
-        && code
-            .as_str()
-            .parse::<u32>()
-            .is_ok_and(|number| (99202..=99499).contains(&number))
+    // Five digits compare as their numbers do.
+    code.category() == Some(Category::I) && ("99202"..="99499").contains(&code.as_str())
 }
 
 fn code_status(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Finding>) {
@@ -212,17 +210,26 @@ fn pair_bypass(paid: &ClaimLine, denied: &ClaimLine) -> Option<Modifier> {
         .and_then(|visit| carried(visit, &["25"]))
 }
 
-fn pair_bypass_modifiers(paid: CodeValue, denied: CodeValue) -> Vec<&'static str> {
-    let mut modifiers: Vec<&'static str> = DISTINCT_SERVICE_MODIFIERS.to_vec();
-    modifiers.extend(ANATOMIC_MODIFIERS);
+/// The distinct-service modifiers, and 25.
+const VISIT_PAIR_MODIFIERS: [&str; 6] = ["59", "XE", "XS", "XP", "XU", "25"];
+
+/// The modifiers besides anatomic ones that bypass a pair of these codes:
+/// 25 counts only when one of them is a visit.
+fn pair_bypass_modifiers(paid: CodeValue, denied: CodeValue) -> &'static [&'static str] {
     if is_visit(paid) || is_visit(denied) {
-        modifiers.push("25");
+        &VISIT_PAIR_MODIFIERS
+    } else {
+        &DISTINCT_SERVICE_MODIFIERS
     }
-    modifiers
 }
 
 fn ptp_pairs(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Finding>) {
     let table = &context.edits.ptp;
+    let of_column_1: Vec<PairsOf<'_>> = claim
+        .lines
+        .iter()
+        .map(|line| table.of_column_1(line.code))
+        .collect();
     for first in 0..claim.lines.len() {
         for second in first + 1..claim.lines.len() {
             let (a, b) = (&claim.lines[first], &claim.lines[second]);
@@ -232,8 +239,8 @@ fn ptp_pairs(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Findin
             // CMS lists some pairs in both orders. One finding per pair of
             // lines: the order that cannot be bypassed if either, else the one
             // whose column-1 code comes first on the claim.
-            let forward = table.in_force(a.code, b.code, claim.service_date);
-            let backward = table.in_force(b.code, a.code, claim.service_date);
+            let forward = of_column_1[first].in_force(b.code, claim.service_date);
+            let backward = of_column_1[second].in_force(a.code, claim.service_date);
             let (paid_index, denied_index, edit) = match (forward, backward) {
                 (Some(forward), Some(backward))
                     if backward.indicator == ModifierIndicator::NotAllowed
@@ -278,7 +285,7 @@ fn ptp_pairs(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Findin
                                  the record must show a separate site, session or service"
                             ),
                         )
-                        .bypassable_by(pair_bypass_modifiers(column_1, column_2));
+                        .bypassable_by(pair_bypass_modifiers(column_1, column_2), true);
                         finding.bypassed_by = Some(modifier);
                         finding
                     }
@@ -293,7 +300,7 @@ fn ptp_pairs(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Findin
                              service and the record says so, add an NCCI-associated modifier"
                         ),
                     )
-                    .bypassable_by(pair_bypass_modifiers(column_1, column_2)),
+                    .bypassable_by(pair_bypass_modifiers(column_1, column_2), true),
                 },
                 // Never returned by `in_force`.
                 ModifierIndicator::NotApplicable => continue,
@@ -318,33 +325,36 @@ fn unlikely_units(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<F
         let Some(edit) = context.edits.mue.get(code) else {
             continue;
         };
-        let source = context.source(edit.source);
         let why = context.edits.mue.rationale(edit);
-        let rule = format!(
-            "MUE {code}: {} unit(s), MAI {}",
-            edit.units,
-            edit.adjudication.number()
-        );
-        let lines: Vec<usize> = claim
-            .lines
-            .iter()
-            .enumerate()
-            .filter(|(_, other)| other.code == code)
-            .map(|(index, _)| index)
-            .collect();
+        // Written only for a finding: most codes are within their MUE.
+        let rule = || {
+            format!(
+                "MUE {code}: {} unit(s), MAI {}",
+                edit.units,
+                edit.adjudication.number()
+            )
+        };
+        let source = || context.source(edit.source);
+        let lines = || -> Vec<usize> {
+            claim
+                .lines
+                .iter()
+                .enumerate()
+                .filter(|(_, other)| other.code == code)
+                .map(|(index, _)| index)
+                .collect()
+        };
         match edit.adjudication {
             Adjudication::Line => {
-                for &index in &lines {
+                for index in lines() {
                     let units = claim.lines[index].units;
                     if u32::from(units) > edit.units {
-                        let mut bypass = LINE_MUE_MODIFIERS.to_vec();
-                        bypass.extend(ANATOMIC_MODIFIERS);
                         findings.push(
                             Finding::new(
                                 FindingKind::Mue,
                                 Severity::Deny,
                                 vec![index],
-                                rule.clone(),
+                                rule(),
                                 format!(
                                     "line {index} bills {units} units of {code}; CMS pays at most \
                                      {} on one line ({why}); units that were truly given at \
@@ -353,16 +363,18 @@ fn unlikely_units(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<F
                                     edit.units
                                 ),
                             )
-                            .bypassable_by(bypass)
-                            .from_source(source.clone()),
+                            .bypassable_by(&LINE_MUE_MODIFIERS, true)
+                            .from_source(source()),
                         );
                     }
                 }
             }
             Adjudication::DatePolicy | Adjudication::DateClinical => {
-                let total: u32 = lines
+                let total: u32 = claim
+                    .lines
                     .iter()
-                    .map(|&index| u32::from(claim.lines[index].units))
+                    .filter(|other| other.code == code)
+                    .map(|other| u32::from(other.units))
                     .sum();
                 if total <= edit.units {
                     continue;
@@ -383,15 +395,15 @@ fn unlikely_units(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<F
                     Finding::new(
                         FindingKind::Mue,
                         severity,
-                        lines,
-                        rule,
+                        lines(),
+                        rule(),
                         format!(
                             "{total} units of {code} on {}; CMS pays at most {} per date of \
                              service ({why}); {advice}",
                             claim.service_date, edit.units
                         ),
                     )
-                    .from_source(source),
+                    .from_source(source()),
                 );
             }
         }
@@ -499,11 +511,14 @@ fn bilateral(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Findin
             continue;
         };
         let code = line.code;
-        let rule = format!(
-            "PFS bilateral indicator {} for {code}",
-            indicators.bilateral
-        );
-        let source = context.source(indicators.source);
+        // Written only for a finding: most lines carry neither 50 nor a side.
+        let rule = || {
+            format!(
+                "PFS bilateral indicator {} for {code}",
+                indicators.bilateral
+            )
+        };
+        let source = || context.source(indicators.source);
         if line.has("50") {
             let why = match indicators.bilateral {
                 0 => Some(
@@ -519,10 +534,10 @@ fn bilateral(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Findin
                         FindingKind::Bilateral,
                         Severity::Deny,
                         vec![index],
-                        rule.clone(),
+                        rule(),
                         format!("{code} carries modifier 50, but {why}"),
                     )
-                    .from_source(source.clone()),
+                    .from_source(source()),
                 );
             }
         }
@@ -536,14 +551,14 @@ fn bilateral(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Findin
                         FindingKind::Bilateral,
                         Severity::Deny,
                         vec![other_index, index],
-                        rule,
+                        rule(),
                         format!(
                             "{code} is billed for the right side (line {index}) and the left \
                              (line {other_index}); for a code with bilateral indicator 1, \
                              Medicare wants one line with modifier 50 and 1 unit"
                         ),
                     )
-                    .from_source(source),
+                    .from_source(source()),
                 );
             }
         }
@@ -582,7 +597,7 @@ fn visit_on_procedure_day(claim: &Claim, context: CheckContext<'_>, findings: &m
                         indicators.global.as_str()
                     ),
                 )
-                .bypassable_by(vec!["25"]);
+                .bypassable_by(&["25"], false);
                 finding.bypassed_by = Some(modifier);
                 finding
             }
@@ -598,7 +613,7 @@ fn visit_on_procedure_day(claim: &Claim, context: CheckContext<'_>, findings: &m
                     indicators.global.as_str()
                 ),
             )
-            .bypassable_by(vec!["25"]),
+            .bypassable_by(&["25"], false),
         };
         findings.push(finding.from_source(context.source(indicators.source)));
     }
@@ -634,14 +649,6 @@ fn category_ii_units(claim: &Claim, context: CheckContext<'_>, findings: &mut Ve
 fn diagnoses(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Finding>) {
     let list = &context.edits.icd10cm;
     for (position, diagnosis) in claim.diagnoses.iter().enumerate() {
-        let pointer = u8::try_from(position + 1).unwrap_or(u8::MAX);
-        let lines: Vec<usize> = claim
-            .lines
-            .iter()
-            .enumerate()
-            .filter(|(_, line)| line.diagnosis_pointers.contains(&pointer))
-            .map(|(index, _)| index)
-            .collect();
         let (standing, row) = list.standing(diagnosis.compact());
         let (rule, message) = match standing {
             DiagnosisStanding::Billable => continue,
@@ -678,6 +685,14 @@ fn diagnoses(claim: &Claim, context: CheckContext<'_>, findings: &mut Vec<Findin
                     row: 0,
                 }),
         };
+        let pointer = u8::try_from(position + 1).unwrap_or(u8::MAX);
+        let lines: Vec<usize> = claim
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, line)| line.diagnosis_pointers.contains(&pointer))
+            .map(|(index, _)| index)
+            .collect();
         let mut finding =
             Finding::new(FindingKind::Diagnosis, Severity::Deny, lines, rule, message)
                 .from_source(source);

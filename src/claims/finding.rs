@@ -66,8 +66,12 @@ pub struct Finding {
     pub rule: String,
     /// Where the rule came from; `None` for cptd's own rules.
     pub source: Option<RuleSource>,
-    /// The modifiers that may legitimately bypass it; empty when none may.
-    pub bypass_modifiers: Vec<&'static str>,
+    /// The modifiers that may legitimately bypass it.
+    pub bypass_modifiers: &'static [&'static str],
+    /// Different anatomic modifiers on the lines concerned (RT and LT, two
+    /// fingers, …) bypass it; the anatomic modifiers are not repeated in
+    /// `bypass_modifiers`.
+    pub anatomic_bypass: bool,
     /// The modifier on the claim that bypasses it.
     pub bypassed_by: Option<Modifier>,
     /// What is wrong and what to do.
@@ -91,7 +95,8 @@ impl Finding {
             severity,
             rule: rule.into(),
             source: None,
-            bypass_modifiers: Vec::new(),
+            bypass_modifiers: &[],
+            anatomic_bypass: false,
             bypassed_by: None,
             message: message.into(),
             diagnosis: None,
@@ -104,14 +109,16 @@ impl Finding {
         self
     }
 
-    /// The same, bypassable by `modifiers`.
-    pub fn bypassable_by(mut self, modifiers: Vec<&'static str>) -> Finding {
+    /// The same, bypassable by `modifiers`, and by different anatomic
+    /// modifiers on its lines when `anatomic`.
+    pub fn bypassable_by(mut self, modifiers: &'static [&'static str], anatomic: bool) -> Finding {
         self.bypass_modifiers = modifiers;
+        self.anatomic_bypass = anatomic;
         self
     }
 
     /// True when some modifier may bypass it.
     pub fn is_bypassable(&self) -> bool {
-        !self.bypass_modifiers.is_empty()
+        !self.bypass_modifiers.is_empty() || self.anatomic_bypass
     }
 }

@@ -16,6 +16,11 @@
 //! - `finding` and `check`: what a check says, and the checks.
 //! - `quality_gaps`: measures the claim enters but does not report.
 
+/// A hash map keyed by codes from CMS files, looked up several times for
+/// every line of every claim checked, where SipHash was a visible part of the
+/// cost; the seed is chosen per map.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 mod add_on;
 mod check;
 mod claim;

@@ -7,9 +7,12 @@
 //! "N <adjudication text>", rationale`, the MAI being the leading digit) and the
 //! built-in extract (`code, mue_value, mai, rationale`).
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use super::edit_file::{Problems, RowSource, Texts, code_field, for_each_record};
+use super::{
+    FastMap,
+    edit_file::{Problems, RowSource, Texts, code_field, for_each_record},
+};
 use crate::codes::CodeValue;
 
 /// How an MUE is applied.
@@ -60,7 +63,7 @@ pub struct MueEdit {
 /// The MUE of every code in the file.
 #[derive(Debug, Clone, Default)]
 pub struct MueTable {
-    edits: HashMap<CodeValue, MueEdit>,
+    edits: FastMap<CodeValue, MueEdit>,
     rationales: Texts,
 }
 

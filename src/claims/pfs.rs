@@ -9,9 +9,12 @@
 //! `global_days`/`GLOB DAYS`, `bilateral_surgery`/`BILAT SURG`), which is how
 //! the built-in extract is written.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use super::edit_file::{Problems, RowSource, code_field, for_each_record};
+use super::{
+    FastMap,
+    edit_file::{Problems, RowSource, code_field, for_each_record},
+};
 use crate::codes::CodeValue;
 
 /// A code's global surgical period.
@@ -78,7 +81,7 @@ pub struct PaymentIndicators {
 /// The indicators of every code in the file.
 #[derive(Debug, Clone, Default)]
 pub struct PfsTable {
-    codes: HashMap<CodeValue, PaymentIndicators>,
+    codes: FastMap<CodeValue, PaymentIndicators>,
 }
 
 /// Column positions of the fields read.

@@ -13,7 +13,9 @@
 //! A quarter holds about 2.5 million pairs, so each is kept in 28 bytes: both
 //! codes inline, dates as civil dates, the rationale as a one-byte index, and
 //! where it came from. The pairs sit in one vector sorted by column 1 then
-//! column 2, searched by binary search; nothing else is indexed.
+//! column 2; a hash map from each column-1 code to its run of pairs (one
+//! entry per distinct column-1 code) finds a code's pairs, and a binary search
+//! within the run finds one pair.
 
 use std::{io::BufRead, sync::Arc};
 
@@ -89,8 +91,17 @@ impl PtpEdit {
 #[derive(Debug, Clone, Default)]
 pub struct PtpTable {
     edits: Vec<PtpEdit>,
+    /// Where each column-1 code's pairs start and end in `edits`. A check
+    /// asks for every ordered pair of its lines, most of which name no pair;
+    /// one hash look-up answers those, and the rest search a hundred or so
+    /// pairs rather than a quarter's millions.
+    by_column_1: ColumnIndex,
     rationales: Texts,
 }
+
+/// Column-1 code to the range of its pairs. Keys are codes from CMS files,
+/// with a seed chosen per map, so the fast hash needs no defence.
+type ColumnIndex = super::FastMap<CodeValue, (u32, u32)>;
 
 /// The deletion date CMS's extract writes for "not deleted".
 const NO_DELETION: &str = "99991231";
@@ -158,6 +169,18 @@ impl PtpTable {
             )
         });
         self.edits.shrink_to_fit();
+        self.by_column_1 = ColumnIndex::default();
+        let mut start = 0;
+        for run in self.edits.chunk_by(|a, b| a.column_1 == b.column_1) {
+            let end = start + run.len();
+            // A set of more than four billion pairs would not fit in memory.
+            let range = (
+                u32::try_from(start).unwrap_or(u32::MAX),
+                u32::try_from(end).unwrap_or(u32::MAX),
+            );
+            self.by_column_1.insert(run[0].column_1, range);
+            start = end;
+        }
     }
 
     fn rationale_index(&mut self, text: &str) -> Result<u8, String> {
@@ -219,12 +242,17 @@ impl PtpTable {
     /// repeat, across a quarter's files or when an edit was deleted and added
     /// again.
     pub fn pairs(&self, column_1: CodeValue, column_2: CodeValue) -> &[PtpEdit] {
-        let start = self
-            .edits
-            .partition_point(|edit| (edit.column_1, edit.column_2) < (column_1, column_2));
-        let length = self.edits[start..]
-            .partition_point(|edit| edit.column_1 == column_1 && edit.column_2 == column_2);
-        &self.edits[start..start + length]
+        self.of_column_1(column_1).with_column_2(column_2)
+    }
+
+    /// Every pair whose column-1 code is `column_1`: looked up once per line
+    /// of a claim, then searched for each other line.
+    pub fn of_column_1(&self, column_1: CodeValue) -> PairsOf<'_> {
+        let pairs = match self.by_column_1.get(&column_1) {
+            Some(&(start, end)) => &self.edits[start as usize..end as usize],
+            None => &[],
+        };
+        PairsOf { pairs }
     }
 
     /// The pair in force on `date`, if any: of several, the one that took
@@ -235,10 +263,7 @@ impl PtpTable {
         column_2: CodeValue,
         date: Date,
     ) -> Option<&PtpEdit> {
-        self.pairs(column_1, column_2)
-            .iter()
-            .filter(|edit| edit.in_force_on(date))
-            .max_by_key(|edit| (edit.effective, edit.source.file, edit.source.row))
+        self.of_column_1(column_1).in_force(column_2, date)
     }
 
     /// The rationale CMS gives for `edit`.
@@ -254,6 +279,30 @@ impl PtpTable {
     /// True when it holds none.
     pub fn is_empty(&self) -> bool {
         self.edits.is_empty()
+    }
+}
+
+/// The pairs of one column-1 code, sorted by column 2.
+#[derive(Debug, Clone, Copy)]
+pub struct PairsOf<'a> {
+    pairs: &'a [PtpEdit],
+}
+
+impl<'a> PairsOf<'a> {
+    /// The pairs with `column_2`, in file order.
+    pub fn with_column_2(self, column_2: CodeValue) -> &'a [PtpEdit] {
+        let first = self.pairs.partition_point(|edit| edit.column_2 < column_2);
+        let length = self.pairs[first..].partition_point(|edit| edit.column_2 == column_2);
+        &self.pairs[first..first + length]
+    }
+
+    /// The pair with `column_2` in force on `date`, if any: of several, the
+    /// one that took effect last, then the one read last.
+    pub fn in_force(self, column_2: CodeValue, date: Date) -> Option<&'a PtpEdit> {
+        self.with_column_2(column_2)
+            .iter()
+            .filter(|edit| edit.in_force_on(date))
+            .max_by_key(|edit| (edit.effective, edit.source.file, edit.source.row))
     }
 }
 

@@ -125,6 +125,7 @@ async fn a_pair_with_indicator_0_is_denied_and_no_modifier_bypasses_it() {
     assert_eq!(finding.lines, [1, 0], "the denied column-2 line first");
     assert!(!finding.bypassable);
     assert!(finding.bypass_modifiers.is_empty());
+    assert!(!finding.anatomic_modifiers_bypass);
     assert_eq!(finding.bypassed_by, "");
     assert_eq!(finding.rule, "NCCI PTP 20610/64463, modifier indicator 0");
     let source = finding.source.expect("the row is named");
@@ -155,17 +156,12 @@ async fn a_pair_with_indicator_1_is_denied_without_a_modifier_and_says_which_byp
     let finding = only(&response, FindingKind::PtpPair);
     assert_eq!(finding.severity(), Severity::Deny);
     assert!(finding.bypassable);
-    for modifier in ["59", "XE", "XS", "XP", "XU", "RT", "LT", "F1", "T9"] {
-        assert!(
-            finding.bypass_modifiers.contains(&modifier.to_string()),
-            "{modifier}: {:?}",
-            finding.bypass_modifiers
-        );
-    }
-    assert!(
-        !finding.bypass_modifiers.contains(&"25".to_string()),
+    assert_eq!(
+        finding.bypass_modifiers,
+        ["59", "XE", "XS", "XP", "XU"],
         "25 bypasses only pairs with a visit"
     );
+    assert!(finding.anatomic_modifiers_bypass);
 }
 
 #[tokio::test]
@@ -233,6 +229,7 @@ async fn modifier_25_on_the_visit_bypasses_a_visit_pair_for_review() {
     assert_eq!(global.severity(), Severity::Deny);
     assert_eq!(global.lines, [1, 0]);
     assert_eq!(global.bypass_modifiers, ["25"]);
+    assert!(!global.anatomic_modifiers_bypass);
     assert!(global.rule.contains("global period 000"), "{}", global.rule);
 
     let pair = only(&with, FindingKind::PtpPair);
@@ -603,4 +600,36 @@ fn no_claim_panics_the_check() {
             prop_assert!(!finding.message.is_empty());
         }
     });
+}
+
+#[tokio::test]
+async fn a_category_iii_code_past_its_sunset_is_denied() {
+    // Arrange: a practice's code file with a Category III code archived in 2023.
+    let directory = tempfile::tempdir().unwrap();
+    let codes = directory.path().join("codes.csv");
+    std::fs::write(
+        &codes,
+        "code,descriptor,sunset_date\n0999T,A practice's emerging-technology procedure.,2023-07-01\n",
+    )
+    .unwrap();
+    let mut config = cptd::config::Config::for_tests();
+    config.code_files = vec![codes];
+    let mut app = crate::helpers::spawn_app_with(config).await;
+
+    // Act
+    let before = check(
+        &mut app.claim_check,
+        claim_on("2023-06-30", vec![line("0999T", &[])]),
+    )
+    .await;
+    let after = check(&mut app.claim_check, claim(vec![line("0999T", &[])])).await;
+
+    // Assert
+    assert!(
+        of_kind(&before, FindingKind::CodeStatus).is_empty(),
+        "{before:#?}"
+    );
+    let finding = only(&after, FindingKind::CodeStatus);
+    assert_eq!(finding.severity(), Severity::Deny);
+    assert!(finding.message.contains("sunset"), "{}", finding.message);
 }

@@ -118,9 +118,11 @@ async fn a_line_mue_denies_the_line_and_names_the_modifiers_for_more_units() {
     assert_eq!(finding.severity(), Severity::Deny);
     assert_eq!(finding.rule, "MUE 20610: 2 unit(s), MAI 1");
     assert!(finding.bypassable);
-    for modifier in ["76", "77", "59", "XS", "RT"] {
-        assert!(finding.bypass_modifiers.contains(&modifier.to_string()));
-    }
+    assert_eq!(
+        finding.bypass_modifiers,
+        ["76", "77", "59", "XE", "XS", "XP", "XU"]
+    );
+    assert!(finding.anatomic_modifiers_bypass);
     let source = finding.source.unwrap();
     assert_eq!(
         source.edition,
