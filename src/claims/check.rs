@@ -57,7 +57,7 @@ impl CheckContext<'_> {
 /// use cptd::measures::Diagnosis;
 /// use jiff::civil::date;
 ///
-/// let edits = ClaimEdits::built_in();
+/// let edits = ClaimEdits::built_in().unwrap();
 /// let registry = CodeRegistry::built_in().unwrap();
 /// let line = |code: &str| ClaimLine {
 ///     code: CodeValue::parse(code).unwrap(),

@@ -65,7 +65,7 @@ fn list(problems: &[EditProblem], total: usize) -> String {
 /// ```
 /// use cptd::claims::ClaimEdits;
 ///
-/// let edits = ClaimEdits::built_in();
+/// let edits = ClaimEdits::built_in().unwrap();
 /// assert!(edits.version().contains("2024Q3"));
 /// ```
 #[derive(Debug, Clone)]
@@ -186,28 +186,8 @@ impl Builder {
 
 impl ClaimEdits {
     /// The built-in extracts.
-    pub fn built_in() -> ClaimEdits {
-        // The built-in files are checked by the tests; should one ever fail
-        // to read, its table is simply smaller.
-        match ClaimEdits::load(&EditFiles::default()) {
-            Ok(edits) => edits,
-            Err(refused) => {
-                tracing::error!(%refused, "the built-in claim edits did not load");
-                ClaimEdits::empty()
-            }
-        }
-    }
-
-    fn empty() -> ClaimEdits {
-        ClaimEdits {
-            ptp: PtpTable::default(),
-            mue: MueTable::default(),
-            add_ons: AddOnTable::default(),
-            pfs: PfsTable::default(),
-            icd10cm: Icd10CmList::default(),
-            files: Vec::new(),
-            version: "none".into(),
-        }
+    pub fn built_in() -> Result<ClaimEdits, ClaimEditsError> {
+        ClaimEdits::load(&EditFiles::default())
     }
 
     /// Loads `files`, the built-in file standing in for each kind not given.
@@ -343,7 +323,7 @@ mod tests {
 
     #[test]
     fn the_built_in_extracts_load_whole() {
-        let edits = ClaimEdits::load(&EditFiles::default()).unwrap();
+        let edits = ClaimEdits::built_in().unwrap();
         assert_eq!(edits.ptp.len(), 18_794);
         assert_eq!(edits.mue.len(), 206);
         assert_eq!(edits.pfs.len(), 240 - edits_with_modifier_rows());
