@@ -68,6 +68,9 @@ pub enum Command {
         /// (repeatable).
         #[arg(long = "measures", value_delimiter = ',')]
         measure_files: Vec<PathBuf>,
+        /// Largest code-set or measure file read, as the server's flag.
+        #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
+        max_data_file_size: u64,
     },
     /// Print the QPP Submissions API measurement set (JSON) of one provider
     /// and performance year from a data directory, as `ExportMeasurementSet`
@@ -94,6 +97,9 @@ pub enum Command {
         /// the data directory's key file.
         #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = secret)]
         patient_id_key: Option<Secret>,
+        /// Largest measure file read, as the server's flag.
+        #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
+        max_data_file_size: u64,
     },
 }
 
@@ -168,10 +174,57 @@ pub struct Config {
     pub request_timeout: Duration,
 
     /// On SIGINT or SIGTERM, how long calls in flight may take to finish before the
-    /// server exits anyway.
+    /// server exits anyway. A second signal ends the drain at once.
     #[arg(long, env = "CPTD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Longest wait for a call's first request message after its headers, and
+    /// for each next message of an import. A call takes its place among the
+    /// `--max-concurrent-calls` only once its first message is in, so callers
+    /// that send headers and stall hold no place; past this wait they are
+    /// ended with DEADLINE_EXCEEDED.
+    #[arg(long, env = "CPTD_MESSAGE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub message_timeout: Duration,
+
+    /// Most client connections open at once; beyond it the server stops
+    /// accepting until one closes (the kernel queues the rest).
+    #[arg(long, env = "CPTD_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most calls open at once on one connection (HTTP/2
+    /// SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "CPTD_MAX_STREAMS_PER_CONNECTION", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_connection: u32,
+
+    /// A connection from which nothing has been read for this long is closed:
+    /// sockets that never speak HTTP/2, or stopped answering. Live gRPC
+    /// clients answer the server's keepalive pings, so keep this longer than
+    /// `--keepalive-interval`.
+    #[arg(long, env = "CPTD_CONNECTION_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub connection_idle_timeout: Duration,
+
+    /// How often the server pings each connection (HTTP/2 PING) to learn that
+    /// its client is still there.
+    #[arg(long, env = "CPTD_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub keepalive_interval: Duration,
+
+    /// How long a ping may go unanswered before its connection is closed.
+    #[arg(long, env = "CPTD_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub keepalive_timeout: Duration,
+
+    /// Largest code-set or measure file read (`--codes`, `--measures`), in
+    /// bytes or with a unit (`256MiB`, `1GiB`); only regular files are read.
+    #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
+    pub max_data_file_size: u64,
 }
+
+/// The default of `--max-data-file-size`, as written on the command line:
+/// comfortably above a full licensed code set (tens of MB as CSV) and CMS's
+/// yearly measure files (a few MB).
+const DEFAULT_MAX_DATA_FILE_SIZE: &str = "256MiB";
+
+/// [`DEFAULT_MAX_DATA_FILE_SIZE`] in bytes, for loads started from code.
+pub const DEFAULT_MAX_DATA_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Config {
     /// The settings for a server started from code: defaults throughout, listening
@@ -195,6 +248,32 @@ impl Config {
 /// the production default of 30 s cut such imports off. A test of the limit itself sets its own.
 pub const TEST_REQUEST_TIMEOUT: &str = "5m";
 
+/// A size in bytes, written bare (`1048576`) or with a binary unit (`KiB`,
+/// `MiB`, `GiB`).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(digits_end);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size: write bytes or a number with KiB, MiB or GiB, like 256MiB"
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a usable size"))
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let span: jiff::Span = text
         .parse()
@@ -211,6 +290,16 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(parse_size("256MiB"), Ok(DEFAULT_MAX_DATA_FILE_BYTES));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("2 KiB"), Ok(2048));
+        assert!(parse_size("10MB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
     }
 
     #[test]

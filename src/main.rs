@@ -17,7 +17,8 @@ fn main() -> ExitCode {
         Some(Command::Check {
             files,
             measure_files,
-        }) => check(&files, &measure_files),
+            max_data_file_size,
+        }) => check(&files, &measure_files, max_data_file_size),
         Some(Command::Export {
             tin,
             npi,
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
             data_dir,
             measure_files,
             patient_id_key,
+            max_data_file_size,
         }) => {
             let export = ExportArgs {
                 tin,
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
                 data_dir,
                 measure_files,
                 patient_id_key,
+                max_data_file_size,
             };
             match export.run() {
                 Ok(json) => {
@@ -50,7 +53,13 @@ fn main() -> ExitCode {
         None => {
             telemetry::init(cli.config.log_format);
             match runtime() {
-                Ok(runtime) => runtime.block_on(serve(cli.config)),
+                Ok(runtime) => {
+                    let exit = runtime.block_on(serve(cli.config));
+                    // Anything still running on a blocking thread (a read
+                    // that outlived the drain) must not hold the exit.
+                    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+                    exit
+                }
                 Err(error) => {
                     tracing::error!(%error, "cannot start the async runtime");
                     ExitCode::FAILURE
@@ -75,6 +84,7 @@ struct ExportArgs {
     data_dir: std::path::PathBuf,
     measure_files: Vec<std::path::PathBuf>,
     patient_id_key: Option<Secret>,
+    max_data_file_size: u64,
 }
 
 impl ExportArgs {
@@ -86,7 +96,8 @@ impl ExportArgs {
             .map(|secret| PatientIdKey::from_hex(&secret.0))
             .transpose()
             .map_err(|rule| format!("the patient-id key is refused: {rule}"))?;
-        let measures = MeasureSet::load(&self.measure_files).map_err(|error| error.to_string())?;
+        let measures = MeasureSet::load(&self.measure_files, self.max_data_file_size)
+            .map_err(|error| error.to_string())?;
         let store =
             EncounterStore::open_read_only(&self.data_dir, key, std::sync::Arc::new(measures))
                 .map_err(|error| error.to_string())?;
@@ -108,7 +119,8 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match server::run(listener, config, shutdown::signal()).await {
+    let (shutdown, cut_drain_short) = shutdown::signals();
+    match server::run_until(listener, config, shutdown, cut_drain_short).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server stopped");
@@ -119,9 +131,13 @@ async fn serve(config: Config) -> ExitCode {
 
 /// `cptd check`: the server's own loads, offline, reported on the terminal;
 /// every file is checked, and any problem fails the whole check.
-fn check(code_files: &[std::path::PathBuf], measure_files: &[std::path::PathBuf]) -> ExitCode {
-    let codes_load = code_files.is_empty() || check_codes(code_files);
-    let measures_load = measure_files.is_empty() || check_measures(measure_files);
+fn check(
+    code_files: &[std::path::PathBuf],
+    measure_files: &[std::path::PathBuf],
+    max_file_bytes: u64,
+) -> ExitCode {
+    let codes_load = code_files.is_empty() || check_codes(code_files, max_file_bytes);
+    let measures_load = measure_files.is_empty() || check_measures(measure_files, max_file_bytes);
     if codes_load && measures_load {
         ExitCode::SUCCESS
     } else {
@@ -131,8 +147,8 @@ fn check(code_files: &[std::path::PathBuf], measure_files: &[std::path::PathBuf]
 
 /// `cptd check FILE...`: the server's own code-set load, offline, reported on
 /// the terminal. True when it loads.
-fn check_codes(files: &[std::path::PathBuf]) -> bool {
-    match CodeRegistry::load(files) {
+fn check_codes(files: &[std::path::PathBuf], max_file_bytes: u64) -> bool {
+    match CodeRegistry::load(files, max_file_bytes) {
         Ok(registry) => {
             println!(
                 "ok: {} codes, registry version {}",
@@ -150,8 +166,8 @@ fn check_codes(files: &[std::path::PathBuf]) -> bool {
 
 /// `cptd check --measures FILE`: the server's own measure load, offline. True
 /// when it loads.
-fn check_measures(files: &[std::path::PathBuf]) -> bool {
-    match MeasureSet::load(files) {
+fn check_measures(files: &[std::path::PathBuf], max_file_bytes: u64) -> bool {
+    match MeasureSet::load(files, max_file_bytes) {
         Ok(measures) => {
             let all = measures.measures();
             let strata: usize = all.iter().map(|measure| measure.strata.len()).sum();

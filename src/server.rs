@@ -10,15 +10,13 @@ use std::{
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tonic::body::Body;
 use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::server::HealthReporter;
-use tower::{
-    BoxError, limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer, util::MapResultLayer,
-};
 
 use crate::{
-    api::{CodeLookupService, QualityMeasuresService, RequestLogLayer},
+    api::{
+        AdmissionLayer, CodeLookupService, ImportLimits, QualityMeasuresService, RequestLogLayer,
+    },
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
     measures::{MeasureSet, MeasureSetError},
@@ -66,14 +64,17 @@ async fn reload_on_hangup(
     mut hangups: tokio::signal::unix::Signal,
     registry: Arc<ArcSwap<CodeRegistry>>,
     files: Vec<PathBuf>,
+    max_file_bytes: u64,
     measure_ids: MeasureIdsByCode,
 ) {
     while hangups.recv().await.is_some() {
         let files = files.clone();
         let measure_ids = measure_ids.clone();
         let started = Instant::now();
-        let load =
-            move || CodeRegistry::load(&files).map(|loaded| loaded.with_measure_ids(&measure_ids));
+        let load = move || {
+            CodeRegistry::load(&files, max_file_bytes)
+                .map(|loaded| loaded.with_measure_ids(&measure_ids))
+        };
         match tokio::task::spawn_blocking(load).await {
             Ok(Ok(reloaded)) => {
                 tracing::info!(
@@ -152,8 +153,22 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    run_until(listener, config, shutdown, std::future::pending()).await
+}
+
+/// [`run`], with a drain that also ends, before its grace runs out, once
+/// `cut_drain_short` completes (the operator's second signal).
+pub async fn run_until(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    cut_drain_short: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let started = Instant::now();
-    let measures = Arc::new(MeasureSet::load(&config.measure_files)?);
+    let measures = Arc::new(MeasureSet::load(
+        &config.measure_files,
+        config.max_data_file_size,
+    )?);
     tracing::info!(
         measures = measures.measures().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -162,7 +177,8 @@ pub async fn run(
     let measure_ids: MeasureIdsByCode = Arc::new(measures.measure_ids_by_code());
 
     let started = Instant::now();
-    let registry = CodeRegistry::load(&config.code_files)?.with_measure_ids(&measure_ids);
+    let registry = CodeRegistry::load(&config.code_files, config.max_data_file_size)?
+        .with_measure_ids(&measure_ids);
     tracing::info!(
         codes = registry.len(),
         registry_version = %registry.version(),
@@ -179,6 +195,7 @@ pub async fn run(
                 hangups,
                 registry.clone(),
                 config.code_files.clone(),
+                config.max_data_file_size,
                 measure_ids,
             ));
         }
@@ -193,7 +210,10 @@ pub async fn run(
         registry.clone(),
         measures,
         store.clone(),
-        config.max_concurrent_imports as usize,
+        ImportLimits {
+            max_concurrent: config.max_concurrent_imports as usize,
+            message_timeout: config.message_timeout,
+        },
         config.strict_codes,
     )
     .map_err(ServerError::ImportThreads)?;
@@ -219,12 +239,14 @@ pub async fn run(
         .initial_connection_window_size(CONNECTION_WINDOW)
         .timeout(config.request_timeout)
         .layer(RequestLogLayer)
-        // At most this many calls run at once across all connections; one
-        // more is refused at once rather than queued, so overload never grows
-        // an unbounded backlog.
-        .layer(MapResultLayer::new(shed_as_answer as fn(_) -> _))
-        .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::new(max_concurrent_calls))
+        // At most this many calls run at once across all connections, each
+        // counted from its first message; one more is refused at once rather
+        // than queued, so overload never grows an unbounded backlog.
+        .layer(AdmissionLayer::new(
+            max_concurrent_calls,
+            config.message_timeout,
+            MAX_MESSAGE_BYTES,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -236,15 +258,19 @@ pub async fn run(
     }
 
     let grace = config.shutdown_grace;
-    let grace_expired = async move {
+    let drain_ended = async move {
         let _ = stopping.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(grace).await;
+        tokio::select! {
+            () = tokio::time::sleep(grace) => tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "calls still running when the shutdown grace ran out; stopping anyway"
+            ),
+            () = cut_drain_short => tracing::warn!("drain cut short; stopping with calls still running"),
+        }
     };
     tokio::select! {
         result = serve => result?,
-        () = grace_expired => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "calls still running when the shutdown grace ran out; stopping anyway");
-        }
+        () = drain_ended => {}
     }
     // Every answered write is already durable; closing lets queued ones finish
     // and checkpoints the log.
@@ -267,25 +293,6 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
         <QualityMeasuresServer<QualityMeasuresService> as tonic::server::NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
-    }
-}
-
-/// The answer to a call refused because the server is at its limit of
-/// concurrent calls: `RESOURCE_EXHAUSTED`, saying which limit, as an answer
-/// rather than an error, so the request log records it as it is. Other
-/// results pass unchanged.
-fn shed_as_answer(
-    result: Result<http::Response<Body>, BoxError>,
-) -> Result<http::Response<Body>, BoxError> {
-    match result {
-        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
-            Ok(tonic::Status::resource_exhausted(
-                "the server is at its limit of concurrent calls (--max-concurrent-calls); retry \
-                 with backoff",
-            )
-            .into_http())
-        }
-        other => other,
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Each service converts its request (`TryFrom`), asks the domain one question
 //! and converts the answer (`From`); every error becomes a status in `error`.
-//! `request_log` writes one line per call.
+//! `request_log` writes one line per call; `admission` gives calls their places.
 
+mod admission;
 mod code_lookup;
 mod code_requests;
 mod codec;
@@ -17,7 +18,8 @@ mod quality_measures;
 mod quality_requests;
 mod request_log;
 
+pub(crate) use admission::AdmissionLayer;
 pub(crate) use code_lookup::CodeLookupService;
 pub(crate) use codec::ProtobufCodec;
-pub(crate) use quality_measures::QualityMeasuresService;
+pub(crate) use quality_measures::{ImportLimits, QualityMeasuresService};
 pub(crate) use request_log::RequestLogLayer;

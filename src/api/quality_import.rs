@@ -166,7 +166,21 @@ impl Import {
         let mut deadline = None;
         while chunk.len() < IMPORT_CHUNK {
             let message = match deadline {
-                None => stream.message().await,
+                // A client that stops sending would otherwise hold its
+                // import's place until the request timeout.
+                None => {
+                    let timeout = self.service.import_message_timeout();
+                    match tokio::time::timeout(timeout, stream.message()).await {
+                        Ok(message) => message,
+                        Err(_) => {
+                            return Err(Status::deadline_exceeded(format!(
+                                "no import message arrived within {timeout:?} after the first \
+                                 {read} (--message-timeout); those were handled: send the rest \
+                                 in another import (resending is safe)"
+                            )));
+                        }
+                    }
+                }
                 // Cancelling a wait for a message loses nothing: the stream
                 // keeps what it has buffered.
                 Some(deadline) => match tokio::time::timeout_at(deadline, stream.message()).await {

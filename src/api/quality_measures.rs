@@ -1,7 +1,7 @@
 //! The `cpt.v1.QualityMeasures` service: parse, judge under the measures, store,
 //! convert back.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use arc_swap::{ArcSwap, Guard};
 use jiff::civil::Date;
@@ -39,19 +39,30 @@ pub struct QualityMeasuresService {
     /// Where imports are prepared.
     import_threads: Arc<rayon::ThreadPool>,
     max_concurrent_imports: usize,
+    /// Longest wait for an import's next message.
+    import_message_timeout: Duration,
     strict_codes: bool,
 }
 
+/// What bounds the imports of a [`QualityMeasuresService`].
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    /// Imports running at once.
+    pub max_concurrent: usize,
+    /// Longest wait for an import's next message; a client silent for longer
+    /// is answered `DEADLINE_EXCEEDED`, and its import's place is freed.
+    pub message_timeout: Duration,
+}
+
 impl QualityMeasuresService {
-    /// A service over the shared registry, measures and store, running at
-    /// most `max_concurrent_imports` imports at once. With `strict_codes`, a
-    /// well-formed code the registry does not hold is an error rather than a
-    /// warning.
+    /// A service over the shared registry, measures and store, running
+    /// imports within `imports`. With `strict_codes`, a well-formed code the
+    /// registry does not hold is an error rather than a warning.
     pub fn new(
         registry: Arc<ArcSwap<CodeRegistry>>,
         measures: Arc<MeasureSet>,
         store: Arc<EncounterStore>,
-        max_concurrent_imports: usize,
+        imports: ImportLimits,
         strict_codes: bool,
     ) -> Result<QualityMeasuresService, rayon::ThreadPoolBuildError> {
         Ok(QualityMeasuresService {
@@ -59,10 +70,16 @@ impl QualityMeasuresService {
             measures,
             store,
             import_threads: Arc::new(super::import_threads::pool()?),
-            imports: Arc::new(Semaphore::new(max_concurrent_imports)),
-            max_concurrent_imports,
+            imports: Arc::new(Semaphore::new(imports.max_concurrent)),
+            max_concurrent_imports: imports.max_concurrent,
+            import_message_timeout: imports.message_timeout,
             strict_codes,
         })
+    }
+
+    /// Longest wait for an import's next message.
+    pub(super) fn import_message_timeout(&self) -> Duration {
+        self.import_message_timeout
     }
 
     /// The measure with `id`, or `NOT_FOUND`.

@@ -26,7 +26,8 @@ mod checkpointer;
 mod claim_json;
 mod counting;
 mod database;
-mod directory_lock;
+mod database_lock;
+mod file_modes;
 mod patient_key;
 mod reads;
 mod recount;
@@ -44,7 +45,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use directory_lock::LOCK_FILE;
+pub use database_lock::PID_FILE;
 pub use patient_key::{KEY_FILE, PatientIdKey};
 pub use reads::{CareGap, CareGapsPage, EncounterUnit, StoredEncounter};
 
@@ -81,7 +82,21 @@ pub enum StoreError {
     /// The patient-id key could not be read or made.
     #[error("patient-id key: {0}")]
     Key(String),
-    /// Another store, most likely another server, has the data directory open.
+    /// The data directory lets its group or others in, and cannot be narrowed.
+    #[error(
+        "{} has mode {mode:04o}: its group or others may read the encounters in it, and \
+         cptd may not change that; run `chmod 700 {}` as its owner (or give cptd a directory \
+         of its own) and start again",
+        directory.display(),
+        directory.display()
+    )]
+    OpenToOthers {
+        /// The data directory.
+        directory: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Another store, most likely another server, has the database open.
     #[error(
         "{} is in use by another running cptd{}; stop that server first, or give this one a \
          data directory of its own",
@@ -296,14 +311,15 @@ impl PendingWrite {
 /// The durable store of encounters, their units and totals.
 pub struct EncounterStore {
     jobs: mpsc::Sender<Job>,
-    /// A read-only store's hold on its data directory; the writer holds it
-    /// otherwise.
-    _directory_lock: Option<directory_lock::DirectoryLock>,
     readers: Arc<Readers>,
     /// The measures the units are counted under.
     measures: Arc<MeasureSet>,
     hasher: PatientHasher,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The hold on the database file, shared with the writer; released by
+    /// [`EncounterStore::close`], or last when dropped, after the reading
+    /// connections.
+    database_lock: Mutex<Option<Arc<database_lock::DatabaseLock>>>,
 }
 
 impl std::fmt::Debug for EncounterStore {
@@ -322,7 +338,8 @@ impl EncounterStore {
         measures: Arc<MeasureSet>,
     ) -> Result<EncounterStore, StoreError> {
         let started = Instant::now();
-        let (mut connection, key, directory_lock, readers) = database::open(&options)?;
+        let (mut connection, key, database_lock, readers) = database::open(&options)?;
+        let database_lock = database_lock.map(Arc::new);
         schema::migrate(&mut connection)?;
         let hasher = key.hasher();
         database::check_key(&connection, &hasher)?;
@@ -351,7 +368,7 @@ impl EncounterStore {
             jobs: queued,
             measures: measures.clone(),
             checkpointer,
-            directory_lock,
+            database_lock: database_lock.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("cptd-store-writer".into())
@@ -362,11 +379,11 @@ impl EncounterStore {
             .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs,
-            _directory_lock: None,
             readers: Arc::new(readers),
             measures,
             hasher,
             writer: Mutex::new(Some(handle)),
+            database_lock: Mutex::new(database_lock),
         })
     }
 
@@ -388,7 +405,8 @@ impl EncounterStore {
         if !directory.join(DATABASE_FILE).is_file() {
             return Err(io_error(std::io::ErrorKind::NotFound.into()));
         }
-        let lock = directory_lock::DirectoryLock::acquire(directory)?;
+        file_modes::prepare(directory)?;
+        let lock = database_lock::DatabaseLock::acquire(directory)?;
         let key = match key {
             Some(key) => key,
             None => PatientIdKey::in_directory(directory)?,
@@ -405,11 +423,11 @@ impl EncounterStore {
         let (jobs, _) = mpsc::channel(1);
         Ok(EncounterStore {
             jobs,
-            _directory_lock: Some(lock),
             readers: Arc::new(Readers::for_directory(directory)),
             measures,
             hasher,
             writer: Mutex::new(None),
+            database_lock: Mutex::new(Some(Arc::new(lock))),
         })
     }
 
@@ -565,8 +583,9 @@ impl EncounterStore {
             .map_err(|error| StoreError::Corrupt(format!("a read failed: {error}")))?
     }
 
-    /// Lets the writer finish every queued job, checkpoints, and stops it.
-    /// Writes sent afterwards fail with [`StoreError::Closed`].
+    /// Lets the writer finish every queued job, checkpoints, stops it, and
+    /// releases the database for another process. Writes sent afterwards
+    /// fail with [`StoreError::Closed`].
     pub async fn close(&self) {
         let (done, stopped) = oneshot::channel();
         if self.jobs.send(Job::Stop { done }).await.is_ok() {
@@ -576,5 +595,12 @@ impl EncounterStore {
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
+        // The database is another process's to open once this returns; its
+        // lock goes after the kept reading connections (see `database_lock`).
+        self.readers.close_idle();
+        self.database_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }

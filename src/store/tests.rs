@@ -416,7 +416,8 @@ async fn reopening_under_more_measures_counts_past_encounters_under_them() {
 
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/measures/cms-shaped.json");
-    let with_file = Arc::new(MeasureSet::load(&[fixture]).unwrap());
+    let with_file =
+        Arc::new(MeasureSet::load(&[fixture], crate::config::DEFAULT_MAX_DATA_FILE_BYTES).unwrap());
     let reopened = EncounterStore::open(options(directory.path()), with_file.clone()).unwrap();
 
     assert_eq!(counts_of(&reopened, &with_file, "001").await, (2, 2));

@@ -19,7 +19,7 @@ use super::{
         GroupKey, Mark, TotalsChanges, Touched, apply, group_id, insert_mark, redecide,
         remove_marks,
     },
-    directory_lock::DirectoryLock,
+    database_lock::DatabaseLock,
 };
 use crate::measures::MeasureSet;
 
@@ -50,8 +50,9 @@ pub struct Writer {
     pub measures: std::sync::Arc<MeasureSet>,
     /// The checkpointing thread of a database on disk.
     pub checkpointer: Option<Checkpointer>,
-    /// The data directory's lock, released only once the database is closed.
-    pub directory_lock: Option<DirectoryLock>,
+    /// The database's lock, released only once its connections are closed
+    /// (the store holds it too, for its reading connections).
+    pub database_lock: Option<std::sync::Arc<DatabaseLock>>,
 }
 
 /// What one job of a commit did, to be answered once the commit is durable.
@@ -162,11 +163,11 @@ impl Writer {
         }
         let Writer {
             connection,
-            directory_lock,
+            database_lock,
             ..
         } = self;
         drop(connection);
-        drop(directory_lock);
+        drop(database_lock);
         if let Some(done) = stopping {
             let _ = done.send(());
         }

@@ -11,6 +11,7 @@ mod frame_per_message;
 mod get_code;
 mod health_and_reflection;
 mod helpers;
+mod hostile;
 mod limits;
 mod list_codes;
 mod quality_fixtures;
