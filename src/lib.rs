@@ -18,6 +18,7 @@
 //! - [`server`]: assembles the services (each served by its generated tonic
 //!   server), health and reflection, and the tower layers in front of them (the
 //!   request log and load shedding), and runs them until shutdown.
+//!   [`connections`] accepts client connections within their limits.
 //!   [`shutdown`] is the signal, [`config`] the flags, [`telemetry`] the log
 //!   setup; `calendar` is the date format of the API and `source_files` the
 //!   reading of the operator's data files.
@@ -30,6 +31,7 @@ pub(crate) mod bulk_priority;
 pub(crate) mod calendar;
 pub mod codes;
 pub mod config;
+pub mod connections;
 pub mod measures;
 pub mod pb;
 pub mod server;

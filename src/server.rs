@@ -10,7 +10,7 @@ use std::{
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
 
 use crate::{
@@ -19,6 +19,7 @@ use crate::{
     },
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
+    connections::{self, ConnectionLimits},
     measures::{MeasureSet, MeasureSetError},
     pb::{
         self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
@@ -224,7 +225,13 @@ pub async fn run_until(
     set_serving(&health_reporter, true).await;
 
     let address = listener.local_addr().ok();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = connections::accept(
+        listener,
+        ConnectionLimits {
+            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            idle_timeout: config.connection_idle_timeout,
+        },
+    );
     let (stopping_sender, mut stopping) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
@@ -237,6 +244,11 @@ pub async fn run_until(
     let serve = Server::builder()
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_concurrent_streams(config.max_streams_per_connection)
+        // A client that stops answering pings is gone: its connection and
+        // the calls on it end, rather than wait on a dead peer.
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .timeout(config.request_timeout)
         .layer(RequestLogLayer)
         // At most this many calls run at once across all connections, each

@@ -67,7 +67,7 @@ async fn two_thousand_calls_that_send_only_headers_leave_health_and_lookups_answ
 
 /// Asserts that a health check sent on `connection` after everything already
 /// sent on it is answered `OK`.
-async fn answered_behind(connection: &mut h2::client::SendRequest<prost::bytes::Bytes>) {
+pub async fn answered_behind(connection: &mut h2::client::SendRequest<prost::bytes::Bytes>) {
     let mut ready = connection.clone().ready().await.expect("a stream slot");
     let request = http::Request::post("/grpc.health.v1.Health/Check")
         .header("content-type", "application/grpc")

@@ -4,6 +4,8 @@
 //! client where a well-behaved gRPC client cannot send what is needed.
 
 mod admission;
+mod bad_input;
+mod connections;
 mod files;
 mod operator_inputs;
 mod signals;
