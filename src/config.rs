@@ -169,6 +169,12 @@ pub struct Config {
     #[arg(long, env = "CPTD_MAX_CONCURRENT_IMPORTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_imports: u32,
 
+    /// Most reads of the encounter store running at once (reports, care
+    /// gaps, encounters); more wait for a turn. Each holds a database
+    /// connection with its own cache.
+    #[arg(long, env = "CPTD_MAX_CONCURRENT_READS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_reads: u32,
+
     /// Longest time a call may run, whatever deadline the caller sets.
     #[arg(long, env = "CPTD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,

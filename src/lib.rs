@@ -10,9 +10,10 @@
 //! - [`measures`]: the quality-measure domain. [`measures::MeasureSet`] holds the
 //!   measures in force (CMS single-source definitions, two built in); the engine
 //!   sorts an [`measures::Encounter`] into one outcome per measure and option
-//!   group; [`measures::PerformanceTotals`] keeps the running counts reports read.
+//!   group.
 //! - [`store`]: the durable encounter store (embedded SQLite behind one writer
-//!   thread that commits in groups), which keeps patient ids only as keyed hashes.
+//!   thread that commits in groups), which keeps the units and totals reports
+//!   read in the same database, and patient ids only as keyed hashes.
 //! - [`api`]: the gRPC edge. Converts requests into domain values, asks the
 //!   registry, converts answers back, and maps errors to statuses in one place.
 //! - [`server`]: assembles the services (each served by its generated tonic

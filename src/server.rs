@@ -308,8 +308,9 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
     }
 }
 
-/// Opens the encounter store off the async runtime: opening rebuilds the totals
-/// from every stored encounter, which reads the whole database.
+/// Opens the encounter store off the async runtime: opening migrates the
+/// schema and counts again the measures whose definitions changed, which may
+/// read the whole database.
 async fn open_store(
     config: &Config,
     measures: Arc<MeasureSet>,
@@ -335,6 +336,7 @@ async fn open_store(
                 })
             })
             .transpose()?,
+        max_concurrent_reads: usize::try_from(config.max_concurrent_reads).unwrap_or(usize::MAX),
     };
     tokio::task::spawn_blocking(move || EncounterStore::open(options, measures))
         .await

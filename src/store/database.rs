@@ -101,8 +101,9 @@ enum Source {
 const IDLE_READERS: usize = 8;
 
 /// The connections reads go through: WAL lets them read while the writer
-/// commits. One is opened whenever every kept one is busy, and up to
-/// [`IDLE_READERS`] are kept between reads.
+/// commits. One is opened whenever every kept one is busy (the store lets
+/// only so many reads run at once), and up to [`IDLE_READERS`] are kept
+/// between reads.
 #[derive(Debug)]
 pub struct Readers {
     source: Source,

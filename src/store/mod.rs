@@ -189,6 +189,10 @@ pub struct StoreOptions {
     /// The patient-id key; `None` reads or creates the data directory's key
     /// file (or, in memory, makes a throwaway key).
     pub key: Option<PatientIdKey>,
+    /// Reads run at once, each on a connection of its own; more wait for a
+    /// turn. Each reading connection holds its own page cache, so this bounds
+    /// the store's memory however many calls read at once.
+    pub max_concurrent_reads: usize,
 }
 
 /// One encounter to record, with its judgements under the store's measures
@@ -312,6 +316,8 @@ impl PendingWrite {
 pub struct EncounterStore {
     jobs: mpsc::Sender<Job>,
     readers: Arc<Readers>,
+    /// One permit a read running.
+    reads: Arc<tokio::sync::Semaphore>,
     /// The measures the units are counted under.
     measures: Arc<MeasureSet>,
     hasher: PatientHasher,
@@ -380,6 +386,9 @@ impl EncounterStore {
         Ok(EncounterStore {
             jobs,
             readers: Arc::new(readers),
+            reads: Arc::new(tokio::sync::Semaphore::new(
+                options.max_concurrent_reads.max(1),
+            )),
             measures,
             hasher,
             writer: Mutex::new(Some(handle)),
@@ -424,6 +433,8 @@ impl EncounterStore {
         Ok(EncounterStore {
             jobs,
             readers: Arc::new(Readers::for_directory(directory)),
+            // One export reads at a time.
+            reads: Arc::new(tokio::sync::Semaphore::new(1)),
             measures,
             hasher,
             writer: Mutex::new(None),
@@ -577,6 +588,7 @@ impl EncounterStore {
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _turn = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || readers.with(read))
             .await

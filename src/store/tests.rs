@@ -62,6 +62,7 @@ fn options(directory: &std::path::Path) -> StoreOptions {
         location: Location::Directory(directory.to_path_buf()),
         durability: Durability::Full,
         key: None,
+        max_concurrent_reads: 4,
     }
 }
 
@@ -70,6 +71,7 @@ fn in_memory_store(measures: &Arc<MeasureSet>, key: Option<PatientIdKey>) -> Enc
         location: Location::InMemory,
         durability: Durability::Full,
         key,
+        max_concurrent_reads: 4,
     };
     EncounterStore::open(options, measures.clone()).unwrap()
 }
