@@ -40,3 +40,8 @@ pub mod shutdown;
 pub(crate) mod source_files;
 pub mod store;
 pub mod telemetry;
+
+/// The request conversions, for the fuzz targets in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use api::fuzzing::convert_request;

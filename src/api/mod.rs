@@ -10,6 +10,8 @@ mod code_requests;
 mod codec;
 mod convert;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod import_threads;
 mod page_token;
 mod quality_convert;
