@@ -8,6 +8,7 @@ mod bad_input;
 mod connections;
 mod files;
 mod operator_inputs;
+mod per_provider;
 mod signals;
 
 use std::net::SocketAddr;
