@@ -171,6 +171,42 @@ pub struct Config {
     /// server exits anyway.
     #[arg(long, env = "CPTD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Certificate chain (PEM, leaf first) to serve TLS with. SIGHUP re-reads
+    /// it, the key and the client CA, for rotation without a restart.
+    #[arg(long, env = "CPTD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "CPTD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to: with it,
+    /// every client needs a certificate (mutual TLS).
+    #[arg(long, env = "CPTD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Who may call what: a TOML file of callers, each with roles and a token
+    /// hash or a certificate name (docs/operations.md). SIGHUP re-reads it.
+    /// Without it, every caller may call everything, which only a loopback
+    /// listener allows.
+    #[arg(long, env = "CPTD_AUTH_POLICY")]
+    pub auth_policy: Option<PathBuf>,
+
+    /// With `--auth-policy`, health checks and reflection need the `reader`
+    /// role too; by default they are open, for probes and load balancers.
+    #[arg(long, env = "CPTD_AUTH_PROBES")]
+    pub auth_probes: bool,
+
+    /// Serve beyond loopback without TLS or without `--auth-policy`, e.g.
+    /// behind a proxy that terminates TLS and checks callers. Logged at start.
+    #[arg(long, env = "CPTD_ALLOW_INSECURE")]
+    pub allow_insecure: bool,
+
+    /// Address of a plain HTTP listener serving Prometheus metrics at
+    /// `/metrics`; none without it.
+    #[arg(long, env = "CPTD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {

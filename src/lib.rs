@@ -22,9 +22,12 @@
 //!   setup; `calendar` is the date format of the API and `source_files` the
 //!   reading of the operator's data files.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
+//! - [`access`]: who may call what (callers, roles, the check of each call);
+//!   [`tls`]: the listener's certificates, re-read on SIGHUP.
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub(crate) mod api;
 pub(crate) mod bulk_priority;
 pub(crate) mod calendar;
@@ -37,3 +40,4 @@ pub mod shutdown;
 pub(crate) mod source_files;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -20,5 +20,6 @@ mod quality_performance;
 mod quality_recording;
 mod request_log;
 mod search_codes;
+mod security;
 mod shutdown;
 mod validate_codes;
