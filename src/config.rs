@@ -95,6 +95,19 @@ pub enum Command {
         #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = secret)]
         patient_id_key: Option<Secret>,
     },
+    /// Check the audit trail of a data directory from its first record and
+    /// print the records written since a time, one JSON object per line;
+    /// exit non-zero, naming the record, if any was edited, inserted or
+    /// removed. Reads only: a server may be running on the directory.
+    Audit {
+        /// The data directory the server stores encounters in.
+        #[arg(long, env = "CPTD_DATA_DIR", default_value = "./cptd-data")]
+        data_dir: PathBuf,
+        /// Print the records written at or after this date (2026-12-01) or
+        /// UTC time (2026-12-01T08:00:00Z); every record without it.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<String>,
+    },
 }
 
 /// The server's settings.
@@ -230,6 +243,17 @@ impl Config {
 /// encounters through unoptimised builds, on machines shared with other work;
 /// the production default of 30 s cut such imports off. A test of the limit itself sets its own.
 pub const TEST_REQUEST_TIMEOUT: &str = "5m";
+
+fn parse_since(text: &str) -> Result<String, String> {
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return Ok(date.to_string());
+    }
+    text.parse::<jiff::Timestamp>()
+        .map(|time| time.to_string())
+        .map_err(|_| {
+            format!("{text:?} is neither a date (2026-12-01) nor a UTC time (2026-12-01T08:00:00Z)")
+        })
+}
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let span: jiff::Span = text

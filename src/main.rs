@@ -47,6 +47,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Audit { data_dir, since }) => {
+            audit(&data_dir, since.as_deref().unwrap_or(""))
+        }
         None => {
             telemetry::init(cli.config.log_format);
             match runtime() {
@@ -112,6 +115,33 @@ async fn serve(config: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cptd audit`: the audit trail checked whole, the records since `since`
+/// printed as JSON lines.
+fn audit(data_dir: &std::path::Path, since: &str) -> ExitCode {
+    use std::io::Write;
+    match EncounterStore::audit_trail(data_dir, since) {
+        Ok(Ok(records)) => {
+            let mut out = std::io::stdout().lock();
+            for record in records {
+                let line = serde_json::to_string(&record).unwrap_or_default();
+                // A reader that stops early (`| head`) is no failure.
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(broken)) => {
+            eprintln!("cptd audit: {broken}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("cptd audit: {}: {error}", data_dir.display());
             ExitCode::FAILURE
         }
     }

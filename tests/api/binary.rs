@@ -24,7 +24,8 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `cptd --listen 127.0.0.1:0 --log-format json --in-memory` plus
-    /// `args` (which may give another `--listen`), and waits for its `serving` line. Panics, with the log, when it
+    /// `args` (which may give another `--listen`, or a `--data-dir` instead of
+    /// memory), and waits for its `serving` line. Panics, with the log, when it
     /// does not come. In memory, since a data directory is one server's at a
     /// time and tests run side by side.
     pub fn start(args: &[&str]) -> ServerProcess {
@@ -36,7 +37,12 @@ impl ServerProcess {
         };
         let mut child = Command::new(CPTD)
             .args(listen)
-            .args(["--log-format", "json", "--in-memory"])
+            .args(["--log-format", "json"])
+            .args(if args.contains(&"--data-dir") {
+                &[][..]
+            } else {
+                &["--in-memory"][..]
+            })
             .args(args)
             .env("RUST_LOG", "info")
             .env("CPTD_REQUEST_TIMEOUT", cptd::config::TEST_REQUEST_TIMEOUT)

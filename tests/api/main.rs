@@ -1,6 +1,7 @@
 //! Integration tests: the real server on an ephemeral port, driven through the
 //! generated tonic clients. One binary, one module per concern.
 
+mod audit;
 mod batch_get_codes;
 mod binary;
 mod built_in_data;
