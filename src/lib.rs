@@ -23,7 +23,8 @@
 //!   reading of the operator's data files.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
 //! - [`access`]: who may call what (callers, roles, the check of each call);
-//!   [`tls`]: the listener's certificates, re-read on SIGHUP.
+//!   [`tls`]: the listener's certificates, re-read on SIGHUP; [`metrics`]:
+//!   the Prometheus metrics and their listener.
 
 #![warn(missing_docs)]
 
@@ -34,6 +35,7 @@ pub(crate) mod calendar;
 pub mod codes;
 pub mod config;
 pub mod measures;
+pub mod metrics;
 pub mod pb;
 pub mod server;
 pub mod shutdown;

@@ -68,6 +68,9 @@ pub enum ServerError {
     /// The listener's address could not be read.
     #[error("cannot read the listener's address: {0}")]
     Listener(std::io::Error),
+    /// The metrics listener could not be bound.
+    #[error("cannot listen for metrics (--metrics-listen): {0}")]
+    Metrics(std::io::Error),
     /// The listener would expose encounter data without protection.
     #[error("{0}")]
     Exposed(String),
@@ -116,7 +119,12 @@ async fn reload_security_on_hangup(
     while hangups.recv().await.is_some() {
         if let Some(tls) = &tls {
             match tls.reload() {
-                Ok(()) => tracing::info!("TLS certificate reloaded"),
+                Ok(()) => {
+                    tracing::info!("TLS certificate reloaded");
+                    if let Some(expiry) = tls.certificate_expiry() {
+                        crate::metrics::certificate_expires(expiry);
+                    }
+                }
                 Err(error) => {
                     tracing::error!(%error, "TLS reload refused; still serving the previous certificate")
                 }
@@ -160,6 +168,7 @@ async fn reload_on_hangup(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "code set reloaded"
                 );
+                crate::metrics::data_version("codes", reloaded.version().as_ref());
                 retire(registry.swap(Arc::new(reloaded)));
             }
             Ok(Err(refused)) => {
@@ -247,6 +256,14 @@ pub async fn run(
         )),
         None => None,
     };
+    if let Some(expiry) = tls.as_ref().and_then(ServerTls::certificate_expiry) {
+        crate::metrics::certificate_expires(expiry);
+    }
+    if let Some(address) = config.metrics_listen {
+        crate::metrics::serve(address)
+            .await
+            .map_err(ServerError::Metrics)?;
+    }
     let access = match &policy {
         Some((_, policy)) => AccessCheck::with_policy(policy.clone(), !config.auth_probes),
         None => AccessCheck::open(),
@@ -280,6 +297,8 @@ pub async fn run(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "code registry built"
     );
+    crate::metrics::data_version("codes", registry.version().as_ref());
+    crate::metrics::data_version("measures", &crate::store::measure_set_version(&measures));
     let registry = Arc::new(ArcSwap::from_pointee(registry));
     // Installed before serving: SIGHUP's default action ends the process, so the
     // handler must exist before anyone can be told the server is up.
@@ -398,6 +417,7 @@ fn refusal_as_answer(
 ) -> Result<http::Response<Body>, BoxError> {
     match result {
         Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
+            crate::metrics::call_shed();
             Ok(tonic::Status::resource_exhausted(
                 "the server is at its limit of concurrent calls (--max-concurrent-calls); retry \
                  with backoff",

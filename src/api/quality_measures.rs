@@ -195,6 +195,7 @@ impl QualityMeasures for QualityMeasuresService {
             )));
             return self.audited(call, refused, "").await;
         };
+        let _gauge = crate::metrics::import_running();
         let (result, sent_ids) = quality_import::import(self, request.into_inner()).await;
         call.subject = sent_ids.join(",");
         self.audited(call, result.map(Response::new), "").await

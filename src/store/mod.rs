@@ -49,6 +49,7 @@ pub use audit::{AuditEntry, AuditRecord, BrokenChain, ChainHead};
 pub use directory_lock::LOCK_FILE;
 pub use patient_key::{KEY_FILE, PatientIdKey};
 pub use reads::{CareGap, CareGapsPage, EncounterUnit, StoredEncounter};
+pub use recount::set_version as measure_set_version;
 
 use crate::measures::{
     CalculationType, Claim, Encounter, Judged, Measure, MeasureSet, PerformanceKind,

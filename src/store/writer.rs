@@ -117,8 +117,20 @@ impl Writer {
     }
 
     fn commit(&mut self, batch: Vec<Job>) {
-        match write(&mut self.connection, &batch, &self.measures) {
+        let started = std::time::Instant::now();
+        let written = write(&mut self.connection, &batch, &self.measures);
+        crate::metrics::store_committed(started.elapsed());
+        match written {
             Ok(done) => {
+                let stored = done
+                    .iter()
+                    .flat_map(|done| match done {
+                        Done::Written(results) => results.as_slice(),
+                        _ => &[],
+                    })
+                    .filter(|result| matches!(result, Recorded::Stored | Recorded::Replaced))
+                    .count();
+                crate::metrics::encounters_stored(stored as u64);
                 for (job, done) in batch.into_iter().zip(done) {
                     match (job, done) {
                         (Job::Write { reply, .. }, Done::Written(results)) => {

@@ -14,6 +14,7 @@ mod health_and_reflection;
 mod helpers;
 mod limits;
 mod list_codes;
+mod metrics;
 mod quality_fixtures;
 mod quality_import;
 mod quality_measures;
