@@ -95,6 +95,23 @@ pub enum Command {
         #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = secret)]
         patient_id_key: Option<Secret>,
     },
+    /// Ask a running server's gRPC health service whether it is serving, for
+    /// container and service-manager probes: exit 0 when SERVING, 1 otherwise.
+    Probe {
+        /// The server's address.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        address: SocketAddr,
+        /// CA certificate (PEM) to check the server's TLS certificate with;
+        /// plain text without it.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// The name the server's certificate is checked against.
+        #[arg(long, default_value = "localhost")]
+        tls_server_name: String,
+        /// Longest wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Check the audit trail of a data directory from its first record and
     /// print the records written since a time, one JSON object per line;
     /// exit non-zero, naming the record, if any was edited, inserted or

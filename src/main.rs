@@ -47,6 +47,18 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Probe {
+            address,
+            tls_ca,
+            tls_server_name,
+            timeout,
+        }) => match runtime() {
+            Ok(runtime) => runtime.block_on(probe(address, tls_ca, tls_server_name, timeout)),
+            Err(error) => {
+                eprintln!("cptd probe: {error}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Audit { data_dir, since }) => {
             audit(&data_dir, since.as_deref().unwrap_or(""))
         }
@@ -115,6 +127,53 @@ async fn serve(config: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cptd probe`: one health check of a running server.
+async fn probe(
+    address: std::net::SocketAddr,
+    tls_ca: Option<std::path::PathBuf>,
+    server_name: String,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    let check = async {
+        let endpoint = match &tls_ca {
+            None => Endpoint::from_shared(format!("http://{address}"))?,
+            Some(ca) => {
+                let ca = std::fs::read(ca)?;
+                Endpoint::from_shared(format!("https://{address}"))?.tls_config(
+                    ClientTlsConfig::new()
+                        .ca_certificate(Certificate::from_pem(ca))
+                        .domain_name(server_name),
+                )?
+            }
+        };
+        let channel = endpoint.timeout(timeout).connect().await?;
+        let answer = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(answer.into_inner().status())
+    };
+    match tokio::time::timeout(timeout, check).await {
+        Ok(Ok(ServingStatus::Serving)) => {
+            println!("SERVING");
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(status)) => {
+            println!("{}", status.as_str_name());
+            ExitCode::FAILURE
+        }
+        Ok(Err(error)) => {
+            eprintln!("cptd probe: {address}: {error}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("cptd probe: {address}: no answer within {timeout:?}");
             ExitCode::FAILURE
         }
     }

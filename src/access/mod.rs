@@ -73,7 +73,7 @@ fn required_role(path: &str, open_probes: bool) -> Option<Role> {
 /// The identity a call was let through as, in its extensions; `None` when no
 /// policy is in force (a loopback listener without `--auth-policy`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallerName(pub Option<Arc<str>>);
+pub struct CallerName(pub Option<Arc<Caller>>);
 
 /// A call refused before it was served; the server answers it with its status.
 #[derive(Debug)]
@@ -114,7 +114,11 @@ impl AccessCheck {
         }
     }
 
-    fn caller<B>(&self, policy: &Policy, request: &http::Request<B>) -> Result<Caller, Refused> {
+    fn caller<B>(
+        &self,
+        policy: &Policy,
+        request: &http::Request<B>,
+    ) -> Result<Arc<Caller>, Refused> {
         if let Some(header) = request.headers().get(http::header::AUTHORIZATION) {
             let token = header
                 .to_str()
@@ -182,9 +186,7 @@ impl<B> tower::filter::Predicate<http::Request<B>> for AccessCheck {
                 ),
             ))));
         }
-        request
-            .extensions_mut()
-            .insert(CallerName(Some(caller.name.into())));
+        request.extensions_mut().insert(CallerName(Some(caller)));
         Ok(request)
     }
 }

@@ -15,7 +15,7 @@
 //! Tokens are stored only as the hex SHA-256 of the token, so the file gives
 //! nobody a credential.
 
-use std::{collections::HashMap, path::Path};
+use std::{collections::HashMap, path::Path, sync::Arc};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -44,8 +44,8 @@ impl Caller {
 /// The callers of a policy file, found by credential.
 #[derive(Debug, Default)]
 pub struct Policy {
-    by_token_hash: HashMap<[u8; 32], Caller>,
-    by_certificate_name: HashMap<String, Caller>,
+    by_token_hash: HashMap<[u8; 32], Arc<Caller>>,
+    by_certificate_name: HashMap<String, Arc<Caller>>,
 }
 
 /// Why a policy file was refused.
@@ -102,10 +102,10 @@ impl Policy {
             if entry.roles.is_empty() {
                 return Err(format!("{at}: roles is empty"));
             }
-            let caller = Caller {
+            let caller = Arc::new(Caller {
                 name: entry.name,
                 roles: entry.roles,
-            };
+            });
             match (entry.token_sha256, entry.certificate_name) {
                 (Some(hex), None) => {
                     let hash = parse_sha256(&hex)
@@ -132,13 +132,16 @@ impl Policy {
     }
 
     /// The caller a bearer token belongs to.
-    pub fn by_token(&self, token: &str) -> Option<&Caller> {
+    pub fn by_token(&self, token: &str) -> Option<&Arc<Caller>> {
         self.by_token_hash
             .get(&<[u8; 32]>::from(Sha256::digest(token.as_bytes())))
     }
 
     /// The caller of the first of a client certificate's names the policy knows.
-    pub fn by_certificate<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<&Caller> {
+    pub fn by_certificate<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Option<&Arc<Caller>> {
         names
             .into_iter()
             .find_map(|name| self.by_certificate_name.get(name))

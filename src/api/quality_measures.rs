@@ -418,7 +418,7 @@ impl AuditedCall {
         let caller = request
             .extensions()
             .get::<CallerName>()
-            .and_then(|name| name.0.as_deref().map(str::to_string));
+            .and_then(|name| name.0.as_ref().map(|caller| caller.name.clone()));
         AuditedCall {
             caller,
             method,

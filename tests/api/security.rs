@@ -330,6 +330,18 @@ async fn a_rotated_certificate_is_served_after_sighup_without_dropping_connectio
     // The connection opened before the rotation still answers.
     assert_eq!(get_code(kept, None).await.unwrap(), "64483");
 
+    // The probe of container images checks health over TLS.
+    std::fs::write(dir.path().join("new-ca.pem"), new_ca.pem()).unwrap();
+    let (probed, stdout, stderr) = run_to_end(&[
+        "probe",
+        "--address",
+        &server.address.to_string(),
+        "--tls-ca",
+        dir.path().join("new-ca.pem").to_str().unwrap(),
+    ]);
+    assert!(probed.success(), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "SERVING");
+
     // A broken file is refused and the rotated certificate stays.
     std::fs::write(dir.path().join("server.pem"), "not a certificate").unwrap();
     server.signal("HUP");
@@ -348,6 +360,10 @@ fn serving_beyond_loopback_needs_tls_and_a_policy_or_an_explicit_allowance() {
 
     let mut insecure = ServerProcess::start(&["--listen", "0.0.0.0:0", "--allow-insecure"]);
     insecure.wait_for_log(|line| line.contains("--allow-insecure"));
+    let port = insecure.address.port().to_string();
+    let (probed, stdout, _) = run_to_end(&["probe", "--address", &format!("127.0.0.1:{port}")]);
+    assert!(probed.success());
+    assert_eq!(stdout.trim(), "SERVING");
     insecure.signal("TERM");
     assert!(insecure.wait().success());
 }
