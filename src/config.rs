@@ -233,6 +233,12 @@ pub struct Config {
     #[arg(long, env = "CPTD_ALLOW_INSECURE")]
     pub allow_insecure: bool,
 
+    /// OTLP/gRPC collector to export a span per call to (e.g.
+    /// `http://127.0.0.1:4317`), continuing the caller's W3C trace context;
+    /// no export without it.
+    #[arg(long, env = "CPTD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Address of a plain HTTP listener serving Prometheus metrics at
     /// `/metrics`; none without it.
     #[arg(long, env = "CPTD_METRICS_LISTEN")]

@@ -62,16 +62,30 @@ fn main() -> ExitCode {
         Some(Command::Audit { data_dir, since }) => {
             audit(&data_dir, since.as_deref().unwrap_or(""))
         }
-        None => {
-            telemetry::init(cli.config.log_format);
-            match runtime() {
-                Ok(runtime) => runtime.block_on(serve(cli.config)),
-                Err(error) => {
-                    tracing::error!(%error, "cannot start the async runtime");
-                    ExitCode::FAILURE
+        None => match runtime() {
+            Ok(runtime) => runtime.block_on(async {
+                let export = match telemetry::init(
+                    cli.config.log_format,
+                    cli.config.otlp_endpoint.as_deref(),
+                ) {
+                    Ok(export) => export,
+                    Err(error) => {
+                        eprintln!("cptd: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                let served = serve(cli.config).await;
+                if let Some(export) = export {
+                    // Blocks while it sends the last spans.
+                    tokio::task::block_in_place(|| export.shutdown());
                 }
+                served
+            }),
+            Err(error) => {
+                eprintln!("cptd: cannot start the async runtime: {error}");
+                ExitCode::FAILURE
             }
-        }
+        },
     }
 }
 

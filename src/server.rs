@@ -20,7 +20,7 @@ use tower::{
 
 use crate::{
     access::{AccessCheck, Policy, PolicyError, Refused},
-    api::{CodeLookupService, QualityMeasuresService, RequestLogLayer},
+    api::{CodeLookupService, QualityMeasuresService, RequestLogLayer, TraceContextLayer},
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
     measures::{MeasureSet, MeasureSetError},
@@ -347,6 +347,9 @@ pub async fn run(
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .timeout(config.request_timeout)
+        .layer(tower::util::option_layer(
+            config.otlp_endpoint.is_some().then_some(TraceContextLayer),
+        ))
         .layer(RequestLogLayer)
         .layer(MapResultLayer::new(refusal_as_answer as fn(_) -> _))
         // Callers are checked on the headers, before a call slot is taken.

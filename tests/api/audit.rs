@@ -43,7 +43,9 @@ fn audit(data_dir: &std::path::Path) -> (bool, Vec<[String; 4]>, String) {
     (status.success(), records, stdout + &stderr)
 }
 
-#[tokio::test]
+// Several threads: the client's connection must see the server's GOAWAY
+// while the test waits for the server to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trail_holds_exactly_the_calls_on_encounter_data_and_finds_an_edited_record() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");

@@ -24,4 +24,5 @@ mod request_log;
 mod search_codes;
 mod security;
 mod shutdown;
+mod tracing_export;
 mod validate_codes;
