@@ -101,6 +101,36 @@ pub enum Command {
         #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
         max_data_file_size: u64,
     },
+    /// Ask a running server's gRPC health service whether it is serving, for
+    /// container and service-manager probes: exit 0 when SERVING, 1 otherwise.
+    Probe {
+        /// The server's address.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        address: SocketAddr,
+        /// CA certificate (PEM) to check the server's TLS certificate with;
+        /// plain text without it.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// The name the server's certificate is checked against.
+        #[arg(long, default_value = "localhost")]
+        tls_server_name: String,
+        /// Longest wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Check the audit trail of a data directory from its first record and
+    /// print the records written since a time, one JSON object per line;
+    /// exit non-zero, naming the record, if any was edited, inserted or
+    /// removed. Reads only: a server may be running on the directory.
+    Audit {
+        /// The data directory the server stores encounters in.
+        #[arg(long, env = "CPTD_DATA_DIR", default_value = "./cptd-data")]
+        data_dir: PathBuf,
+        /// Print the records written at or after this date (2026-12-01) or
+        /// UTC time (2026-12-01T08:00:00Z); every record without it.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<String>,
+    },
 }
 
 /// The server's settings.
@@ -222,6 +252,47 @@ pub struct Config {
     /// bytes or with a unit (`256MiB`, `1GiB`); only regular files are read.
     #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
     pub max_data_file_size: u64,
+    /// Certificate chain (PEM, leaf first) to serve TLS with. SIGHUP re-reads
+    /// it, the key and the client CA, for rotation without a restart.
+    #[arg(long, env = "CPTD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "CPTD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to: with it,
+    /// every client needs a certificate (mutual TLS).
+    #[arg(long, env = "CPTD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Who may call what: a TOML file of callers, each with roles and a token
+    /// hash or a certificate name (docs/operations.md). SIGHUP re-reads it.
+    /// Without it, every caller may call everything, which only a loopback
+    /// listener allows.
+    #[arg(long, env = "CPTD_AUTH_POLICY")]
+    pub auth_policy: Option<PathBuf>,
+
+    /// With `--auth-policy`, health checks and reflection need the `reader`
+    /// role too; by default they are open, for probes and load balancers.
+    #[arg(long, env = "CPTD_AUTH_PROBES")]
+    pub auth_probes: bool,
+
+    /// Serve beyond loopback without TLS or without `--auth-policy`, e.g.
+    /// behind a proxy that terminates TLS and checks callers. Logged at start.
+    #[arg(long, env = "CPTD_ALLOW_INSECURE")]
+    pub allow_insecure: bool,
+
+    /// OTLP/gRPC collector to export a span per call to (e.g.
+    /// `http://127.0.0.1:4317`), continuing the caller's W3C trace context;
+    /// no export without it.
+    #[arg(long, env = "CPTD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Address of a plain HTTP listener serving Prometheus metrics at
+    /// `/metrics`; none without it.
+    #[arg(long, env = "CPTD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The default of `--max-data-file-size`, as written on the command line:
@@ -278,6 +349,17 @@ fn parse_size(text: &str) -> Result<u64, String> {
         .ok()
         .and_then(|number| number.checked_mul(scale))
         .ok_or_else(|| format!("{text:?} is not a usable size"))
+}
+
+fn parse_since(text: &str) -> Result<String, String> {
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return Ok(date.to_string());
+    }
+    text.parse::<jiff::Timestamp>()
+        .map(|time| time.to_string())
+        .map_err(|_| {
+            format!("{text:?} is neither a date (2026-12-01) nor a UTC time (2026-12-01T08:00:00Z)")
+        })
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -24,9 +24,13 @@
 //!   setup; `calendar` is the date format of the API and `source_files` the
 //!   reading of the operator's data files.
 //! - [`pb`]: the generated protobuf types, used only by `api` and `server`.
+//! - [`access`]: who may call what (callers, roles, the check of each call);
+//!   [`tls`]: the listener's certificates, re-read on SIGHUP; [`metrics`]:
+//!   the Prometheus metrics and their listener.
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub(crate) mod api;
 pub(crate) mod bulk_priority;
 pub(crate) mod calendar;
@@ -34,6 +38,7 @@ pub mod codes;
 pub mod config;
 pub mod connections;
 pub mod measures;
+pub mod metrics;
 pub mod pb;
 pub mod server;
 pub mod shutdown;
@@ -45,3 +50,4 @@ pub mod telemetry;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use api::fuzzing::convert_request;
+pub mod tls;

@@ -50,22 +50,51 @@ fn main() -> ExitCode {
                 }
             }
         }
-        None => {
-            telemetry::init(cli.config.log_format);
-            match runtime() {
-                Ok(runtime) => {
-                    let exit = runtime.block_on(serve(cli.config));
-                    // Anything still running on a blocking thread (a read
-                    // that outlived the drain) must not hold the exit.
-                    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-                    exit
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot start the async runtime");
-                    ExitCode::FAILURE
-                }
+        Some(Command::Probe {
+            address,
+            tls_ca,
+            tls_server_name,
+            timeout,
+        }) => match runtime() {
+            Ok(runtime) => runtime.block_on(probe(address, tls_ca, tls_server_name, timeout)),
+            Err(error) => {
+                eprintln!("cptd probe: {error}");
+                ExitCode::FAILURE
             }
+        },
+        Some(Command::Audit { data_dir, since }) => {
+            audit(&data_dir, since.as_deref().unwrap_or(""))
         }
+        None => match runtime() {
+            Ok(runtime) => {
+                let exit = runtime.block_on(async {
+                    let export = match telemetry::init(
+                        cli.config.log_format,
+                        cli.config.otlp_endpoint.as_deref(),
+                    ) {
+                        Ok(export) => export,
+                        Err(error) => {
+                            eprintln!("cptd: {error}");
+                            return ExitCode::FAILURE;
+                        }
+                    };
+                    let served = serve(cli.config).await;
+                    if let Some(export) = export {
+                        // Blocks while it sends the last spans.
+                        tokio::task::block_in_place(|| export.shutdown());
+                    }
+                    served
+                });
+                // Anything still running on a blocking thread (a read that
+                // outlived the drain) must not hold the exit.
+                runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+                exit
+            }
+            Err(error) => {
+                eprintln!("cptd: cannot start the async runtime: {error}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -124,6 +153,80 @@ async fn serve(config: Config) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cptd probe`: one health check of a running server.
+async fn probe(
+    address: std::net::SocketAddr,
+    tls_ca: Option<std::path::PathBuf>,
+    server_name: String,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    let check = async {
+        let endpoint = match &tls_ca {
+            None => Endpoint::from_shared(format!("http://{address}"))?,
+            Some(ca) => {
+                let ca = std::fs::read(ca)?;
+                Endpoint::from_shared(format!("https://{address}"))?.tls_config(
+                    ClientTlsConfig::new()
+                        .ca_certificate(Certificate::from_pem(ca))
+                        .domain_name(server_name),
+                )?
+            }
+        };
+        let channel = endpoint.timeout(timeout).connect().await?;
+        let answer = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(answer.into_inner().status())
+    };
+    match tokio::time::timeout(timeout, check).await {
+        Ok(Ok(ServingStatus::Serving)) => {
+            println!("SERVING");
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(status)) => {
+            println!("{}", status.as_str_name());
+            ExitCode::FAILURE
+        }
+        Ok(Err(error)) => {
+            eprintln!("cptd probe: {address}: {error}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("cptd probe: {address}: no answer within {timeout:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cptd audit`: the audit trail checked whole, the records since `since`
+/// printed as JSON lines.
+fn audit(data_dir: &std::path::Path, since: &str) -> ExitCode {
+    use std::io::Write;
+    match EncounterStore::audit_trail(data_dir, since) {
+        Ok(Ok(records)) => {
+            let mut out = std::io::stdout().lock();
+            for record in records {
+                let line = serde_json::to_string(&record).unwrap_or_default();
+                // A reader that stops early (`| head`) is no failure.
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(broken)) => {
+            eprintln!("cptd audit: {broken}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("cptd audit: {}: {error}", data_dir.display());
             ExitCode::FAILURE
         }
     }

@@ -10,12 +10,16 @@ use std::{
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
+use tonic::body::Body;
 use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
+use tower::{BoxError, filter::FilterLayer, util::MapResultLayer};
 
 use crate::{
+    access::{AccessCheck, Policy, PolicyError, Refused},
     api::{
         AdmissionLayer, CodeLookupService, ImportLimits, QualityMeasuresService, RequestLogLayer,
+        TraceContextLayer,
     },
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
@@ -25,6 +29,7 @@ use crate::{
         self, code_lookup_server::CodeLookupServer, quality_measures_server::QualityMeasuresServer,
     },
     store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
+    tls::{ServerTls, TlsError, TlsFiles},
 };
 
 /// Which measures use each quality code, laid into every registry snapshot.
@@ -55,6 +60,89 @@ pub enum ServerError {
     /// The threads imports are prepared on could not be started.
     #[error("cannot start the import threads: {0}")]
     ImportThreads(rayon::ThreadPoolBuildError),
+    /// The TLS certificate, key or client CA was refused.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The auth policy was refused.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The listener's address could not be read.
+    #[error("cannot read the listener's address: {0}")]
+    Listener(std::io::Error),
+    /// The metrics listener could not be bound.
+    #[error("cannot listen for metrics (--metrics-listen): {0}")]
+    Metrics(std::io::Error),
+    /// The listener would expose encounter data without protection.
+    #[error("{0}")]
+    Exposed(String),
+}
+
+/// Refuses to serve beyond loopback without TLS or without a policy, unless
+/// the operator says so (`--allow-insecure`); says at start what is off.
+fn check_exposure(config: &Config, address: std::net::SocketAddr) -> Result<(), ServerError> {
+    let loopback = address.ip().is_loopback();
+    let missing: Vec<&str> = [
+        (config.tls_cert.is_none(), "TLS (--tls-cert, --tls-key)"),
+        (
+            config.auth_policy.is_none(),
+            "an auth policy (--auth-policy)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(missing, what)| missing.then_some(what))
+    .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = missing.join(" and ");
+    if loopback {
+        tracing::info!(%address, "serving on loopback without {missing}");
+    } else if config.allow_insecure {
+        tracing::warn!(%address, "serving beyond loopback without {missing} (--allow-insecure)");
+    } else {
+        return Err(ServerError::Exposed(format!(
+            "listening on {address}, beyond loopback, without {missing}: anyone who reaches \
+             the port could read or write encounters; give them, or --allow-insecure if a proxy \
+             in front does their job"
+        )));
+    }
+    Ok(())
+}
+
+/// Re-reads the TLS files and the auth policy on each SIGHUP; a refused file
+/// leaves the running one in force and logs why.
+#[cfg(unix)]
+async fn reload_security_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    tls: Option<ServerTls>,
+    policy: Option<(PathBuf, Arc<ArcSwap<Policy>>)>,
+) {
+    while hangups.recv().await.is_some() {
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => {
+                    tracing::info!("TLS certificate reloaded");
+                    if let Some(expiry) = tls.certificate_expiry() {
+                        crate::metrics::certificate_expires(expiry);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "TLS reload refused; still serving the previous certificate")
+                }
+            }
+        }
+        if let Some((path, policy)) = &policy {
+            match Policy::load(path) {
+                Ok(reloaded) => {
+                    policy.store(Arc::new(reloaded));
+                    tracing::info!("auth policy reloaded");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "auth policy reload refused; the previous one stays")
+                }
+            }
+        }
+    }
 }
 
 /// Re-reads the code-set files on each SIGHUP and swaps the new registry in whole.
@@ -84,6 +172,7 @@ async fn reload_on_hangup(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "code set reloaded"
                 );
+                crate::metrics::data_version("codes", reloaded.version().as_ref());
                 retire(registry.swap(Arc::new(reloaded)));
             }
             Ok(Err(refused)) => {
@@ -165,6 +254,47 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
     cut_drain_short: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let address = listener.local_addr().map_err(ServerError::Listener)?;
+    check_exposure(&config, address)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(certificate), Some(key)) => Some(ServerTls::load(TlsFiles {
+            certificate: certificate.clone(),
+            key: key.clone(),
+            client_ca: config.tls_client_ca.clone(),
+        })?),
+        _ => None,
+    };
+    let policy = match &config.auth_policy {
+        Some(path) => Some((
+            path.clone(),
+            Arc::new(ArcSwap::from_pointee(Policy::load(path)?)),
+        )),
+        None => None,
+    };
+    if let Some(expiry) = tls.as_ref().and_then(ServerTls::certificate_expiry) {
+        crate::metrics::certificate_expires(expiry);
+    }
+    if let Some(address) = config.metrics_listen {
+        crate::metrics::serve(address)
+            .await
+            .map_err(ServerError::Metrics)?;
+    }
+    let access = match &policy {
+        Some((_, policy)) => AccessCheck::with_policy(policy.clone(), !config.auth_probes),
+        None => AccessCheck::open(),
+    };
+    #[cfg(unix)]
+    if tls.is_some() || policy.is_some() {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => {
+                tokio::spawn(reload_security_on_hangup(hangups, tls.clone(), policy));
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; TLS and policy reload are off")
+            }
+        }
+    }
+
     let started = Instant::now();
     let measures = Arc::new(MeasureSet::load(
         &config.measure_files,
@@ -186,6 +316,8 @@ pub async fn run_until(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "code registry built"
     );
+    crate::metrics::data_version("codes", registry.version().as_ref());
+    crate::metrics::data_version("measures", &crate::store::measure_set_version(&measures));
     let registry = Arc::new(ArcSwap::from_pointee(registry));
     // Installed before serving: SIGHUP's default action ends the process, so the
     // handler must exist before anyone can be told the server is up.
@@ -224,7 +356,6 @@ pub async fn run_until(
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     set_serving(&health_reporter, true).await;
 
-    let address = listener.local_addr().ok();
     let incoming = connections::accept(
         listener,
         ConnectionLimits {
@@ -250,7 +381,13 @@ pub async fn run_until(
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .timeout(config.request_timeout)
+        .layer(tower::util::option_layer(
+            config.otlp_endpoint.is_some().then_some(TraceContextLayer),
+        ))
         .layer(RequestLogLayer)
+        .layer(MapResultLayer::new(refusal_as_answer as fn(_) -> _))
+        // Callers are checked on the headers, before a call slot is taken.
+        .layer(FilterLayer::new(access))
         // At most this many calls run at once across all connections, each
         // counted from its first message; one more is refused at once rather
         // than queued, so overload never grows an unbounded backlog.
@@ -263,11 +400,18 @@ pub async fn run_until(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(code_lookup)
-        .add_service(quality_measures)
-        .serve_with_incoming_shutdown(incoming, signal);
-    if let Some(address) = address {
-        tracing::info!(%address, "serving");
-    }
+        .add_service(quality_measures);
+    let serve = async move {
+        match tls {
+            Some(tls) => {
+                serve
+                    .serve_with_incoming_shutdown(tls.accept(incoming), signal)
+                    .await
+            }
+            None => serve.serve_with_incoming_shutdown(incoming, signal).await,
+        }
+    };
+    tracing::info!(%address, "serving");
 
     let grace = config.shutdown_grace;
     let drain_ended = async move {
@@ -305,6 +449,21 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
         <QualityMeasuresServer<QualityMeasuresService> as tonic::server::NamedService>::NAME,
     ] {
         health.set_service_status(service, status).await;
+    }
+}
+
+/// The answer to a call refused by the access check, as an answer rather
+/// than an error, so the request log records it as it is. Other results pass
+/// unchanged.
+fn refusal_as_answer(
+    result: Result<http::Response<Body>, BoxError>,
+) -> Result<http::Response<Body>, BoxError> {
+    match result {
+        Err(error) => match error.downcast::<Refused>() {
+            Ok(refused) => Ok(refused.0.into_http()),
+            Err(error) => Err(error),
+        },
+        other => other,
     }
 }
 

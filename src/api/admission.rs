@@ -107,6 +107,7 @@ where
                 .into_http());
             };
             let Ok(_place) = layer.places.try_acquire_owned() else {
+                crate::metrics::call_shed();
                 return Ok(Status::resource_exhausted(format!(
                     "the server is at its limit of {} concurrent calls \
                      (--max-concurrent-calls); retry with backoff",

@@ -19,9 +19,11 @@ mod quality_import;
 mod quality_measures;
 mod quality_requests;
 mod request_log;
+mod trace_context;
 
 pub(crate) use admission::AdmissionLayer;
 pub(crate) use code_lookup::CodeLookupService;
 pub(crate) use codec::ProtobufCodec;
 pub(crate) use quality_measures::{ImportLimits, QualityMeasuresService};
 pub(crate) use request_log::RequestLogLayer;
+pub(crate) use trace_context::TraceContextLayer;

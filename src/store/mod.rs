@@ -22,6 +22,7 @@
 //! directory with a different key is refused instead of silently splitting each
 //! patient in two.
 
+mod audit;
 mod checkpointer;
 mod claim_json;
 mod counting;
@@ -45,9 +46,11 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use audit::{AuditEntry, AuditRecord, BrokenChain, ChainHead};
 pub use database_lock::PID_FILE;
 pub use patient_key::{KEY_FILE, PatientIdKey};
 pub use reads::{CareGap, CareGapsPage, EncounterUnit, StoredEncounter};
+pub use recount::set_version as measure_set_version;
 
 use crate::measures::{
     CalculationType, Claim, Encounter, Judged, Measure, MeasureSet, PerformanceKind,
@@ -350,6 +353,14 @@ impl EncounterStore {
         let hasher = key.hasher();
         database::check_key(&connection, &hasher)?;
         let recounted = recount::changed_measures(&mut connection, &measures)?;
+        // Logged so that a copy of the log kept elsewhere anchors the chain:
+        // records cut off its end would otherwise go unnoticed.
+        let audit_head = audit::head(&connection)?;
+        tracing::info!(
+            audit_records = audit_head.records,
+            audit_head = %audit_head.hash,
+            "audit trail head"
+        );
         tracing::info!(
             recounted,
             in_memory = options.location == Location::InMemory,
@@ -517,6 +528,33 @@ impl EncounterStore {
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Appends `entries` to the audit trail and answers once they are
+    /// durable, committed with whatever else the writer has queued.
+    pub async fn audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Audit { entries, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The audit trail of the data directory `directory`, checked from its
+    /// first record, with the records written at or after `since`. Opens the
+    /// database read-only; a server may be running on it. Blocking.
+    pub fn audit_trail(
+        directory: &std::path::Path,
+        since: &str,
+    ) -> Result<Result<Vec<AuditRecord>, BrokenChain>, StoreError> {
+        let path = directory.join(DATABASE_FILE);
+        let connection = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        schema::require_current(&connection)?;
+        audit::read_verified(&connection, since)
     }
 
     /// The performance of `measure` for `providers` over `period`.

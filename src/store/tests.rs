@@ -228,7 +228,8 @@ async fn encounters_stored_under_the_first_schema_are_recognised_when_resent() {
              DROP TABLE units;
              DROP TABLE groups;
              DROP TABLE totals;
-             DROP TABLE measure_versions;",
+             DROP TABLE measure_versions;
+             DROP TABLE audit_trail;",
         )
         .unwrap();
     database.execute_batch(schema::MIGRATIONS[0]).unwrap();

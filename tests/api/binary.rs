@@ -24,12 +24,20 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `cptd --listen 127.0.0.1:0 --log-format json --in-memory` plus
-    /// `args`, and waits for its `serving` line. Panics, with the log, when it
+    /// `args` (which may give another `--listen`, or a `--data-dir` instead of
+    /// memory), and waits for its `serving` line. Panics, with the log, when it
     /// does not come. In memory, since a data directory is one server's at a
     /// time and tests run side by side.
     pub fn start(args: &[&str]) -> ServerProcess {
         let mut command = Command::new(CPTD);
-        command.arg("--in-memory").args(args);
+        // `args` may name another address, or a data directory.
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !args.contains(&"--data-dir") {
+            command.arg("--in-memory");
+        }
+        command.args(args);
         ServerProcess::launch(command)
     }
 
@@ -41,16 +49,16 @@ impl ServerProcess {
         command
             .args(["-c", "umask 022; exec \"$0\" \"$@\"", CPTD, "--data-dir"])
             .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
             .args(args);
         ServerProcess::launch(command)
     }
 
-    /// Starts `command` (cptd, or a shell that execs it) with the listen
-    /// address and log format of every test server added, and waits for its
-    /// `serving` line.
+    /// Starts `command` (cptd, or a shell that execs it) with the log format
+    /// of every test server added, and waits for its `serving` line.
     pub fn launch(mut command: Command) -> ServerProcess {
         let mut child = command
-            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--log-format", "json"])
             .env("RUST_LOG", "info")
             .env("CPTD_REQUEST_TIMEOUT", cptd::config::TEST_REQUEST_TIMEOUT)
             .stdout(Stdio::null())

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on an ephemeral port, driven through the
 //! generated tonic clients. One binary, one module per concern.
 
+mod audit;
 mod batch_get_codes;
 mod binary;
 mod built_in_data;
@@ -14,6 +15,7 @@ mod helpers;
 mod hostile;
 mod limits;
 mod list_codes;
+mod metrics;
 mod quality_fixtures;
 mod quality_import;
 mod quality_measures;
@@ -21,5 +23,7 @@ mod quality_performance;
 mod quality_recording;
 mod request_log;
 mod search_codes;
+mod security;
 mod shutdown;
+mod tracing_export;
 mod validate_codes;

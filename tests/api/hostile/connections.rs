@@ -117,6 +117,8 @@ async fn at_the_descriptor_limit_the_server_backs_off_and_serves_again() {
         "-c",
         "ulimit -n 64 && exec \"$0\" \"$@\"",
         CPTD,
+        "--listen",
+        "127.0.0.1:0",
         "--in-memory",
         "--connection-idle-timeout",
         "1s",
