@@ -162,10 +162,13 @@ fn main() {
     let measures = MeasureSet::built_in().unwrap();
     let before = peak_resident_mib();
     let started = Instant::now();
-    let edits = ClaimEdits::load(&EditFiles {
-        ncci_ptp: vec![path.clone()],
-        ..EditFiles::default()
-    })
+    let edits = ClaimEdits::load(
+        &EditFiles {
+            ncci_ptp: vec![path.clone()],
+            ..EditFiles::default()
+        },
+        cptd::config::DEFAULT_MAX_DATA_FILE_BYTES,
+    )
     .expect("the generated file loads");
     let load = started.elapsed();
     let after = peak_resident_mib();

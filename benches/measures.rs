@@ -55,7 +55,8 @@ fn evaluate(criterion: &mut Criterion) {
         ),
     ];
     if let Some(file) = std::env::var_os("CPTD_BENCH_MEASURE_FILE") {
-        let set = MeasureSet::load(&[file.into()]).expect("the measure file loads");
+        let set = MeasureSet::load(&[file.into()], cptd::config::DEFAULT_MAX_DATA_FILE_BYTES)
+            .expect("the measure file loads");
         sets.push(("built-in and the given file", set));
     }
     let visits = [

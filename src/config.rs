@@ -72,6 +72,9 @@ pub enum Command {
         /// CMS claim-edit files to check, as the server loads them.
         #[command(flatten)]
         edit_files: EditFileArgs,
+        /// Largest code-set or measure file read, as the server's flag.
+        #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
+        max_data_file_size: u64,
     },
     /// Print the QPP Submissions API measurement set (JSON) of one provider
     /// and performance year from a data directory, as `ExportMeasurementSet`
@@ -98,6 +101,39 @@ pub enum Command {
         /// the data directory's key file.
         #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = secret)]
         patient_id_key: Option<Secret>,
+        /// Largest measure file read, as the server's flag.
+        #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
+        max_data_file_size: u64,
+    },
+    /// Ask a running server's gRPC health service whether it is serving, for
+    /// container and service-manager probes: exit 0 when SERVING, 1 otherwise.
+    Probe {
+        /// The server's address.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        address: SocketAddr,
+        /// CA certificate (PEM) to check the server's TLS certificate with;
+        /// plain text without it.
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// The name the server's certificate is checked against.
+        #[arg(long, default_value = "localhost")]
+        tls_server_name: String,
+        /// Longest wait for the answer.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Check the audit trail of a data directory from its first record and
+    /// print the records written since a time, one JSON object per line;
+    /// exit non-zero, naming the record, if any was edited, inserted or
+    /// removed. Reads only: a server may be running on the directory.
+    Audit {
+        /// The data directory the server stores encounters in.
+        #[arg(long, env = "CPTD_DATA_DIR", default_value = "./cptd-data")]
+        data_dir: PathBuf,
+        /// Print the records written at or after this date (2026-12-01) or
+        /// UTC time (2026-12-01T08:00:00Z); every record without it.
+        #[arg(long, value_parser = parse_since)]
+        since: Option<String>,
     },
 }
 
@@ -172,14 +208,101 @@ pub struct Config {
     #[arg(long, env = "CPTD_MAX_CONCURRENT_IMPORTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_imports: u32,
 
+    /// Most reads of the encounter store running at once (reports, care
+    /// gaps, encounters); more wait for a turn. Each holds a database
+    /// connection with its own cache.
+    #[arg(long, env = "CPTD_MAX_CONCURRENT_READS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_reads: u32,
+
     /// Longest time a call may run, whatever deadline the caller sets.
     #[arg(long, env = "CPTD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
     /// On SIGINT or SIGTERM, how long calls in flight may take to finish before the
-    /// server exits anyway.
+    /// server exits anyway. A second signal ends the drain at once.
     #[arg(long, env = "CPTD_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Longest wait for a call's first request message after its headers, and
+    /// for each next message of an import. A call takes its place among the
+    /// `--max-concurrent-calls` only once its first message is in, so callers
+    /// that send headers and stall hold no place; past this wait they are
+    /// ended with DEADLINE_EXCEEDED.
+    #[arg(long, env = "CPTD_MESSAGE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub message_timeout: Duration,
+
+    /// Most client connections open at once; beyond it the server stops
+    /// accepting until one closes (the kernel queues the rest).
+    #[arg(long, env = "CPTD_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most calls open at once on one connection (HTTP/2
+    /// SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "CPTD_MAX_STREAMS_PER_CONNECTION", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_connection: u32,
+
+    /// A connection from which nothing has been read for this long is closed:
+    /// sockets that never speak HTTP/2, or stopped answering. Live gRPC
+    /// clients answer the server's keepalive pings, so keep this longer than
+    /// `--keepalive-interval`.
+    #[arg(long, env = "CPTD_CONNECTION_IDLE_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub connection_idle_timeout: Duration,
+
+    /// How often the server pings each connection (HTTP/2 PING) to learn that
+    /// its client is still there.
+    #[arg(long, env = "CPTD_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub keepalive_interval: Duration,
+
+    /// How long a ping may go unanswered before its connection is closed.
+    #[arg(long, env = "CPTD_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub keepalive_timeout: Duration,
+
+    /// Largest code-set, measure or claim-edit file read (`--codes`,
+    /// `--measures`, `--ncci-ptp`, …), in bytes or with a unit (`256MiB`,
+    /// `1GiB`); only regular files are read.
+    #[arg(long, env = "CPTD_MAX_DATA_FILE_SIZE", default_value = DEFAULT_MAX_DATA_FILE_SIZE, value_parser = parse_size)]
+    pub max_data_file_size: u64,
+    /// Certificate chain (PEM, leaf first) to serve TLS with. SIGHUP re-reads
+    /// it, the key and the client CA, for rotation without a restart.
+    #[arg(long, env = "CPTD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "CPTD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) that client certificates must chain to: with it,
+    /// every client needs a certificate (mutual TLS).
+    #[arg(long, env = "CPTD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Who may call what: a TOML file of callers, each with roles and a token
+    /// hash or a certificate name (docs/operations.md). SIGHUP re-reads it.
+    /// Without it, every caller may call everything, which only a loopback
+    /// listener allows.
+    #[arg(long, env = "CPTD_AUTH_POLICY")]
+    pub auth_policy: Option<PathBuf>,
+
+    /// With `--auth-policy`, health checks and reflection need the `reader`
+    /// role too; by default they are open, for probes and load balancers.
+    #[arg(long, env = "CPTD_AUTH_PROBES")]
+    pub auth_probes: bool,
+
+    /// Serve beyond loopback without TLS or without `--auth-policy`, e.g.
+    /// behind a proxy that terminates TLS and checks callers. Logged at start.
+    #[arg(long, env = "CPTD_ALLOW_INSECURE")]
+    pub allow_insecure: bool,
+
+    /// OTLP/gRPC collector to export a span per call to (e.g.
+    /// `http://127.0.0.1:4317`), continuing the caller's W3C trace context;
+    /// no export without it.
+    #[arg(long, env = "CPTD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Address of a plain HTTP listener serving Prometheus metrics at
+    /// `/metrics`; none without it.
+    #[arg(long, env = "CPTD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The CMS claim-edit files, each replacing the built-in extract of its kind.
@@ -227,6 +350,13 @@ impl EditFileArgs {
         self.to_edit_files() == crate::claims::EditFiles::default()
     }
 }
+/// The default of `--max-data-file-size`, as written on the command line:
+/// comfortably above a full licensed code set (tens of MB as CSV) and CMS's
+/// yearly measure files (a few MB).
+const DEFAULT_MAX_DATA_FILE_SIZE: &str = "256MiB";
+
+/// [`DEFAULT_MAX_DATA_FILE_SIZE`] in bytes, for loads started from code.
+pub const DEFAULT_MAX_DATA_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Config {
     /// The settings for a server started from code: defaults throughout, listening
@@ -250,6 +380,43 @@ impl Config {
 /// the production default of 30 s cut such imports off. A test of the limit itself sets its own.
 pub const TEST_REQUEST_TIMEOUT: &str = "5m";
 
+/// A size in bytes, written bare (`1048576`) or with a binary unit (`KiB`,
+/// `MiB`, `GiB`).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let digits_end = trimmed
+        .find(|character: char| !character.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(digits_end);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size: write bytes or a number with KiB, MiB or GiB, like 256MiB"
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|number| number.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is not a usable size"))
+}
+
+fn parse_since(text: &str) -> Result<String, String> {
+    if let Ok(date) = text.parse::<jiff::civil::Date>() {
+        return Ok(date.to_string());
+    }
+    text.parse::<jiff::Timestamp>()
+        .map(|time| time.to_string())
+        .map_err(|_| {
+            format!("{text:?} is neither a date (2026-12-01) nor a UTC time (2026-12-01T08:00:00Z)")
+        })
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let span: jiff::Span = text
         .parse()
@@ -266,6 +433,16 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(parse_size("256MiB"), Ok(DEFAULT_MAX_DATA_FILE_BYTES));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("2 KiB"), Ok(2048));
+        assert!(parse_size("10MB").is_err());
+        assert!(parse_size("MiB").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
     }
 
     #[test]

@@ -19,7 +19,8 @@ fn main() -> ExitCode {
             files,
             measure_files,
             edit_files,
-        }) => check(&files, &measure_files, &edit_files),
+            max_data_file_size,
+        }) => check(&files, &measure_files, &edit_files, max_data_file_size),
         Some(Command::Export {
             tin,
             npi,
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
             data_dir,
             measure_files,
             patient_id_key,
+            max_data_file_size,
         }) => {
             let export = ExportArgs {
                 tin,
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
                 data_dir,
                 measure_files,
                 patient_id_key,
+                max_data_file_size,
             };
             match export.run() {
                 Ok(json) => {
@@ -49,16 +52,51 @@ fn main() -> ExitCode {
                 }
             }
         }
-        None => {
-            telemetry::init(cli.config.log_format);
-            match runtime() {
-                Ok(runtime) => runtime.block_on(serve(cli.config)),
-                Err(error) => {
-                    tracing::error!(%error, "cannot start the async runtime");
-                    ExitCode::FAILURE
-                }
+        Some(Command::Probe {
+            address,
+            tls_ca,
+            tls_server_name,
+            timeout,
+        }) => match runtime() {
+            Ok(runtime) => runtime.block_on(probe(address, tls_ca, tls_server_name, timeout)),
+            Err(error) => {
+                eprintln!("cptd probe: {error}");
+                ExitCode::FAILURE
             }
+        },
+        Some(Command::Audit { data_dir, since }) => {
+            audit(&data_dir, since.as_deref().unwrap_or(""))
         }
+        None => match runtime() {
+            Ok(runtime) => {
+                let exit = runtime.block_on(async {
+                    let export = match telemetry::init(
+                        cli.config.log_format,
+                        cli.config.otlp_endpoint.as_deref(),
+                    ) {
+                        Ok(export) => export,
+                        Err(error) => {
+                            eprintln!("cptd: {error}");
+                            return ExitCode::FAILURE;
+                        }
+                    };
+                    let served = serve(cli.config).await;
+                    if let Some(export) = export {
+                        // Blocks while it sends the last spans.
+                        tokio::task::block_in_place(|| export.shutdown());
+                    }
+                    served
+                });
+                // Anything still running on a blocking thread (a read that
+                // outlived the drain) must not hold the exit.
+                runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+                exit
+            }
+            Err(error) => {
+                eprintln!("cptd: cannot start the async runtime: {error}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -77,6 +115,7 @@ struct ExportArgs {
     data_dir: std::path::PathBuf,
     measure_files: Vec<std::path::PathBuf>,
     patient_id_key: Option<Secret>,
+    max_data_file_size: u64,
 }
 
 impl ExportArgs {
@@ -88,7 +127,8 @@ impl ExportArgs {
             .map(|secret| PatientIdKey::from_hex(&secret.0))
             .transpose()
             .map_err(|rule| format!("the patient-id key is refused: {rule}"))?;
-        let measures = MeasureSet::load(&self.measure_files).map_err(|error| error.to_string())?;
+        let measures = MeasureSet::load(&self.measure_files, self.max_data_file_size)
+            .map_err(|error| error.to_string())?;
         let store =
             EncounterStore::open_read_only(&self.data_dir, key, std::sync::Arc::new(measures))
                 .map_err(|error| error.to_string())?;
@@ -110,10 +150,85 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match server::run(listener, config, shutdown::signal()).await {
+    let (shutdown, cut_drain_short) = shutdown::signals();
+    match server::run_until(listener, config, shutdown, cut_drain_short).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cptd probe`: one health check of a running server.
+async fn probe(
+    address: std::net::SocketAddr,
+    tls_ca: Option<std::path::PathBuf>,
+    server_name: String,
+    timeout: std::time::Duration,
+) -> ExitCode {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+    let check = async {
+        let endpoint = match &tls_ca {
+            None => Endpoint::from_shared(format!("http://{address}"))?,
+            Some(ca) => {
+                let ca = std::fs::read(ca)?;
+                Endpoint::from_shared(format!("https://{address}"))?.tls_config(
+                    ClientTlsConfig::new()
+                        .ca_certificate(Certificate::from_pem(ca))
+                        .domain_name(server_name),
+                )?
+            }
+        };
+        let channel = endpoint.timeout(timeout).connect().await?;
+        let answer = tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await?;
+        Ok::<_, Box<dyn std::error::Error>>(answer.into_inner().status())
+    };
+    match tokio::time::timeout(timeout, check).await {
+        Ok(Ok(ServingStatus::Serving)) => {
+            println!("SERVING");
+            ExitCode::SUCCESS
+        }
+        Ok(Ok(status)) => {
+            println!("{}", status.as_str_name());
+            ExitCode::FAILURE
+        }
+        Ok(Err(error)) => {
+            eprintln!("cptd probe: {address}: {error}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("cptd probe: {address}: no answer within {timeout:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cptd audit`: the audit trail checked whole, the records since `since`
+/// printed as JSON lines.
+fn audit(data_dir: &std::path::Path, since: &str) -> ExitCode {
+    use std::io::Write;
+    match EncounterStore::audit_trail(data_dir, since) {
+        Ok(Ok(records)) => {
+            let mut out = std::io::stdout().lock();
+            for record in records {
+                let line = serde_json::to_string(&record).unwrap_or_default();
+                // A reader that stops early (`| head`) is no failure.
+                if writeln!(out, "{line}").is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(broken)) => {
+            eprintln!("cptd audit: {broken}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("cptd audit: {}: {error}", data_dir.display());
             ExitCode::FAILURE
         }
     }
@@ -125,10 +240,11 @@ fn check(
     code_files: &[std::path::PathBuf],
     measure_files: &[std::path::PathBuf],
     edit_files: &EditFileArgs,
+    max_file_bytes: u64,
 ) -> ExitCode {
-    let codes_load = code_files.is_empty() || check_codes(code_files);
-    let measures_load = measure_files.is_empty() || check_measures(measure_files);
-    let edits_load = edit_files.is_empty() || check_edits(edit_files);
+    let codes_load = code_files.is_empty() || check_codes(code_files, max_file_bytes);
+    let measures_load = measure_files.is_empty() || check_measures(measure_files, max_file_bytes);
+    let edits_load = edit_files.is_empty() || check_edits(edit_files, max_file_bytes);
     if codes_load && measures_load && edits_load {
         ExitCode::SUCCESS
     } else {
@@ -138,8 +254,8 @@ fn check(
 
 /// `cptd check FILE...`: the server's own code-set load, offline, reported on
 /// the terminal. True when it loads.
-fn check_codes(files: &[std::path::PathBuf]) -> bool {
-    match CodeRegistry::load(files) {
+fn check_codes(files: &[std::path::PathBuf], max_file_bytes: u64) -> bool {
+    match CodeRegistry::load(files, max_file_bytes) {
         Ok(registry) => {
             println!(
                 "ok: {} codes, registry version {}",
@@ -157,8 +273,8 @@ fn check_codes(files: &[std::path::PathBuf]) -> bool {
 
 /// `cptd check --ncci-ptp FILE …`: the server's own claim-edit load,
 /// offline. True when it loads.
-fn check_edits(files: &EditFileArgs) -> bool {
-    match ClaimEdits::load(&files.to_edit_files()) {
+fn check_edits(files: &EditFileArgs, max_file_bytes: u64) -> bool {
+    match ClaimEdits::load(&files.to_edit_files(), max_file_bytes) {
         Ok(edits) => {
             println!(
                 "ok: {} PTP pairs, {} MUEs, {} add-on codes, {} fee-schedule codes, {} ICD-10-CM codes ({})",
@@ -180,8 +296,8 @@ fn check_edits(files: &EditFileArgs) -> bool {
 
 /// `cptd check --measures FILE`: the server's own measure load, offline. True
 /// when it loads.
-fn check_measures(files: &[std::path::PathBuf]) -> bool {
-    match MeasureSet::load(files) {
+fn check_measures(files: &[std::path::PathBuf], max_file_bytes: u64) -> bool {
+    match MeasureSet::load(files, max_file_bytes) {
         Ok(measures) => {
             let all = measures.measures();
             let strata: usize = all.iter().map(|measure| measure.strata.len()).sum();

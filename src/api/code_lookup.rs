@@ -60,7 +60,7 @@ fn total_size(count: usize) -> i32 {
 /// search takes microseconds and a thread hand-off would cost more than it does.
 const BLOCKING_SEARCH_DOCUMENTS: usize = 10_000;
 
-fn search_response(
+pub(super) fn search_response(
     registry: &CodeRegistry,
     request: &SearchCodes,
 ) -> Response<pb::SearchCodesResponse> {

@@ -2,8 +2,9 @@
 //!
 //! Each service converts its request (`TryFrom`), asks the domain one question
 //! and converts the answer (`From`); every error becomes a status in `error`.
-//! `request_log` writes one line per call.
+//! `request_log` writes one line per call; `admission` gives calls their places.
 
+mod admission;
 mod claim_check;
 mod claim_requests;
 mod code_lookup;
@@ -11,6 +12,8 @@ mod code_requests;
 mod codec;
 mod convert;
 mod error;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzzing;
 mod import_threads;
 mod page_token;
 mod quality_convert;
@@ -18,9 +21,12 @@ mod quality_import;
 mod quality_measures;
 mod quality_requests;
 mod request_log;
+mod trace_context;
 
+pub(crate) use admission::AdmissionLayer;
 pub(crate) use claim_check::ClaimCheckService;
 pub(crate) use code_lookup::CodeLookupService;
 pub(crate) use codec::ProtobufCodec;
-pub(crate) use quality_measures::QualityMeasuresService;
+pub(crate) use quality_measures::{ImportLimits, QualityMeasuresService};
 pub(crate) use request_log::RequestLogLayer;
+pub(crate) use trace_context::TraceContextLayer;

@@ -49,7 +49,7 @@ const MAX_CHUNK_WAIT: Duration = Duration::from_millis(50);
 
 /// The id a caller sent, as a summary names it: trimmed, and cut to the
 /// longest id accepted, so a rejection never echoes an unbounded string.
-fn sent_id(encounter: Option<&pb::Encounter>) -> String {
+pub(super) fn sent_id(encounter: Option<&pb::Encounter>) -> String {
     let Some(encounter) = encounter else {
         return String::new();
     };
@@ -79,25 +79,29 @@ struct PreparedChunk {
 /// A failure is answered only once every chunk already handed to the writer
 /// has committed or failed: what the caller then counts of the import stays
 /// as it is, and no chunk of it lands after the answer.
+/// With the answer come the ids of every encounter read, as sent, for the
+/// audit trail.
 pub async fn import(
     service: &QualityMeasuresService,
     stream: Streaming<pb::ImportEncountersRequest>,
-) -> Result<pb::ImportEncountersResponse, Status> {
+) -> (Result<pb::ImportEncountersResponse, Status>, Vec<String>) {
     let mut import = Import {
         service: service.clone(),
         in_flight: VecDeque::new(),
         summary: pb::ImportEncountersResponse::default(),
         today: calendar::today(),
+        sent_ids: Vec::new(),
     };
-    match import.record(stream).await {
-        Ok(()) => Ok(import.summary),
+    let answer = match import.record(stream).await {
+        Ok(()) => Ok(std::mem::take(&mut import.summary)),
         Err(status) => {
             while let Some((_, pending)) = import.in_flight.pop_front() {
                 let _ = pending.finish().await;
             }
             Err(status)
         }
-    }
+    };
+    (answer, import.sent_ids)
 }
 
 /// What ends a chunk.
@@ -116,6 +120,8 @@ struct Import {
     summary: pb::ImportEncountersResponse,
     // Taken once: one import is judged against one day.
     today: Date,
+    /// The id of every encounter read, as sent.
+    sent_ids: Vec<String>,
 }
 
 impl Import {
@@ -166,7 +172,21 @@ impl Import {
         let mut deadline = None;
         while chunk.len() < IMPORT_CHUNK {
             let message = match deadline {
-                None => stream.message().await,
+                // A client that stops sending would otherwise hold its
+                // import's place until the request timeout.
+                None => {
+                    let timeout = self.service.import_message_timeout();
+                    match tokio::time::timeout(timeout, stream.message()).await {
+                        Ok(message) => message,
+                        Err(_) => {
+                            return Err(Status::deadline_exceeded(format!(
+                                "no import message arrived within {timeout:?} after the first \
+                                 {read} (--message-timeout); those were handled: send the rest \
+                                 in another import (resending is safe)"
+                            )));
+                        }
+                    }
+                }
                 // Cancelling a wait for a message loses nothing: the stream
                 // keeps what it has buffered.
                 Some(deadline) => match tokio::time::timeout_at(deadline, stream.message()).await {
@@ -182,6 +202,7 @@ impl Import {
                 return Ok((chunk, ChunkEnd::TooLong));
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + MAX_CHUNK_WAIT);
+            self.sent_ids.push(sent_id(message.encounter.as_ref()));
             chunk.push((*read, message));
             *read += 1;
             // A fast client keeps the stream's buffer full, so reading never

@@ -1,7 +1,7 @@
 //! The `cpt.v1.QualityMeasures` service: parse, judge under the measures, store,
 //! convert back.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use arc_swap::{ArcSwap, Guard};
 use jiff::civil::Date;
@@ -13,18 +13,19 @@ use super::{
     error::Violations,
     page_token::{self, PageStart},
     quality_convert::care_gap_message,
-    quality_import,
+    quality_import::{self, sent_id},
     quality_requests::{
         EncounterId, EncounterRules, ExportMeasurementSet, GetMeasure, GetPerformance,
         LIST_MEASURES_FINGERPRINT, ListCareGaps, ListMeasures, ParsedEncounter, parse_encounter,
     },
 };
 use crate::{
+    access::CallerName,
     calendar,
     codes::CodeRegistry,
     measures::{Measure, MeasureSet},
     pb::{self, quality_measures_server::QualityMeasures},
-    store::{EncounterStore, Recorded, Submission, Voided},
+    store::{AuditEntry, EncounterStore, Recorded, Submission, Voided},
 };
 
 /// Serves `QualityMeasures` over the measures in force, the current code
@@ -39,19 +40,30 @@ pub struct QualityMeasuresService {
     /// Where imports are prepared.
     import_threads: Arc<rayon::ThreadPool>,
     max_concurrent_imports: usize,
+    /// Longest wait for an import's next message.
+    import_message_timeout: Duration,
     strict_codes: bool,
 }
 
+/// What bounds the imports of a [`QualityMeasuresService`].
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    /// Imports running at once.
+    pub max_concurrent: usize,
+    /// Longest wait for an import's next message; a client silent for longer
+    /// is answered `DEADLINE_EXCEEDED`, and its import's place is freed.
+    pub message_timeout: Duration,
+}
+
 impl QualityMeasuresService {
-    /// A service over the shared registry, measures and store, running at
-    /// most `max_concurrent_imports` imports at once. With `strict_codes`, a
-    /// well-formed code the registry does not hold is an error rather than a
-    /// warning.
+    /// A service over the shared registry, measures and store, running
+    /// imports within `imports`. With `strict_codes`, a well-formed code the
+    /// registry does not hold is an error rather than a warning.
     pub fn new(
         registry: Arc<ArcSwap<CodeRegistry>>,
         measures: Arc<MeasureSet>,
         store: Arc<EncounterStore>,
-        max_concurrent_imports: usize,
+        imports: ImportLimits,
         strict_codes: bool,
     ) -> Result<QualityMeasuresService, rayon::ThreadPoolBuildError> {
         Ok(QualityMeasuresService {
@@ -59,10 +71,16 @@ impl QualityMeasuresService {
             measures,
             store,
             import_threads: Arc::new(super::import_threads::pool()?),
-            imports: Arc::new(Semaphore::new(max_concurrent_imports)),
-            max_concurrent_imports,
+            imports: Arc::new(Semaphore::new(imports.max_concurrent)),
+            max_concurrent_imports: imports.max_concurrent,
+            import_message_timeout: imports.message_timeout,
             strict_codes,
         })
+    }
+
+    /// Longest wait for an import's next message.
+    pub(super) fn import_message_timeout(&self) -> Duration {
+        self.import_message_timeout
     }
 
     /// The measure with `id`, or `NOT_FOUND`.
@@ -169,7 +187,97 @@ impl QualityMeasures for QualityMeasuresService {
         &self,
         request: Request<pb::RecordEncounterRequest>,
     ) -> Result<Response<pb::RecordEncounterResponse>, Status> {
-        let request = request.into_inner();
+        let call = AuditedCall::new(
+            &request,
+            "RecordEncounter",
+            sent_id(request.get_ref().encounter.as_ref()),
+        );
+        let result = self.record(request.into_inner()).await;
+        let duplicate = matches!(&result, Ok(response) if response.get_ref().duplicate);
+        self.audited(call, result, if duplicate { " duplicate" } else { "" })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn import_encounters(
+        &self,
+        request: Request<Streaming<pb::ImportEncountersRequest>>,
+    ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
+        let mut call = AuditedCall::new(&request, "ImportEncounters", String::new());
+        let Ok(_running) = self.imports.clone().try_acquire_owned() else {
+            let refused = Err(Status::resource_exhausted(format!(
+                "at most {} imports run at once; none of this one was read, so send it \
+                 again once another has finished",
+                self.max_concurrent_imports
+            )));
+            return self.audited(call, refused, "").await;
+        };
+        let _gauge = crate::metrics::import_running();
+        let (result, sent_ids) = quality_import::import(self, request.into_inner()).await;
+        call.subject = sent_ids.join(",");
+        self.audited(call, result.map(Response::new), "").await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn get_performance(
+        &self,
+        request: Request<pb::GetPerformanceRequest>,
+    ) -> Result<Response<pb::PerformanceReport>, Status> {
+        let call = AuditedCall::query(&request, "GetPerformance");
+        let result = self.performance(request.into_inner()).await;
+        self.audited(call, result, "").await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn void_encounter(
+        &self,
+        request: Request<pb::VoidEncounterRequest>,
+    ) -> Result<Response<pb::VoidEncounterResponse>, Status> {
+        let call = AuditedCall::query(&request, "VoidEncounter");
+        let result = self.void(request.into_inner()).await;
+        let already = matches!(&result, Ok(response) if response.get_ref().already_voided);
+        self.audited(call, result, if already { " already voided" } else { "" })
+            .await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn get_encounter(
+        &self,
+        request: Request<pb::GetEncounterRequest>,
+    ) -> Result<Response<pb::StoredEncounter>, Status> {
+        let call = AuditedCall::query(&request, "GetEncounter");
+        let result = self.stored_encounter(request.into_inner()).await;
+        self.audited(call, result, "").await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn list_care_gaps(
+        &self,
+        request: Request<pb::ListCareGapsRequest>,
+    ) -> Result<Response<pb::ListCareGapsResponse>, Status> {
+        let call = AuditedCall::query(&request, "ListCareGaps");
+        let result = self.care_gaps(request.into_inner()).await;
+        self.audited(call, result, "").await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn export_measurement_set(
+        &self,
+        request: Request<pb::ExportMeasurementSetRequest>,
+    ) -> Result<Response<pb::ExportMeasurementSetResponse>, Status> {
+        let call = AuditedCall::query(&request, "ExportMeasurementSet");
+        let result = self.export(request.into_inner()).await;
+        self.audited(call, result, "").await
+    }
+}
+
+/// The calls that read or write encounter data, as the trait's methods call
+/// them once their audit record is begun.
+impl QualityMeasuresService {
+    async fn record(
+        &self,
+        request: pb::RecordEncounterRequest,
+    ) -> Result<Response<pb::RecordEncounterResponse>, Status> {
         // Parsed against one snapshot, whose version the answer names; the
         // snapshot itself is let go before the wait for the disk.
         let (parsed, registry_version) = {
@@ -223,28 +331,11 @@ impl QualityMeasures for QualityMeasuresService {
         Ok(response)
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn import_encounters(
+    async fn performance(
         &self,
-        request: Request<Streaming<pb::ImportEncountersRequest>>,
-    ) -> Result<Response<pb::ImportEncountersResponse>, Status> {
-        let Ok(_running) = self.imports.clone().try_acquire_owned() else {
-            return Err(Status::resource_exhausted(format!(
-                "at most {} imports run at once; none of this one was read, so send it \
-                 again once another has finished",
-                self.max_concurrent_imports
-            )));
-        };
-        let summary = quality_import::import(self, request.into_inner()).await?;
-        Ok(Response::new(summary))
-    }
-
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_performance(
-        &self,
-        request: Request<pb::GetPerformanceRequest>,
+        request: pb::GetPerformanceRequest,
     ) -> Result<Response<pb::PerformanceReport>, Status> {
-        let request = GetPerformance::try_from(request.into_inner())?;
+        let request = GetPerformance::try_from(request)?;
         let measure = self.measure(&request.measure_id)?;
         let report = self
             .store
@@ -253,12 +344,11 @@ impl QualityMeasures for QualityMeasuresService {
         Ok(Response::new(pb::PerformanceReport::from(&report)))
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn void_encounter(
+    async fn void(
         &self,
-        request: Request<pb::VoidEncounterRequest>,
+        request: pb::VoidEncounterRequest,
     ) -> Result<Response<pb::VoidEncounterResponse>, Status> {
-        let EncounterId(encounter_id) = EncounterId::try_from(request.into_inner())?;
+        let EncounterId(encounter_id) = EncounterId::try_from(request)?;
         let already_voided = match self.store.void(&encounter_id).await? {
             Voided::Voided => false,
             Voided::AlreadyVoided => true,
@@ -270,12 +360,11 @@ impl QualityMeasures for QualityMeasuresService {
         }))
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn get_encounter(
+    async fn stored_encounter(
         &self,
-        request: Request<pb::GetEncounterRequest>,
+        request: pb::GetEncounterRequest,
     ) -> Result<Response<pb::StoredEncounter>, Status> {
-        let EncounterId(encounter_id) = EncounterId::try_from(request.into_inner())?;
+        let EncounterId(encounter_id) = EncounterId::try_from(request)?;
         let stored = self
             .store
             .encounter(&encounter_id)
@@ -284,12 +373,11 @@ impl QualityMeasures for QualityMeasuresService {
         Ok(Response::new(pb::StoredEncounter::from(&stored)))
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn list_care_gaps(
+    async fn care_gaps(
         &self,
-        request: Request<pb::ListCareGapsRequest>,
+        request: pb::ListCareGapsRequest,
     ) -> Result<Response<pb::ListCareGapsResponse>, Status> {
-        let request = ListCareGaps::try_from(request.into_inner())?;
+        let request = ListCareGaps::try_from(request)?;
         let measure = self.measure(&request.measure_id)?;
         let page = self
             .store
@@ -318,12 +406,11 @@ impl QualityMeasures for QualityMeasuresService {
         }))
     }
 
-    #[tracing::instrument(level = "debug", skip_all)]
-    async fn export_measurement_set(
+    async fn export(
         &self,
-        request: Request<pb::ExportMeasurementSetRequest>,
+        request: pb::ExportMeasurementSetRequest,
     ) -> Result<Response<pb::ExportMeasurementSetResponse>, Status> {
-        let request = ExportMeasurementSet::try_from(request.into_inner())?;
+        let request = ExportMeasurementSet::try_from(request)?;
         let set = self
             .store
             .measurement_set(&request.tin, &request.npi, request.year)
@@ -333,6 +420,71 @@ impl QualityMeasures for QualityMeasuresService {
             measurement_set_json: set.to_string(),
             measurements: i32::try_from(measurements).unwrap_or(i32::MAX),
         }))
+    }
+}
+
+/// The audit record of one call, begun before the request is taken apart.
+struct AuditedCall {
+    caller: Option<String>,
+    method: &'static str,
+    subject: String,
+}
+
+impl AuditedCall {
+    fn new<T>(request: &Request<T>, method: &'static str, subject: String) -> AuditedCall {
+        let caller = request
+            .extensions()
+            .get::<CallerName>()
+            .and_then(|name| name.0.as_ref().map(|caller| caller.name.clone()));
+        AuditedCall {
+            caller,
+            method,
+            subject,
+        }
+    }
+
+    /// A call whose request holds no patient data: its subject is the
+    /// request as sent (cut to a bounded length).
+    fn query<T: std::fmt::Debug>(request: &Request<T>, method: &'static str) -> AuditedCall {
+        let mut subject = format!("{:?}", request.get_ref());
+        if let Some((end, _)) = subject.char_indices().nth(MAX_QUERY_SUBJECT_CHARS) {
+            subject.truncate(end);
+        }
+        AuditedCall::new(request, method, subject)
+    }
+}
+
+/// Longest query an audit record keeps.
+const MAX_QUERY_SUBJECT_CHARS: usize = 2_000;
+
+impl QualityMeasuresService {
+    /// Writes the call's audit record, then answers: a call whose record
+    /// cannot be made durable is answered `UNAVAILABLE`, never with the data.
+    async fn audited<T>(
+        &self,
+        call: AuditedCall,
+        result: Result<Response<T>, Status>,
+        note: &str,
+    ) -> Result<Response<T>, Status> {
+        let code = match &result {
+            Ok(_) => tonic::Code::Ok,
+            Err(status) => status.code(),
+        };
+        let entry = AuditEntry {
+            caller: call.caller,
+            method: call.method.to_string(),
+            subject: call.subject,
+            outcome: format!("{code:?}{note}"),
+        };
+        match self.store.audit(vec![entry]).await {
+            Ok(()) => result,
+            Err(error) => {
+                tracing::error!(%error, method = call.method, "the audit record was not written; the call is refused");
+                Err(Status::unavailable(
+                    "the audit trail cannot be written just now; retry",
+                ))
+            }
+        }
     }
 }
 

@@ -51,6 +51,10 @@ fn id_field(text: &str, what: &str, field: &str, violations: &mut Violations) ->
         .ok()
 }
 
+/// The earliest service date accepted: CPT's first edition (1966). An older
+/// date is a typo or a placeholder (`0001-01-01`), never a real claim.
+const EARLIEST_SERVICE_DATE: Date = jiff::civil::date(1966, 1, 1);
+
 fn service_date(text: &str, today: Date, violations: &mut Violations) -> Option<Date> {
     const FIELD: &str = "encounter.service_date";
     if text.trim().is_empty() {
@@ -60,6 +64,16 @@ fn service_date(text: &str, today: Date, violations: &mut Violations) -> Option<
     match calendar::parse_date(text) {
         Err(error) => {
             violations.add(FIELD, error.to_string());
+            None
+        }
+        Ok(date) if date < EARLIEST_SERVICE_DATE => {
+            violations.add(
+                FIELD,
+                format!(
+                    "{date} is before {EARLIEST_SERVICE_DATE}, when CPT was first published; \
+                     no claim this service counts can be that old"
+                ),
+            );
             None
         }
         Ok(date) if date > today => {

@@ -73,8 +73,10 @@ fn finish(slot: &mut Option<CallRecord>, status: Option<tonic::Code>) {
 
 impl CallRecord {
     fn finish(self, status: Option<tonic::Code>) {
-        let latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = self.started.elapsed();
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let method = self.method.as_str();
+        crate::metrics::call_finished(method, status.map_or("CANCELLED", status_name), elapsed);
         match status {
             Some(code) if is_server_fault(code) => {
                 tracing::warn!(

@@ -3,7 +3,6 @@
 //! reload builds a new set and swaps it in whole.
 
 use std::{
-    fs::File,
     io::BufReader,
     path::{Path, PathBuf},
     sync::Arc,
@@ -117,6 +116,8 @@ const BUILT_IN_FILES: [(EditFileKind, &str, &str); 5] = [
 struct Builder {
     files: Vec<EditFile>,
     problems: Problems,
+    /// The largest operator file read (`--max-data-file-size`).
+    max_file_bytes: u64,
 }
 
 impl Builder {
@@ -153,7 +154,7 @@ impl Builder {
 
     /// Reads a small file whole, or records why it cannot be read.
     fn read_text(&mut self, name: &Arc<str>, path: &Path) -> Option<String> {
-        std::fs::read_to_string(path)
+        crate::source_files::read_regular_file(path, self.max_file_bytes)
             .map_err(|error| {
                 self.problems
                     .add(name, 0, format!("cannot be read: {error}"))
@@ -187,15 +188,20 @@ impl Builder {
 impl ClaimEdits {
     /// The built-in extracts.
     pub fn built_in() -> Result<ClaimEdits, ClaimEditsError> {
-        ClaimEdits::load(&EditFiles::default())
+        ClaimEdits::load(
+            &EditFiles::default(),
+            crate::config::DEFAULT_MAX_DATA_FILE_BYTES,
+        )
     }
 
     /// Loads `files`, the built-in file standing in for each kind not given.
-    /// Any problem in any file refuses the whole set.
-    pub fn load(files: &EditFiles) -> Result<ClaimEdits, ClaimEditsError> {
+    /// Only regular files of at most `max_file_bytes` are read. Any problem
+    /// in any file refuses the whole set.
+    pub fn load(files: &EditFiles, max_file_bytes: u64) -> Result<ClaimEdits, ClaimEditsError> {
         let mut builder = Builder {
             files: Vec::new(),
             problems: Problems::default(),
+            max_file_bytes,
         };
         let mut ptp = PtpTable::default();
         if files.ncci_ptp.is_empty() {
@@ -210,7 +216,9 @@ impl ClaimEdits {
         }
         for path in &files.ncci_ptp {
             let (index, name) = builder.operator_file(EditFileKind::NcciPtp, path);
-            match File::open(path).and_then(|file| Ok((file.metadata()?.len(), file))) {
+            let opened = crate::source_files::open_regular_file(path, max_file_bytes)
+                .and_then(|file| Ok((file.metadata().map_err(|e| e.to_string())?.len(), file)));
+            match opened {
                 Ok((size, file)) => ptp.read(
                     BufReader::with_capacity(1 << 16, file),
                     &name,
@@ -351,7 +359,8 @@ mod tests {
             mue: Some(PathBuf::from("/nonexistent/mue.csv")),
             ..EditFiles::default()
         };
-        let refused = ClaimEdits::load(&files).unwrap_err();
+        let refused =
+            ClaimEdits::load(&files, crate::config::DEFAULT_MAX_DATA_FILE_BYTES).unwrap_err();
         assert_eq!(refused.total, 1);
         assert!(refused.to_string().contains("/nonexistent/mue.csv"));
     }

@@ -161,19 +161,21 @@ impl CodeRegistry {
     }
 
     /// The built-in set with each of `files` laid over it, in order. A file that
-    /// cannot be read is a problem like any other: the whole set is refused.
-    pub fn load(files: &[PathBuf]) -> Result<CodeRegistry, CodeSetError> {
-        let texts = source_files::read_all(files).map_err(|unreadable| CodeSetError {
-            problems: unreadable
-                .into_iter()
-                .map(|file| LoadProblem {
-                    source: Arc::from(file.name),
-                    line: 0,
-                    column: None,
-                    message: format!("cannot read the file: {}", file.error),
-                })
-                .collect(),
-        })?;
+    /// cannot be read, is not a regular file or is larger than `max_file_bytes`
+    /// is a problem like any other: the whole set is refused.
+    pub fn load(files: &[PathBuf], max_file_bytes: u64) -> Result<CodeRegistry, CodeSetError> {
+        let texts =
+            source_files::read_all(files, max_file_bytes).map_err(|unreadable| CodeSetError {
+                problems: unreadable
+                    .into_iter()
+                    .map(|file| LoadProblem {
+                        source: Arc::from(file.name),
+                        line: 0,
+                        column: None,
+                        message: format!("cannot read the file: {}", file.reason),
+                    })
+                    .collect(),
+            })?;
         CodeRegistry::from_sources(&source_files::after_built_in(
             (BUILT_IN_SOURCE, BUILT_IN_CODES),
             &texts,
@@ -525,7 +527,11 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_refuses_the_whole_set() {
-        let error = CodeRegistry::load(&[PathBuf::from("/nonexistent/codes.csv")]).unwrap_err();
+        let error = CodeRegistry::load(
+            &[PathBuf::from("/nonexistent/codes.csv")],
+            crate::config::DEFAULT_MAX_DATA_FILE_BYTES,
+        )
+        .unwrap_err();
         assert!(
             error.problems[0]
                 .to_string()

@@ -117,18 +117,21 @@ impl MeasureSet {
 
     /// The built-in measures and those of `files`. Any problem in any file (an
     /// unreadable file, a bad definition, an id defined twice, a measure whose
-    /// calculation type cptd cannot tell) refuses them all.
-    pub fn load(files: &[PathBuf]) -> Result<MeasureSet, MeasureSetError> {
-        let texts = source_files::read_all(files).map_err(|unreadable| MeasureSetError {
-            problems: unreadable
-                .into_iter()
-                .map(|file| MeasureProblem {
-                    source: file.name.into(),
-                    measure: None,
-                    path: String::new(),
-                    message: format!("cannot read the file: {}", file.error),
-                })
-                .collect(),
+    /// calculation type cptd cannot tell, a file that is not a regular file or
+    /// is larger than `max_file_bytes`) refuses them all.
+    pub fn load(files: &[PathBuf], max_file_bytes: u64) -> Result<MeasureSet, MeasureSetError> {
+        let texts = source_files::read_all(files, max_file_bytes).map_err(|unreadable| {
+            MeasureSetError {
+                problems: unreadable
+                    .into_iter()
+                    .map(|file| MeasureProblem {
+                        source: file.name.into(),
+                        measure: None,
+                        path: String::new(),
+                        message: format!("cannot read the file: {}", file.reason),
+                    })
+                    .collect(),
+            }
         })?;
         let mut sources = vec![built_in_source()];
         sources.extend(texts.iter().map(|(name, text)| Source {

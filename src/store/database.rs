@@ -10,8 +10,8 @@ use std::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{
-    DATABASE_FILE, Durability, Location, StoreError, StoreOptions, directory_lock::DirectoryLock,
-    patient_key::PatientHasher, patient_key::PatientIdKey,
+    DATABASE_FILE, Durability, Location, StoreError, StoreOptions, database_lock::DatabaseLock,
+    file_modes, patient_key::PatientHasher, patient_key::PatientIdKey,
 };
 
 /// What the meta table keeps to recognise the patient-id key.
@@ -37,10 +37,10 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The writer's connection to an open database, the key for its patient
 /// ids, on disk the lock that keeps its directory to this store, and the
 /// connections reads go through.
-pub type Opened = (Connection, PatientIdKey, Option<DirectoryLock>, Readers);
+pub type Opened = (Connection, PatientIdKey, Option<DatabaseLock>, Readers);
 
-/// Opens the database `options` names, creating its directory (owner only)
-/// and its key as needed.
+/// Opens the database `options` names, creating its directory and files
+/// (owner only) and its key as needed, and takes its lock.
 pub fn open(options: &StoreOptions) -> Result<Opened, StoreError> {
     match &options.location {
         Location::InMemory => {
@@ -64,23 +64,8 @@ pub fn open(options: &StoreOptions) -> Result<Opened, StoreError> {
             Ok((connection, key, None, readers))
         }
         Location::Directory(directory) => {
-            let io_error = |error| StoreError::Io {
-                path: directory.clone(),
-                error,
-            };
-            // A directory cptd creates is its owner's alone; one that exists
-            // keeps the permissions its operator gave it.
-            if !directory.exists() {
-                let mut builder = std::fs::DirBuilder::new();
-                builder.recursive(true);
-                #[cfg(unix)]
-                {
-                    use std::os::unix::fs::DirBuilderExt;
-                    builder.mode(0o700);
-                }
-                builder.create(directory).map_err(io_error)?;
-            }
-            let lock = DirectoryLock::acquire(directory)?;
+            file_modes::prepare(directory)?;
+            let lock = DatabaseLock::acquire(directory)?;
             let key = match &options.key {
                 Some(key) => key.clone(),
                 None => PatientIdKey::in_directory(directory)?,
@@ -116,8 +101,9 @@ enum Source {
 const IDLE_READERS: usize = 8;
 
 /// The connections reads go through: WAL lets them read while the writer
-/// commits. One is opened whenever every kept one is busy, and up to
-/// [`IDLE_READERS`] are kept between reads.
+/// commits. One is opened whenever every kept one is busy (the store lets
+/// only so many reads run at once), and up to [`IDLE_READERS`] are kept
+/// between reads.
 #[derive(Debug)]
 pub struct Readers {
     source: Source,
@@ -135,6 +121,11 @@ impl Readers {
             source,
             idle: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Closes the connections kept between reads.
+    pub fn close_idle(&self) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Runs `read` on a reading connection. Blocking.

@@ -22,11 +22,13 @@
 //! directory with a different key is refused instead of silently splitting each
 //! patient in two.
 
+mod audit;
 mod checkpointer;
 mod claim_json;
 mod counting;
 mod database;
-mod directory_lock;
+mod database_lock;
+mod file_modes;
 mod patient_key;
 mod reads;
 mod recount;
@@ -44,9 +46,11 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use directory_lock::LOCK_FILE;
+pub use audit::{AuditEntry, AuditRecord, BrokenChain, ChainHead};
+pub use database_lock::PID_FILE;
 pub use patient_key::{KEY_FILE, PatientIdKey};
 pub use reads::{CareGap, CareGapsPage, EncounterUnit, StoredEncounter};
+pub use recount::set_version as measure_set_version;
 
 use crate::measures::{
     CalculationType, Claim, Encounter, Judged, Measure, MeasureSet, PerformanceKind,
@@ -81,7 +85,21 @@ pub enum StoreError {
     /// The patient-id key could not be read or made.
     #[error("patient-id key: {0}")]
     Key(String),
-    /// Another store, most likely another server, has the data directory open.
+    /// The data directory lets its group or others in, and cannot be narrowed.
+    #[error(
+        "{} has mode {mode:04o}: its group or others may read the encounters in it, and \
+         cptd may not change that; run `chmod 700 {}` as its owner (or give cptd a directory \
+         of its own) and start again",
+        directory.display(),
+        directory.display()
+    )]
+    OpenToOthers {
+        /// The data directory.
+        directory: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Another store, most likely another server, has the database open.
     #[error(
         "{} is in use by another running cptd{}; stop that server first, or give this one a \
          data directory of its own",
@@ -174,6 +192,10 @@ pub struct StoreOptions {
     /// The patient-id key; `None` reads or creates the data directory's key
     /// file (or, in memory, makes a throwaway key).
     pub key: Option<PatientIdKey>,
+    /// Reads run at once, each on a connection of its own; more wait for a
+    /// turn. Each reading connection holds its own page cache, so this bounds
+    /// the store's memory however many calls read at once.
+    pub max_concurrent_reads: usize,
 }
 
 /// One encounter to record, with its judgements under the store's measures
@@ -296,14 +318,17 @@ impl PendingWrite {
 /// The durable store of encounters, their units and totals.
 pub struct EncounterStore {
     jobs: mpsc::Sender<Job>,
-    /// A read-only store's hold on its data directory; the writer holds it
-    /// otherwise.
-    _directory_lock: Option<directory_lock::DirectoryLock>,
     readers: Arc<Readers>,
+    /// One permit a read running.
+    reads: Arc<tokio::sync::Semaphore>,
     /// The measures the units are counted under.
     measures: Arc<MeasureSet>,
     hasher: PatientHasher,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// The hold on the database file, shared with the writer; released by
+    /// [`EncounterStore::close`], or last when dropped, after the reading
+    /// connections.
+    database_lock: Mutex<Option<Arc<database_lock::DatabaseLock>>>,
 }
 
 impl std::fmt::Debug for EncounterStore {
@@ -322,11 +347,20 @@ impl EncounterStore {
         measures: Arc<MeasureSet>,
     ) -> Result<EncounterStore, StoreError> {
         let started = Instant::now();
-        let (mut connection, key, directory_lock, readers) = database::open(&options)?;
+        let (mut connection, key, database_lock, readers) = database::open(&options)?;
+        let database_lock = database_lock.map(Arc::new);
         schema::migrate(&mut connection)?;
         let hasher = key.hasher();
         database::check_key(&connection, &hasher)?;
         let recounted = recount::changed_measures(&mut connection, &measures)?;
+        // Logged so that a copy of the log kept elsewhere anchors the chain:
+        // records cut off its end would otherwise go unnoticed.
+        let audit_head = audit::head(&connection)?;
+        tracing::info!(
+            audit_records = audit_head.records,
+            audit_head = %audit_head.hash,
+            "audit trail head"
+        );
         tracing::info!(
             recounted,
             in_memory = options.location == Location::InMemory,
@@ -351,7 +385,7 @@ impl EncounterStore {
             jobs: queued,
             measures: measures.clone(),
             checkpointer,
-            directory_lock,
+            database_lock: database_lock.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("cptd-store-writer".into())
@@ -362,11 +396,14 @@ impl EncounterStore {
             .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs,
-            _directory_lock: None,
             readers: Arc::new(readers),
+            reads: Arc::new(tokio::sync::Semaphore::new(
+                options.max_concurrent_reads.max(1),
+            )),
             measures,
             hasher,
             writer: Mutex::new(Some(handle)),
+            database_lock: Mutex::new(database_lock),
         })
     }
 
@@ -388,7 +425,8 @@ impl EncounterStore {
         if !directory.join(DATABASE_FILE).is_file() {
             return Err(io_error(std::io::ErrorKind::NotFound.into()));
         }
-        let lock = directory_lock::DirectoryLock::acquire(directory)?;
+        file_modes::prepare(directory)?;
+        let lock = database_lock::DatabaseLock::acquire(directory)?;
         let key = match key {
             Some(key) => key,
             None => PatientIdKey::in_directory(directory)?,
@@ -405,11 +443,13 @@ impl EncounterStore {
         let (jobs, _) = mpsc::channel(1);
         Ok(EncounterStore {
             jobs,
-            _directory_lock: Some(lock),
             readers: Arc::new(Readers::for_directory(directory)),
+            // One export reads at a time.
+            reads: Arc::new(tokio::sync::Semaphore::new(1)),
             measures,
             hasher,
             writer: Mutex::new(None),
+            database_lock: Mutex::new(Some(Arc::new(lock))),
         })
     }
 
@@ -490,6 +530,33 @@ impl EncounterStore {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Appends `entries` to the audit trail and answers once they are
+    /// durable, committed with whatever else the writer has queued.
+    pub async fn audit(&self, entries: Vec<AuditEntry>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Audit { entries, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The audit trail of the data directory `directory`, checked from its
+    /// first record, with the records written at or after `since`. Opens the
+    /// database read-only; a server may be running on it. Blocking.
+    pub fn audit_trail(
+        directory: &std::path::Path,
+        since: &str,
+    ) -> Result<Result<Vec<AuditRecord>, BrokenChain>, StoreError> {
+        let path = directory.join(DATABASE_FILE);
+        let connection = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        schema::require_current(&connection)?;
+        audit::read_verified(&connection, since)
+    }
+
     /// The performance of `measure` for `providers` over `period`.
     pub async fn report(
         &self,
@@ -559,14 +626,16 @@ impl EncounterStore {
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _turn = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || readers.with(read))
             .await
             .map_err(|error| StoreError::Corrupt(format!("a read failed: {error}")))?
     }
 
-    /// Lets the writer finish every queued job, checkpoints, and stops it.
-    /// Writes sent afterwards fail with [`StoreError::Closed`].
+    /// Lets the writer finish every queued job, checkpoints, stops it, and
+    /// releases the database for another process. Writes sent afterwards
+    /// fail with [`StoreError::Closed`].
     pub async fn close(&self) {
         let (done, stopped) = oneshot::channel();
         if self.jobs.send(Job::Stop { done }).await.is_ok() {
@@ -576,5 +645,12 @@ impl EncounterStore {
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
+        // The database is another process's to open once this returns; its
+        // lock goes after the kept reading connections (see `database_lock`).
+        self.readers.close_idle();
+        self.database_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
 }

@@ -19,6 +19,10 @@ pub const KEY_BYTES: usize = 32;
 /// The file in the data directory that holds the key, as hex.
 pub const KEY_FILE: &str = "patient-id.key";
 
+/// Largest key file read: 64 hex digits and a line end, with room for white
+/// space an editor may add.
+const MAX_KEY_FILE_BYTES: u64 = 1024;
+
 /// A secret key for the patient-id hash. Its `Debug` hides it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PatientIdKey([u8; KEY_BYTES]);
@@ -77,6 +81,17 @@ impl PatientIdKey {
     /// 0600) when there is none.
     pub fn in_directory(directory: &Path) -> Result<PatientIdKey, StoreError> {
         let path = directory.join(KEY_FILE);
+        // Looked at before it is opened: a FIFO put in its place would hang
+        // the start, a device fill the memory.
+        if let Ok(metadata) = fs::metadata(&path)
+            && (!metadata.is_file() || metadata.len() > MAX_KEY_FILE_BYTES)
+        {
+            return Err(StoreError::Key(format!(
+                "{} is not a key file: a key file is a regular file of 64 hex digits; remove it \
+                 and start again to make a new one only if nothing was stored with it",
+                path.display()
+            )));
+        }
         match fs::read_to_string(&path) {
             Ok(text) => PatientIdKey::from_hex(&text)
                 .map_err(|error| StoreError::Key(format!("{}: {error}", path.display()))),
@@ -176,6 +191,20 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_that_is_no_regular_file_is_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        fs::create_dir(directory.path().join(KEY_FILE)).unwrap();
+
+        let refused = PatientIdKey::in_directory(directory.path()).unwrap_err();
+
+        assert!(
+            refused.to_string().contains("is not a key file"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -32,6 +32,19 @@ fn fingerprint(measure: &Measure) -> String {
         .collect()
 }
 
+/// Identifies the measure set as counted: changes when any measure is added,
+/// removed or defined otherwise.
+pub fn set_version(measures: &MeasureSet) -> String {
+    let mut fingerprints: Vec<String> =
+        measures.measures().iter().map(|m| fingerprint(m)).collect();
+    fingerprints.sort();
+    let digest = Sha256::digest(fingerprints.join(" ").as_bytes());
+    digest[..6]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// The ids of the measures whose counts in the database differ from
 /// `measures`: new or defined otherwise than when last counted, or counted
 /// there but not in `measures`.

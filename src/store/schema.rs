@@ -94,7 +94,21 @@ pub(super) const MIGRATIONS: &[&str] = &[
          measure_id TEXT PRIMARY KEY NOT NULL,
          fingerprint TEXT NOT NULL
      ) WITHOUT ROWID;",
+    // 4: the audit trail (see `audit`).
+    AUDIT_TRAIL_TABLE,
 ];
+
+/// One record per call that read or wrote encounter data, each chained to the
+/// one before by `hash`.
+pub(super) const AUDIT_TRAIL_TABLE: &str = "CREATE TABLE audit_trail (
+         seq INTEGER PRIMARY KEY,
+         at TEXT NOT NULL,
+         caller TEXT NOT NULL,
+         method TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         outcome TEXT NOT NULL,
+         hash BLOB NOT NULL
+     );";
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -62,6 +62,7 @@ fn options(directory: &std::path::Path) -> StoreOptions {
         location: Location::Directory(directory.to_path_buf()),
         durability: Durability::Full,
         key: None,
+        max_concurrent_reads: 4,
     }
 }
 
@@ -70,6 +71,7 @@ fn in_memory_store(measures: &Arc<MeasureSet>, key: Option<PatientIdKey>) -> Enc
         location: Location::InMemory,
         durability: Durability::Full,
         key,
+        max_concurrent_reads: 4,
     };
     EncounterStore::open(options, measures.clone()).unwrap()
 }
@@ -226,7 +228,8 @@ async fn encounters_stored_under_the_first_schema_are_recognised_when_resent() {
              DROP TABLE units;
              DROP TABLE groups;
              DROP TABLE totals;
-             DROP TABLE measure_versions;",
+             DROP TABLE measure_versions;
+             DROP TABLE audit_trail;",
         )
         .unwrap();
     database.execute_batch(schema::MIGRATIONS[0]).unwrap();
@@ -416,7 +419,8 @@ async fn reopening_under_more_measures_counts_past_encounters_under_them() {
 
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/measures/cms-shaped.json");
-    let with_file = Arc::new(MeasureSet::load(&[fixture]).unwrap());
+    let with_file =
+        Arc::new(MeasureSet::load(&[fixture], crate::config::DEFAULT_MAX_DATA_FILE_BYTES).unwrap());
     let reopened = EncounterStore::open(options(directory.path()), with_file.clone()).unwrap();
 
     assert_eq!(counts_of(&reopened, &with_file, "001").await, (2, 2));

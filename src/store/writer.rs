@@ -14,12 +14,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     PreparedRow, Recorded, StoreError, Voided,
+    audit::{self, AuditEntry},
     checkpointer::Checkpointer,
     counting::{
         GroupKey, Mark, TotalsChanges, Touched, apply, group_id, insert_mark, redecide,
         remove_marks,
     },
-    directory_lock::DirectoryLock,
+    database_lock::DatabaseLock,
 };
 use crate::measures::MeasureSet;
 
@@ -39,6 +40,11 @@ pub enum Job {
         encounter_id: String,
         reply: oneshot::Sender<Result<Voided, StoreError>>,
     },
+    /// Append these records to the audit trail.
+    Audit {
+        entries: Vec<AuditEntry>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Finish what is queued, checkpoint the log and stop.
     Stop { done: oneshot::Sender<()> },
 }
@@ -50,14 +56,16 @@ pub struct Writer {
     pub measures: std::sync::Arc<MeasureSet>,
     /// The checkpointing thread of a database on disk.
     pub checkpointer: Option<Checkpointer>,
-    /// The data directory's lock, released only once the database is closed.
-    pub directory_lock: Option<DirectoryLock>,
+    /// The database's lock, released only once its connections are closed
+    /// (the store holds it too, for its reading connections).
+    pub database_lock: Option<std::sync::Arc<DatabaseLock>>,
 }
 
 /// What one job of a commit did, to be answered once the commit is durable.
 enum Done {
     Written(Vec<Recorded>),
     Voided(Voided),
+    Audited,
 }
 
 impl Writer {
@@ -95,6 +103,10 @@ impl Writer {
                     rows += 1;
                     batch.push(job);
                 }
+                Job::Audit { ref entries, .. } => {
+                    rows += entries.len();
+                    batch.push(job);
+                }
             }
             next = if rows < MAX_ROWS_PER_COMMIT {
                 self.jobs.try_recv().ok()
@@ -106,8 +118,20 @@ impl Writer {
     }
 
     fn commit(&mut self, batch: Vec<Job>) {
-        match write(&mut self.connection, &batch, &self.measures) {
+        let started = std::time::Instant::now();
+        let written = write(&mut self.connection, &batch, &self.measures);
+        crate::metrics::store_committed(started.elapsed());
+        match written {
             Ok(done) => {
+                let stored = done
+                    .iter()
+                    .flat_map(|done| match done {
+                        Done::Written(results) => results.as_slice(),
+                        _ => &[],
+                    })
+                    .filter(|result| matches!(result, Recorded::Stored | Recorded::Replaced))
+                    .count();
+                crate::metrics::encounters_stored(stored as u64);
                 for (job, done) in batch.into_iter().zip(done) {
                     match (job, done) {
                         (Job::Write { reply, .. }, Done::Written(results)) => {
@@ -115,6 +139,9 @@ impl Writer {
                         }
                         (Job::Void { reply, .. }, Done::Voided(voided)) => {
                             let _ = reply.send(Ok(voided));
+                        }
+                        (Job::Audit { reply, .. }, Done::Audited) => {
+                            let _ = reply.send(Ok(()));
                         }
                         _ => unreachable!("each job is answered in kind, in order"),
                     }
@@ -141,6 +168,9 @@ impl Writer {
                         Job::Void { reply, .. } => {
                             let _ = reply.send(Err(failure()));
                         }
+                        Job::Audit { reply, .. } => {
+                            let _ = reply.send(Err(failure()));
+                        }
                         Job::Stop { .. } => {}
                     }
                 }
@@ -162,11 +192,11 @@ impl Writer {
         }
         let Writer {
             connection,
-            directory_lock,
+            database_lock,
             ..
         } = self;
         drop(connection);
-        drop(directory_lock);
+        drop(database_lock);
         if let Some(done) = stopping {
             let _ = done.send(());
         }
@@ -217,6 +247,10 @@ fn write(
                     encounter_id,
                     &mut touched,
                 )?));
+            }
+            Job::Audit { entries, .. } => {
+                audit::append(&transaction, entries)?;
+                done.push(Done::Audited);
             }
             Job::Stop { .. } => {}
         }

@@ -24,19 +24,41 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `cptd --listen 127.0.0.1:0 --log-format json --in-memory` plus
-    /// `args`, and waits for its `serving` line. Panics, with the log, when it
+    /// `args` (which may give another `--listen`, or a `--data-dir` instead of
+    /// memory), and waits for its `serving` line. Panics, with the log, when it
     /// does not come. In memory, since a data directory is one server's at a
     /// time and tests run side by side.
     pub fn start(args: &[&str]) -> ServerProcess {
-        let mut child = Command::new(CPTD)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--in-memory",
-            ])
-            .args(args)
+        let mut command = Command::new(CPTD);
+        // `args` may name another address, or a data directory.
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        if !args.contains(&"--data-dir") {
+            command.arg("--in-memory");
+        }
+        command.args(args);
+        ServerProcess::launch(command)
+    }
+
+    /// Starts `cptd --listen 127.0.0.1:0 --log-format json --data-dir
+    /// data_dir` plus `args` under the usual umask (022), and waits for its
+    /// `serving` line.
+    pub fn start_storing_in(data_dir: &std::path::Path, args: &[&str]) -> ServerProcess {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", "umask 022; exec \"$0\" \"$@\"", CPTD, "--data-dir"])
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args);
+        ServerProcess::launch(command)
+    }
+
+    /// Starts `command` (cptd, or a shell that execs it) with the log format
+    /// of every test server added, and waits for its `serving` line.
+    pub fn launch(mut command: Command) -> ServerProcess {
+        let mut child = command
+            .args(["--log-format", "json"])
             .env("RUST_LOG", "info")
             .env("CPTD_REQUEST_TIMEOUT", cptd::config::TEST_REQUEST_TIMEOUT)
             .stdout(Stdio::null())

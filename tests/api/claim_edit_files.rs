@@ -296,3 +296,33 @@ async fn sighup_reloads_the_edit_files_and_a_bad_reload_keeps_them() {
     assert!(of_kind(&reloaded, FindingKind::Mue).is_empty());
     assert!(of_kind(&kept, FindingKind::Mue).is_empty());
 }
+
+#[test]
+fn edit_files_are_read_only_when_regular_and_under_the_size_cap() {
+    let directory = tempfile::tempdir().unwrap();
+    let oversized = fixture_text("ccipra-v311r0-f1.txt");
+
+    let (device, _, device_err) = run_to_end(&["check", "--ncci-ptp", "/dev/zero"]);
+    let (folder, _, folder_err) =
+        run_to_end(&["check", "--mue", directory.path().to_str().unwrap()]);
+    let (large, _, large_err) = run_to_end(&[
+        "check",
+        "--max-data-file-size",
+        "16",
+        "--ncci-ptp",
+        &oversized,
+    ]);
+
+    assert!(
+        !device.success() && device_err.contains("not a regular file"),
+        "{device_err}"
+    );
+    assert!(
+        !folder.success() && folder_err.contains("not a regular file"),
+        "{folder_err}"
+    );
+    assert!(
+        !large.success() && large_err.contains("--max-data-file-size"),
+        "{large_err}"
+    );
+}

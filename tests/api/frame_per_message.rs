@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// `message` with the gRPC length prefix (uncompressed).
-fn grpc_frame(message: &impl Message) -> Bytes {
+pub fn grpc_frame(message: &impl Message) -> Bytes {
     let length = message.encoded_len();
     let mut framed = BytesMut::with_capacity(5 + length);
     framed.put_u8(0);

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on an ephemeral port, driven through the
 //! generated tonic clients. One binary, one module per concern.
 
+mod audit;
 mod batch_get_codes;
 mod binary;
 mod built_in_data;
@@ -13,8 +14,10 @@ mod frame_per_message;
 mod get_code;
 mod health_and_reflection;
 mod helpers;
+mod hostile;
 mod limits;
 mod list_codes;
+mod metrics;
 mod quality_fixtures;
 mod quality_import;
 mod quality_measures;
@@ -22,5 +25,7 @@ mod quality_performance;
 mod quality_recording;
 mod request_log;
 mod search_codes;
+mod security;
 mod shutdown;
+mod tracing_export;
 mod validate_codes;

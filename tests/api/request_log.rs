@@ -23,8 +23,15 @@ async fn shed_and_timed_out_calls_are_logged_with_the_status_their_callers_get()
     let mut server =
         ServerProcess::start(&["--max-concurrent-calls", "1", "--request-timeout", "500ms"]);
     let channel = connect(server.address).await;
-    // An import that never sends holds the one call slot until its time runs out.
-    let (_sender, receiver) = tokio::sync::mpsc::channel::<pb::ImportEncountersRequest>(1);
+    // An import that sends one encounter and then nothing holds the one call
+    // place until its time runs out.
+    let (sender, receiver) = tokio::sync::mpsc::channel::<pb::ImportEncountersRequest>(1);
+    sender
+        .send(crate::quality_fixtures::import(
+            crate::quality_fixtures::cancer_visit("held-1", "99213 1125F"),
+        ))
+        .await
+        .expect("the stream takes its first message");
     let mut importing = QualityMeasuresClient::new(channel.clone());
     let held = tokio::spawn(async move {
         importing

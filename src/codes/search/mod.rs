@@ -144,7 +144,8 @@ pub struct SearchPage<'a> {
 
 impl CodeRegistry {
     /// Every code that matches `query`, best first, ties in code order. An empty
-    /// query lists the filtered codes in code order with score 0.
+    /// query lists the filtered codes in code order with score 0; a query of
+    /// punctuation or symbols alone finds nothing.
     pub fn search<'a>(&'a self, query: &SearchQuery<'_>) -> Vec<SearchHit<'a>> {
         let plan = self.plan(query.text);
         if plan.words.is_empty() {
@@ -228,13 +229,17 @@ impl CodeRegistry {
         QueryPlan::new(text, self.search_index(), Abbreviations::built_in())
     }
 
+    /// The codes a query without searchable words finds: an empty query lists
+    /// them all (filtered); one of punctuation or symbols alone (`?!`, an
+    /// emoji) asks for something no code holds, and finds nothing.
     fn listing<'a>(&'a self, query: &SearchQuery<'_>) -> impl Iterator<Item = SearchHit<'a>> + 'a {
+        let nothing_to_find = !query.text.trim().is_empty();
         let filter = query.filter.clone();
         let as_of = query.as_of;
         self.histories()
             .iter()
             .map(move |history| history.as_of(as_of))
-            .filter(move |found| filter.admits(found))
+            .filter(move |found| !nothing_to_find && filter.admits(found))
             .map(|found| SearchHit { found, score: 0.0 })
     }
 

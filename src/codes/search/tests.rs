@@ -32,6 +32,15 @@ fn codes_and_code_prefixes_come_first() {
 }
 
 #[test]
+fn a_query_of_punctuation_or_symbols_alone_finds_nothing_and_an_empty_one_lists() {
+    let registry = CodeRegistry::built_in().unwrap();
+    for text in ["?!", "...", "\u{1F600}", " -- "] {
+        assert_eq!(top(&registry, text), Vec::<String>::new(), "{text:?}");
+    }
+    assert_eq!(top(&registry, "").len(), 3);
+}
+
+#[test]
 fn the_last_word_matches_as_a_prefix() {
     let registry = CodeRegistry::built_in().unwrap();
     let found = top(&registry, "kyphopl");
