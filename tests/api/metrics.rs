@@ -13,9 +13,21 @@ use crate::{
 };
 
 /// One sample of the text format: its labels and value, by metric name.
-type Samples = Vec<(String, BTreeMap<String, String>, f64)>;
+pub type Samples = Vec<(String, BTreeMap<String, String>, f64)>;
 
-fn parse(text: &str) -> Samples {
+/// The text of `http://ADDRESS/metrics`, fetched with a real HTTP client.
+pub async fn scrape(address: &str) -> String {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<tonic::codegen::Bytes>>();
+    let response = client
+        .get(format!("http://{address}/metrics").parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+pub fn parse(text: &str) -> Samples {
     text.lines()
         .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
         .map(|line| {
@@ -37,7 +49,7 @@ fn parse(text: &str) -> Samples {
         .collect()
 }
 
-fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub fn value(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     samples
         .iter()
         .find(|(found, found_labels, _)| {
@@ -70,14 +82,7 @@ async fn the_metrics_endpoint_counts_calls_by_method_and_status_without_request_
         .await
         .unwrap();
 
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<tonic::codegen::Bytes>>();
-    let response = client
-        .get(format!("http://{metrics_address}/metrics").parse().unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8(body.to_vec()).unwrap();
+    let text = scrape(&metrics_address).await;
     let samples = parse(&text);
 
     let get_code = "/cpt.v1.CodeLookup/GetCode";

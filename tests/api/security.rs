@@ -18,7 +18,10 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::binary::{ServerProcess, run_to_end};
+use crate::{
+    binary::{ServerProcess, json_field, run_to_end},
+    metrics::{parse, scrape, value},
+};
 
 /// A certificate authority made for one test.
 struct TestCa {
@@ -46,9 +49,15 @@ impl TestCa {
 
     /// A certificate for the server at `localhost` and 127.0.0.1.
     fn server(&self) -> Pair {
+        self.server_until(2100)
+    }
+
+    /// A server certificate that expires on the first day of `year`.
+    fn server_until(&self, year: i32) -> Pair {
         let mut params =
             CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
         self.sign(params)
     }
 
@@ -312,14 +321,30 @@ async fn each_method_needs_its_role_and_unknown_callers_are_unauthenticated() {
 async fn a_rotated_certificate_is_served_after_sighup_without_dropping_connections() {
     let dir = tempfile::tempdir().unwrap();
     let old_ca = TestCa::new("old CA");
-    let mut server = start(&tls_flags(dir.path(), &old_ca.server(), None));
+    let mut flags = tls_flags(dir.path(), &old_ca.server_until(2040), None);
+    flags.extend(["--metrics-listen".to_string(), "127.0.0.1:0".to_string()]);
+    let mut server = start(&flags);
+    let listening = server.wait_for_log(|line| line.contains("metrics listening"));
+    let metrics = json_field(&listening, "address").unwrap();
+    let expiry = || async {
+        let text = scrape(&metrics).await;
+        value(
+            &parse(&text),
+            "cptd_tls_certificate_expiry_timestamp_seconds",
+            &[],
+        )
+    };
+    // 2040-01-01T00:00:00Z
+    assert_eq!(expiry().await, Some(2_208_988_800.0));
     let kept = tls_channel(server.address, &old_ca, None).await.unwrap();
     assert_eq!(get_code(kept.clone(), None).await.unwrap(), "64483");
 
     let new_ca = TestCa::new("new CA");
-    tls_flags(dir.path(), &new_ca.server(), None);
+    tls_flags(dir.path(), &new_ca.server_until(2041), None);
     server.signal("HUP");
     server.wait_for_log(|line| line.contains("TLS certificate reloaded"));
+    // 2041-01-01T00:00:00Z: the gauge follows the certificate in force.
+    assert_eq!(expiry().await, Some(2_240_611_200.0));
 
     let fresh = tls_channel(server.address, &new_ca, None).await.unwrap();
     assert_eq!(get_code(fresh, None).await.unwrap(), "64483");
