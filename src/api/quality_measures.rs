@@ -25,7 +25,7 @@ use crate::{
     codes::CodeRegistry,
     measures::{Measure, MeasureSet},
     pb::{self, quality_measures_server::QualityMeasures},
-    store::{AuditEntry, EncounterStore, Recorded, Submission, Voided},
+    store::{AuditEntry, EncounterStore, Recorded, StoreError, Submission, Voided},
 };
 
 /// Serves `QualityMeasures` over the measures in force, the current code
@@ -476,15 +476,25 @@ impl QualityMeasuresService {
             subject: call.subject,
             outcome: format!("{code:?}{note}"),
         };
-        match self.store.audit(vec![entry]).await {
-            Ok(()) => result,
-            Err(error) => {
-                tracing::error!(%error, method = call.method, "the audit record was not written; the call is refused");
-                Err(Status::unavailable(
-                    "the audit trail cannot be written just now; retry",
-                ))
-            }
-        }
+        let Err(error) = self.store.audit(vec![entry]).await else {
+            return result;
+        };
+        tracing::error!(%error, method = call.method, "the audit record was not written");
+        // A call that failed keeps its own answer; one that succeeded is
+        // refused, since its data may not leave unaudited. A write it made
+        // stands, and resending it is safe.
+        result?;
+        Err(match error {
+            StoreError::NoRoom => Status::resource_exhausted(
+                "the server's disk is full, so this call's audit record cannot be written and \
+                 its answer is withheld; retry once space is freed (retrying is safe)",
+            ),
+            StoreError::Closed => Status::unavailable("the server is shutting down; retry"),
+            _ => Status::unavailable(
+                "the audit trail cannot be written just now, so the answer is withheld; retry \
+                 (retrying is safe)",
+            ),
+        })
     }
 }
 
