@@ -9,20 +9,14 @@ pub const BULK_NICE: i32 = 10;
 /// Lowers the calling thread's scheduling priority to [`BULK_NICE`]. On Linux
 /// a nice value is a thread's own, so only this thread moves.
 pub fn lower_this_thread(role: &str) {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: setpriority reads no memory of ours; 0 names this thread.
-        let lowered = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BULK_NICE) };
-        if lowered != 0 {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                role,
-                "cannot lower a bulk thread's priority; it runs at the calls' priority"
-            );
-        }
+    // No process id: the calling thread, which is what Linux moves.
+    if let Err(error) = rustix::process::setpriority_process(None, BULK_NICE) {
+        tracing::warn!(
+            %error,
+            role,
+            "cannot lower a bulk thread's priority; it runs at the calls' priority"
+        );
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    let _ = role;
 }
 
 /// The nice value of a thread, from its `stat` file in `/proc`; `None` if

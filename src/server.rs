@@ -114,8 +114,9 @@ fn check_exposure(config: &Config, address: std::net::SocketAddr) -> Result<(), 
     Ok(())
 }
 
-/// Re-reads the TLS files and the auth policy on each SIGHUP; a refused file
-/// leaves the running one in force and logs why.
+/// Re-reads the TLS files and the auth policy on each SIGHUP, off the
+/// runtime's workers; a refused file leaves the running one in force and
+/// logs why.
 #[cfg(unix)]
 async fn reload_security_on_hangup(
     mut hangups: tokio::signal::unix::Signal,
@@ -123,28 +124,32 @@ async fn reload_security_on_hangup(
     policy: Option<(PathBuf, Arc<ArcSwap<Policy>>)>,
 ) {
     while hangups.recv().await.is_some() {
-        if let Some(tls) = &tls {
-            match tls.reload() {
-                Ok(()) => {
-                    tracing::info!("TLS certificate reloaded");
-                    if let Some(expiry) = tls.certificate_expiry() {
-                        crate::metrics::certificate_expires(expiry);
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, "TLS reload refused; still serving the previous certificate")
-                }
+        let (tls, policy) = (tls.clone(), policy.clone());
+        let reload = move || reload_security(tls.as_ref(), policy.as_ref());
+        if let Err(error) = tokio::task::spawn_blocking(reload).await {
+            tracing::error!(%error, "TLS and policy reload failed");
+        }
+    }
+}
+
+#[cfg(unix)]
+fn reload_security(tls: Option<&ServerTls>, policy: Option<&(PathBuf, Arc<ArcSwap<Policy>>)>) {
+    if let Some(tls) = tls {
+        match tls.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(error) => {
+                tracing::error!(%error, "TLS reload refused; still serving the previous certificate")
             }
         }
-        if let Some((path, policy)) = &policy {
-            match Policy::load(path) {
-                Ok(reloaded) => {
-                    policy.store(Arc::new(reloaded));
-                    tracing::info!("auth policy reloaded");
-                }
-                Err(error) => {
-                    tracing::error!(%error, "auth policy reload refused; the previous one stays")
-                }
+    }
+    if let Some((path, policy)) = policy {
+        match Policy::load(path) {
+            Ok(reloaded) => {
+                policy.store(Arc::new(reloaded));
+                tracing::info!("auth policy reloaded");
+            }
+            Err(error) => {
+                tracing::error!(%error, "auth policy reload refused; the previous one stays")
             }
         }
     }
@@ -330,9 +335,6 @@ pub async fn run_until(
         )),
         None => None,
     };
-    if let Some(expiry) = tls.as_ref().and_then(ServerTls::certificate_expiry) {
-        crate::metrics::certificate_expires(expiry);
-    }
     if let Some(address) = config.metrics_listen {
         crate::metrics::serve(address)
             .await

@@ -6,7 +6,11 @@
 //! starts, so a SIGHUP that re-reads the files rotates certificates without a
 //! restart and without touching connections already open.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
@@ -72,17 +76,10 @@ impl ServerTls {
     }
 
     /// Re-reads the files; on any problem the running configuration stays.
+    /// Blocking: the files are read.
     pub fn reload(&self) -> Result<(), TlsError> {
         self.config.store(Arc::new(server_config(&self.files)?));
         Ok(())
-    }
-
-    /// The seconds until the server certificate expires (negative once it
-    /// has), read from the certificate file now in force.
-    pub fn certificate_expiry(&self) -> Option<i64> {
-        let chain = read_certificates(&self.files.certificate).ok()?;
-        let (_, leaf) = X509Certificate::from_der(chain.first()?.as_ref()).ok()?;
-        Some(leaf.validity().not_after.timestamp())
     }
 
     /// TLS connections from plain ones: each handshake runs on a task of its
@@ -153,8 +150,12 @@ pub fn certificate_names(certificate: &CertificateDer<'_>) -> Vec<String> {
     names
 }
 
+/// The rustls configuration of `files`; the certificate's expiry goes to the
+/// metrics as it is read.
 fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let chain = read_certificates(&files.certificate)?;
+    let expiry = X509Certificate::from_der(chain[0].as_ref())
+        .map(|(_, leaf)| leaf.validity().not_after.timestamp());
     let key = PrivateKeyDer::from_pem_slice(&read_small_file(&files.key)?).map_err(|error| {
         TlsError::File {
             path: files.key.clone(),
@@ -186,6 +187,9 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
         .map_err(|error: rustls::Error| TlsError::Config(error.to_string()))?;
     // gRPC is HTTP/2 only.
     config.alpn_protocols = vec![b"h2".to_vec()];
+    if let Ok(expiry) = expiry {
+        crate::metrics::certificate_expires(expiry);
+    }
     Ok(config)
 }
 
@@ -202,23 +206,18 @@ pub const MAX_TLS_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The bytes of a TLS file, read only if it is a regular file under
 /// [`MAX_TLS_FILE_BYTES`].
-fn read_small_file(path: &PathBuf) -> Result<Vec<u8>, TlsError> {
-    match crate::source_files::read_all(std::slice::from_ref(path), MAX_TLS_FILE_BYTES) {
-        Ok(mut texts) => Ok(texts
-            .pop()
-            .map(|(_, text)| text)
-            .unwrap_or_default()
-            .into_bytes()),
-        Err(mut unreadable) => Err(TlsError::File {
-            path: path.clone(),
-            reason: unreadable.pop().map(|file| file.reason).unwrap_or_default(),
-        }),
-    }
+fn read_small_file(path: &Path) -> Result<Vec<u8>, TlsError> {
+    crate::source_files::read_regular_file(path, MAX_TLS_FILE_BYTES)
+        .map(String::into_bytes)
+        .map_err(|reason| TlsError::File {
+            path: path.to_path_buf(),
+            reason,
+        })
 }
 
-fn read_certificates(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let refused = |reason: String| TlsError::File {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason,
     };
     let chain = CertificateDer::pem_slice_iter(&read_small_file(path)?)

@@ -79,11 +79,8 @@ impl Policy {
             path: path.display().to_string(),
             reason,
         };
-        let mut texts = crate::source_files::read_all(&[path.to_path_buf()], MAX_POLICY_BYTES)
-            .map_err(|mut unreadable| {
-                refused(unreadable.pop().map(|file| file.reason).unwrap_or_default())
-            })?;
-        let (_, text) = texts.pop().unwrap_or_default();
+        let text =
+            crate::source_files::read_regular_file(path, MAX_POLICY_BYTES).map_err(refused)?;
         Policy::parse(&text).map_err(refused)
     }
 

@@ -5,21 +5,13 @@ use cptd::pb::{
     GetCodeRequest, GetEncounterRequest, VoidEncounterRequest,
     code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
 };
-use sha2::{Digest, Sha256};
 use tonic::{Request, transport::Channel};
 
 use crate::{
     binary::{ServerProcess, json_field, run_to_end},
-    helpers::connect,
+    helpers::{connect, sha256_hex},
     quality_fixtures::{cancer_visit, import, performance, record},
 };
-
-fn sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
 
 fn as_caller<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);

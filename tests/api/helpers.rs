@@ -242,3 +242,12 @@ pub fn in_view(full: &[Code], view: CodeView) -> Vec<Code> {
         CodeView::Unspecified => panic!("name the view the method defaults to"),
     }
 }
+
+/// The hex SHA-256 of a bearer token, as an `--auth-policy` file names it.
+pub fn sha256_hex(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

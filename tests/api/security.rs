@@ -11,7 +11,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair,
 };
-use sha2::{Digest, Sha256};
 use tonic::{
     Code, Request,
     transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
@@ -20,6 +19,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use crate::{
     binary::{ServerProcess, json_field, run_to_end},
+    helpers::sha256_hex,
     metrics::{parse, scrape, value},
 };
 
@@ -183,13 +183,6 @@ async fn mutual_tls_accepts_certificates_of_the_client_ca_only() {
         Err(_) => true,
     };
     assert!(refused, "a certificate of another CA was served");
-}
-
-fn sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 fn write_policy(dir: &Path) -> String {
