@@ -432,6 +432,21 @@ fn date_field(text: &str, field: &str, violations: &mut Violations) -> Option<Da
         .ok()
 }
 
+/// What a report or care-gap list covers: the measure, the provider
+/// (`tin`, `provider_id`) and the period (`period_start`, `period_end`).
+fn report_scope(
+    measure_id: &str,
+    (tin, provider_id): (&str, &str),
+    (start, end): (&str, &str),
+    violations: &mut Violations,
+) -> (String, ProviderFilter, Period) {
+    (
+        measure_field(measure_id, violations),
+        providers(tin, provider_id, "provider_id", violations),
+        period(start, end, calendar::today(), violations),
+    )
+}
+
 /// A parsed `GetPerformance` request.
 #[derive(Debug)]
 pub struct GetPerformance {
@@ -448,17 +463,10 @@ impl TryFrom<pb::GetPerformanceRequest> for GetPerformance {
 
     fn try_from(request: pb::GetPerformanceRequest) -> Result<Self, tonic::Status> {
         let mut violations = Violations::default();
-        let measure_id = measure_field(&request.measure_id, &mut violations);
-        let providers = providers(
-            &request.tin,
-            &request.provider_id,
-            "provider_id",
-            &mut violations,
-        );
-        let period = period(
-            &request.period_start,
-            &request.period_end,
-            calendar::today(),
+        let (measure_id, providers, period) = report_scope(
+            &request.measure_id,
+            (&request.tin, &request.provider_id),
+            (&request.period_start, &request.period_end),
             &mut violations,
         );
         violations.into_result(GetPerformance {
@@ -517,17 +525,10 @@ impl TryFrom<pb::ListCareGapsRequest> for ListCareGaps {
 
     fn try_from(request: pb::ListCareGapsRequest) -> Result<Self, tonic::Status> {
         let mut violations = Violations::default();
-        let measure_id = measure_field(&request.measure_id, &mut violations);
-        let providers = providers(
-            &request.tin,
-            &request.provider_id,
-            "provider_id",
-            &mut violations,
-        );
-        let period = period(
-            &request.period_start,
-            &request.period_end,
-            calendar::today(),
+        let (measure_id, providers, period) = report_scope(
+            &request.measure_id,
+            (&request.tin, &request.provider_id),
+            (&request.period_start, &request.period_end),
             &mut violations,
         );
         let page_size = page_token::page_size(request.page_size).unwrap_or_else(|error| {
