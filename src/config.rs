@@ -149,6 +149,30 @@ pub struct Config {
     #[arg(long, env = "CPTD_DATA_DIR", default_value = "./cptd-data")]
     pub data_dir: PathBuf,
 
+    /// Keep the encounters in this PostgreSQL database instead of SQLite in
+    /// `--data-dir`, shared with every replica given the same URL, e.g.
+    /// `postgres://cptd@db.internal/cptd`. Prefer the environment variable if
+    /// the URL holds a password. Needs the patient-id key from
+    /// CPTD_PATIENT_ID_KEY or `--patient-id-key-file`, the same on every
+    /// replica.
+    #[arg(long, env = "CPTD_DATABASE_URL", hide_env_values = true, value_parser = secret, conflicts_with = "in_memory")]
+    pub database_url: Option<Secret>,
+
+    /// Most connections this server opens to the PostgreSQL database, its
+    /// writer's and its health check's included.
+    #[arg(long, env = "CPTD_DATABASE_POOL_SIZE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(3..=1000))]
+    pub database_pool_size: u32,
+
+    /// Longest a statement may run on the PostgreSQL database before the
+    /// database cancels it.
+    #[arg(long, env = "CPTD_DATABASE_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub database_statement_timeout: Duration,
+
+    /// CA certificates (PEM) the PostgreSQL server's certificate must chain
+    /// to; given, the connection is TLS (and verified) or nothing.
+    #[arg(long, env = "CPTD_DATABASE_CA")]
+    pub database_ca: Option<PathBuf>,
+
     /// Keep nothing on disk: encounters live in memory and are lost at exit.
     #[arg(long, env = "CPTD_IN_MEMORY")]
     pub in_memory: bool,
@@ -173,6 +197,15 @@ pub struct Config {
     /// the data directory is used, and created on first start.
     #[arg(long = "patient-id-key", env = "CPTD_PATIENT_ID_KEY", hide_env_values = true, value_parser = secret)]
     pub patient_id_key: Option<Secret>,
+
+    /// File holding the patient-id key as 64 hex digits (a mounted secret),
+    /// instead of CPTD_PATIENT_ID_KEY.
+    #[arg(
+        long,
+        env = "CPTD_PATIENT_ID_KEY_FILE",
+        conflicts_with = "patient_id_key"
+    )]
+    pub patient_id_key_file: Option<PathBuf>,
 
     /// Code-set file to lay over the built-in set (repeatable; later files over
     /// earlier ones). SIGHUP re-reads them all and swaps the registry atomically.

@@ -30,7 +30,10 @@ use crate::{
         self, claim_check_server::ClaimCheckServer, code_lookup_server::CodeLookupServer,
         quality_measures_server::QualityMeasuresServer,
     },
-    store::{Durability, EncounterStore, Location, PatientIdKey, StoreError, StoreOptions},
+    store::{
+        Durability, EncounterStore, Location, PatientIdKey, PostgresOptions, StoreError,
+        StoreOptions,
+    },
     tls::{ServerTls, TlsError, TlsFiles},
 };
 
@@ -447,6 +450,9 @@ pub async fn run_until(
     let code_lookup = CodeLookupServer::new(CodeLookupService::new(registry))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     set_serving(&health_reporter, true).await;
+    let health_follower = store
+        .reachable()
+        .map(|reachable| tokio::spawn(follow_database(health_reporter.clone(), reachable)));
 
     let incoming = connections::accept(
         listener,
@@ -460,6 +466,9 @@ pub async fn run_until(
         shutdown.await;
         // Balancers and probes stop sending new calls here, while the calls
         // in flight drain.
+        if let Some(follower) = health_follower {
+            follower.abort();
+        }
         set_serving(&health_reporter, false).await;
         let _ = stopping_sender.send(true);
     };
@@ -546,6 +555,18 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
     }
 }
 
+/// Reports the server `NOT_SERVING` while its database is unreachable and
+/// serving again when it answers, so balancers send calls elsewhere meanwhile.
+async fn follow_database(
+    health: HealthReporter,
+    mut reachable: tokio::sync::watch::Receiver<bool>,
+) {
+    while reachable.changed().await.is_ok() {
+        let serving = *reachable.borrow_and_update();
+        set_serving(&health, serving).await;
+    }
+}
+
 /// The answer to a call refused by the access check, as an answer rather
 /// than an error, so the request log records it as it is. Other results pass
 /// unchanged.
@@ -568,6 +589,39 @@ async fn open_store(
     config: &Config,
     measures: Arc<MeasureSet>,
 ) -> Result<EncounterStore, ServerError> {
+    let key = match (&config.patient_id_key, &config.patient_id_key_file) {
+        (Some(secret), _) => Some(PatientIdKey::from_hex(&secret.0).map_err(|rule| {
+            StoreError::Key(format!(
+                "CPTD_PATIENT_ID_KEY (--patient-id-key) is refused: {rule}"
+            ))
+        })?),
+        (None, Some(path)) => {
+            let path = path.clone();
+            Some(
+                tokio::task::spawn_blocking(move || PatientIdKey::from_file(&path))
+                    .await
+                    .map_err(|error| StoreError::Key(error.to_string()))??,
+            )
+        }
+        (None, None) => None,
+    };
+    let max_concurrent_reads = usize::try_from(config.max_concurrent_reads).unwrap_or(usize::MAX);
+    if let Some(url) = &config.database_url {
+        let key = key.ok_or_else(|| {
+            StoreError::Key(
+                "a shared database needs the patient-id key from CPTD_PATIENT_ID_KEY or \
+                 --patient-id-key-file, the same on every replica"
+                    .into(),
+            )
+        })?;
+        let options = PostgresOptions {
+            url: url.0.clone(),
+            pool_size: config.database_pool_size as usize,
+            statement_timeout: config.database_statement_timeout,
+            ca_file: config.database_ca.clone(),
+        };
+        return Ok(EncounterStore::connect(options, key, max_concurrent_reads, measures).await?);
+    }
     let options = StoreOptions {
         location: if config.in_memory {
             Location::InMemory
@@ -578,18 +632,8 @@ async fn open_store(
             SyncMode::Full => Durability::Full,
             SyncMode::Normal => Durability::Normal,
         },
-        key: config
-            .patient_id_key
-            .as_ref()
-            .map(|secret| {
-                PatientIdKey::from_hex(&secret.0).map_err(|rule| {
-                    StoreError::Key(format!(
-                        "CPTD_PATIENT_ID_KEY (--patient-id-key) is refused: {rule}"
-                    ))
-                })
-            })
-            .transpose()?,
-        max_concurrent_reads: usize::try_from(config.max_concurrent_reads).unwrap_or(usize::MAX),
+        key,
+        max_concurrent_reads,
     };
     tokio::task::spawn_blocking(move || EncounterStore::open(options, measures))
         .await

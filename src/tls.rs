@@ -197,7 +197,7 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
 /// marks it deprecated because *ring* lacks post-quantum key exchange, which
 /// only the aws-lc-rs backend (a large C build) offers.
 #[allow(deprecated)]
-fn ring_provider() -> CryptoProvider {
+pub fn ring_provider() -> CryptoProvider {
     rustls::crypto::ring::default_provider()
 }
 

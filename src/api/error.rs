@@ -93,6 +93,15 @@ impl From<StoreError> for Status {
         // idempotent).
         match error {
             StoreError::Closed => Status::unavailable("the server is shutting down; retry"),
+            StoreError::Unavailable(_) => Status::unavailable(
+                "the encounter database cannot be reached just now: nothing of this call was \
+                 written; retry (retrying is safe)",
+            ),
+            StoreError::MeasuresDiffer => Status::failed_precondition(
+                "this server's measure definitions differ from those the shared database is \
+                 counted under, so it does not write; its operators must start it with the same \
+                 --measures files as the other replicas",
+            ),
             StoreError::NoRoom => Status::resource_exhausted(
                 "the server's disk is full: nothing of this write was stored; retry once space \
                  is freed (retrying is safe)",

@@ -90,9 +90,56 @@ fn chain_hash(
     hasher.finalize().into()
 }
 
+/// One entry as it joins the chain.
+pub(super) struct Link<'a> {
+    pub seq: i64,
+    pub caller: &'a str,
+    pub method: &'a str,
+    pub subject: &'a str,
+    pub outcome: &'a str,
+    pub hash: [u8; 32],
+}
+
+/// `entries` chained after the record numbered `seq` with hash `previous`,
+/// all written at `at`.
+pub(super) fn chain<'a>(
+    mut seq: i64,
+    previous: &[u8],
+    at: &str,
+    entries: &'a [AuditEntry],
+) -> Vec<Link<'a>> {
+    let mut previous = previous.to_vec();
+    entries
+        .iter()
+        .map(|entry| {
+            seq += 1;
+            let caller = entry.caller.as_deref().unwrap_or("-");
+            let subject = bounded(&entry.subject);
+            let hash = chain_hash(
+                &previous,
+                seq,
+                at,
+                caller,
+                &entry.method,
+                subject,
+                &entry.outcome,
+            );
+            previous = hash.to_vec();
+            Link {
+                seq,
+                caller,
+                method: &entry.method,
+                subject,
+                outcome: &entry.outcome,
+                hash,
+            }
+        })
+        .collect()
+}
+
 /// Appends `entries` in `transaction`, chained to the last record stored.
 pub fn append(transaction: &Transaction<'_>, entries: &[AuditEntry]) -> Result<(), StoreError> {
-    let (mut seq, mut previous) = transaction
+    let (seq, previous) = transaction
         .query_row(
             "SELECT seq, hash FROM audit_trail ORDER BY seq DESC LIMIT 1",
             [],
@@ -105,29 +152,16 @@ pub fn append(transaction: &Transaction<'_>, entries: &[AuditEntry]) -> Result<(
         "INSERT INTO audit_trail (seq, at, caller, method, subject, outcome, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
-    for entry in entries {
-        seq += 1;
-        let caller = entry.caller.as_deref().unwrap_or("-");
-        let subject = bounded(&entry.subject);
-        let hash = chain_hash(
-            &previous,
-            seq,
-            &at,
-            caller,
-            &entry.method,
-            subject,
-            &entry.outcome,
-        );
+    for link in chain(seq, &previous, &at, entries) {
         insert.execute(params![
-            seq,
+            link.seq,
             at,
-            caller,
-            entry.method,
-            subject,
-            entry.outcome,
-            &hash[..]
+            link.caller,
+            link.method,
+            link.subject,
+            link.outcome,
+            &link.hash[..]
         ])?;
-        previous = hash.to_vec();
     }
     Ok(())
 }
@@ -209,7 +243,7 @@ pub fn read_verified(
     Ok(Ok(records))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 

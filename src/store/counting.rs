@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::StoreError;
 use crate::{
     calendar,
-    measures::{Counts, Diagnosis, MarkedClaim, MeasureSet, PerformanceKind, decide},
+    measures::{Counts, Diagnosis, MarkedClaim, Measure, MeasureSet, PerformanceKind, decide},
 };
 
 /// One group's key, as its columns are stored.
@@ -115,25 +115,93 @@ pub fn remove_marks(
 
 /// A unit as stored.
 #[derive(Debug, PartialEq, Eq)]
-struct StoredUnit {
-    marker: Option<PerformanceKind>,
-    weight: u32,
-    first: String,
-    last: String,
+pub struct StoredUnit {
+    pub marker: Option<PerformanceKind>,
+    pub weight: u32,
+    pub first: String,
+    pub last: String,
 }
 
 /// Where the totals a group counts in are kept: its provider and bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TotalsKey {
-    measure_id: String,
-    stratum: i64,
-    tin: String,
-    npi: String,
-    bucket: String,
+    pub measure_id: String,
+    pub stratum: i64,
+    pub tin: String,
+    pub npi: String,
+    pub bucket: String,
 }
 
 /// The changes a transaction makes to the totals, applied once at its end.
 pub type TotalsChanges = HashMap<TotalsKey, Counts>;
+
+/// A claim's mark as stored: its encounter, its claim as the measure sees
+/// it, and the unit it was last placed in.
+pub struct StoredMark {
+    pub encounter_id: String,
+    pub claim: MarkedClaim,
+    pub unit_no: i64,
+}
+
+/// What deciding one group again changes; the same for every store.
+#[derive(Debug, Default)]
+pub struct Redecision {
+    /// The group's units, when they differ from the stored ones.
+    pub units: Option<Vec<StoredUnit>>,
+    /// The marks placed in another unit than before: encounter id, unit.
+    pub moved: Vec<(String, i64)>,
+    /// The difference in counts, old units out and new ones in.
+    pub change: Counts,
+}
+
+/// Decides a group of `measure` again from its `marks`, given its `old`
+/// units in order.
+pub fn redecision(measure: &Measure, mut marks: Vec<StoredMark>, old: &[StoredUnit]) -> Redecision {
+    marks.sort_by(|a, b| {
+        (a.claim.service_date, &a.encounter_id).cmp(&(b.claim.service_date, &b.encounter_id))
+    });
+    let claims: Vec<MarkedClaim> = marks.iter().map(|mark| mark.claim.clone()).collect();
+    let units = decide(measure.calculation, measure.inverse, &claims);
+    let new: Vec<StoredUnit> = units
+        .iter()
+        .map(|unit| StoredUnit {
+            marker: unit.marker,
+            weight: unit.weight,
+            first: unit.first.to_string(),
+            last: unit.last.to_string(),
+        })
+        .collect();
+    let mut unit_of_mark = vec![0i64; marks.len()];
+    for (number, unit) in units.iter().enumerate() {
+        for &member in &unit.members {
+            unit_of_mark[member] = number as i64;
+        }
+    }
+    let moved = marks
+        .into_iter()
+        .zip(unit_of_mark)
+        .filter(|(mark, decided)| mark.unit_no != *decided)
+        .map(|(mark, decided)| (mark.encounter_id, decided))
+        .collect();
+    if old == new.as_slice() {
+        return Redecision {
+            moved,
+            ..Redecision::default()
+        };
+    }
+    let mut change = Counts::default();
+    for unit in old {
+        change.count(unit.marker, -i64::from(unit.weight));
+    }
+    for unit in &new {
+        change.count(unit.marker, i64::from(unit.weight));
+    }
+    Redecision {
+        units: Some(new),
+        moved,
+        change,
+    }
+}
 
 /// Decides the group numbered `group` again from its marks: its units replace
 /// the stored ones, each mark learns its unit, and `changes` takes the
@@ -161,9 +229,9 @@ pub fn redecide(
     let Some(measure) = measures.get(&totals.measure_id) else {
         return Ok(());
     };
-    // Sorted here rather than by ORDER BY: with an ORDER BY, SQLite prepares
-    // these statements anew at every binding.
-    let mut marks: Vec<(String, MarkedClaim, i64)> = Vec::new();
+    // Sorted by `redecision` rather than by ORDER BY: with an ORDER BY, SQLite
+    // prepares these statements anew at every binding.
+    let mut marks = Vec::new();
     {
         let mut statement = transaction.prepare_cached(
             "SELECT encounter_id, service_date, marker, weight, diagnoses, unit_no
@@ -171,16 +239,18 @@ pub fn redecide(
         )?;
         let mut rows = statement.query([group])?;
         while let Some(row) = rows.next()? {
-            let claim = MarkedClaim {
-                service_date: stored_date(&row.get::<_, String>(1)?)?,
-                marker: stored_marker(row.get(2)?)?,
-                weight: row.get(3)?,
-                diagnoses: stored_diagnoses(&row.get::<_, String>(4)?)?,
-            };
-            marks.push((row.get(0)?, claim, row.get(5)?));
+            marks.push(StoredMark {
+                encounter_id: row.get(0)?,
+                claim: MarkedClaim {
+                    service_date: stored_date(&row.get::<_, String>(1)?)?,
+                    marker: stored_marker(row.get(2)?)?,
+                    weight: row.get(3)?,
+                    diagnoses: stored_diagnoses(&row.get::<_, String>(4)?)?,
+                },
+                unit_no: row.get(5)?,
+            });
         }
     }
-    marks.sort_by(|a, b| (a.1.service_date, &a.0).cmp(&(b.1.service_date, &b.0)));
     let old: Vec<StoredUnit> = {
         let mut statement = transaction.prepare_cached(
             "SELECT unit_no, marker, weight, first_date, last_date FROM units WHERE group_id = ?1",
@@ -199,31 +269,8 @@ pub fn redecide(
         numbered.sort_by_key(|(number, _)| *number);
         numbered.into_iter().map(|(_, unit)| unit).collect()
     };
-    let claims: Vec<MarkedClaim> = marks.iter().map(|(_, claim, _)| claim.clone()).collect();
-    let units = decide(measure.calculation, measure.inverse, &claims);
-    let new: Vec<StoredUnit> = units
-        .iter()
-        .map(|unit| StoredUnit {
-            marker: unit.marker,
-            weight: unit.weight,
-            first: unit.first.to_string(),
-            last: unit.last.to_string(),
-        })
-        .collect();
-    let mut unit_of_mark = vec![0i64; marks.len()];
-    for (number, unit) in units.iter().enumerate() {
-        for &member in &unit.members {
-            unit_of_mark[member] = number as i64;
-        }
-    }
-    let marks_placed = marks
-        .iter()
-        .zip(&unit_of_mark)
-        .all(|((_, _, stored), decided)| stored == decided);
-    if old == new && marks_placed {
-        return Ok(());
-    }
-    if old != new {
+    let decided = redecision(measure, marks, &old);
+    if let Some(units) = &decided.units {
         transaction
             .prepare_cached("DELETE FROM units WHERE group_id = ?1")?
             .execute([group])?;
@@ -231,7 +278,7 @@ pub fn redecide(
             "INSERT INTO units (group_id, unit_no, marker, weight, first_date, last_date)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for (number, unit) in new.iter().enumerate() {
+        for (number, unit) in units.iter().enumerate() {
             insert.execute(params![
                 group,
                 number as i64,
@@ -245,18 +292,10 @@ pub fn redecide(
     let mut assign = transaction.prepare_cached(
         "UPDATE claim_marks SET unit_no = ?3 WHERE group_id = ?1 AND encounter_id = ?2",
     )?;
-    for ((id, _, stored), decided) in marks.iter().zip(&unit_of_mark) {
-        if stored != decided {
-            assign.execute(params![group, id, decided])?;
-        }
+    for (encounter_id, unit_no) in &decided.moved {
+        assign.execute(params![group, encounter_id, unit_no])?;
     }
-    let change = changes.entry(totals).or_default();
-    for unit in &old {
-        change.count(unit.marker, -i64::from(unit.weight));
-    }
-    for unit in &new {
-        change.count(unit.marker, i64::from(unit.weight));
-    }
+    changes.entry(totals).or_default().add(&decided.change);
     Ok(())
 }
 
@@ -347,7 +386,7 @@ pub fn stored_date(text: &str) -> Result<Date, StoreError> {
     calendar::parse_date(text).map_err(|error| StoreError::Corrupt(error.to_string()))
 }
 
-fn stored_diagnoses(text: &str) -> Result<Vec<Diagnosis>, StoreError> {
+pub fn stored_diagnoses(text: &str) -> Result<Vec<Diagnosis>, StoreError> {
     text.split(',')
         .filter(|code| !code.is_empty())
         .map(|code| Diagnosis::parse(code).map_err(|error| StoreError::Corrupt(error.to_string())))

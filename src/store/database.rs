@@ -199,8 +199,13 @@ fn use_write_ahead_log(connection: &Connection) -> Result<(), StoreError> {
 }
 
 /// Refuses a key other than the one the database was first written with.
+/// The value a database keeps to recognise the key of `hasher`.
+pub fn key_check(hasher: &PatientHasher) -> [u8; 32] {
+    hasher.hash_bytes(KEY_CHECK_INPUT)
+}
+
 pub fn check_key(connection: &Connection, hasher: &PatientHasher) -> Result<(), StoreError> {
-    let check = hasher.hash_bytes(KEY_CHECK_INPUT);
+    let check = key_check(hasher);
     // The first opening records its key's check value; OR IGNORE keeps the first
     // when two servers start at once, and the comparison below then refuses the
     // second if its key differs.

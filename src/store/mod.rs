@@ -30,6 +30,7 @@ mod database;
 mod database_lock;
 mod file_modes;
 mod patient_key;
+mod postgres;
 mod reads;
 mod recount;
 mod schema;
@@ -49,6 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use audit::{AuditEntry, AuditRecord, BrokenChain, ChainHead};
 pub use database_lock::PID_FILE;
 pub use patient_key::{KEY_FILE, PatientIdKey};
+pub use postgres::{PING_EVERY, PostgresOptions};
 pub use reads::{CareGap, CareGapsPage, EncounterUnit, StoredEncounter};
 pub use recount::set_version as measure_set_version;
 
@@ -142,6 +144,23 @@ pub enum StoreError {
     /// The writer thread is gone (the server is stopping).
     #[error("the store is closed")]
     Closed,
+    /// PostgreSQL refused a statement.
+    #[error("database error: {0}")]
+    Postgres(tokio_postgres::Error),
+    /// The shared database cannot be reached just now; nothing of the call
+    /// was written, and the same call succeeds once it is back.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+    /// The shared database is counted under other measure definitions than
+    /// this server's: another replica started with other measure files.
+    #[error(
+        "the shared database is counted under other measure definitions than this server's; \
+         start every replica with the same --measures files"
+    )]
+    MeasuresDiffer,
+    /// A setting of the store is refused.
+    #[error("{0}")]
+    Config(String),
     /// A read-only opening found measures counted otherwise than the ones
     /// given (other definitions, or measures not given).
     #[error(
@@ -317,13 +336,28 @@ impl PendingWrite {
 
 /// The durable store of encounters, their units and totals.
 pub struct EncounterStore {
+    /// The writer's queue: the embedded store's writer thread, or the shared
+    /// store's writer task.
     jobs: mpsc::Sender<Job>,
-    readers: Arc<Readers>,
     /// One permit a read running.
     reads: Arc<tokio::sync::Semaphore>,
     /// The measures the units are counted under.
     measures: Arc<MeasureSet>,
     hasher: PatientHasher,
+    backend: Backend,
+}
+
+/// Where the encounters are kept.
+enum Backend {
+    /// SQLite under the data directory, or in memory.
+    Embedded(Embedded),
+    /// PostgreSQL, shared with other replicas.
+    Shared(postgres::Shared),
+}
+
+/// The parts of an open embedded store.
+struct Embedded {
+    readers: Arc<Readers>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// The hold on the database file, shared with the writer; released by
     /// [`EncounterStore::close`], or last when dropped, after the reading
@@ -396,15 +430,48 @@ impl EncounterStore {
             .map_err(thread_error)?;
         Ok(EncounterStore {
             jobs,
-            readers: Arc::new(readers),
             reads: Arc::new(tokio::sync::Semaphore::new(
                 options.max_concurrent_reads.max(1),
             )),
             measures,
             hasher,
-            writer: Mutex::new(Some(handle)),
-            database_lock: Mutex::new(database_lock),
+            backend: Backend::Embedded(Embedded {
+                readers: Arc::new(readers),
+                writer: Mutex::new(Some(handle)),
+                database_lock: Mutex::new(database_lock),
+            }),
         })
+    }
+
+    /// Connects to the PostgreSQL database `options` name, shared with
+    /// other replicas: migrates its schema, checks `key` against the one it
+    /// was written with, counts again the measures whose definitions
+    /// changed, and starts this replica's writer.
+    pub async fn connect(
+        options: PostgresOptions,
+        key: PatientIdKey,
+        max_concurrent_reads: usize,
+        measures: Arc<MeasureSet>,
+    ) -> Result<EncounterStore, StoreError> {
+        let hasher = key.hasher();
+        let (jobs, queued) = mpsc::channel(QUEUED_JOBS);
+        let shared = postgres::Shared::open(&options, &hasher, measures.clone(), queued).await?;
+        Ok(EncounterStore {
+            jobs,
+            reads: Arc::new(tokio::sync::Semaphore::new(max_concurrent_reads.max(1))),
+            measures,
+            hasher,
+            backend: Backend::Shared(shared),
+        })
+    }
+
+    /// Whether the database answers, for a store whose database can go away
+    /// while the server runs (a shared one); `None` for the embedded store.
+    pub fn reachable(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        match &self.backend {
+            Backend::Embedded(_) => None,
+            Backend::Shared(shared) => Some(shared.reachable()),
+        }
     }
 
     /// Opens the store of `directory` to read it alone, changing nothing in
@@ -443,13 +510,15 @@ impl EncounterStore {
         let (jobs, _) = mpsc::channel(1);
         Ok(EncounterStore {
             jobs,
-            readers: Arc::new(Readers::for_directory(directory)),
             // One export reads at a time.
             reads: Arc::new(tokio::sync::Semaphore::new(1)),
             measures,
             hasher,
-            writer: Mutex::new(None),
-            database_lock: Mutex::new(Some(Arc::new(lock))),
+            backend: Backend::Embedded(Embedded {
+                readers: Arc::new(Readers::for_directory(directory)),
+                writer: Mutex::new(None),
+                database_lock: Mutex::new(Some(Arc::new(lock))),
+            }),
         })
     }
 
@@ -564,8 +633,15 @@ impl EncounterStore {
         providers: ProviderFilter,
         period: Period,
     ) -> Result<PerformanceReport, StoreError> {
-        self.read(move |connection| reads::report(connection, measure, providers, period))
-            .await
+        let _turn = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.backend {
+            Backend::Embedded(embedded) => {
+                embedded
+                    .read(move |connection| reads::report(connection, measure, providers, period))
+                    .await
+            }
+            Backend::Shared(shared) => shared.report(measure, providers, period).await,
+        }
     }
 
     /// The QPP measurement set of the provider `tin` and `npi` for the
@@ -604,10 +680,21 @@ impl EncounterStore {
         offset: usize,
         limit: usize,
     ) -> Result<CareGapsPage, StoreError> {
-        self.read(move |connection| {
-            reads::care_gaps(connection, &measure, &providers, period, offset, limit)
-        })
-        .await
+        let _turn = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
+        match &self.backend {
+            Backend::Embedded(embedded) => {
+                embedded
+                    .read(move |connection| {
+                        reads::care_gaps(connection, &measure, &providers, period, offset, limit)
+                    })
+                    .await
+            }
+            Backend::Shared(shared) => {
+                shared
+                    .care_gaps(&measure, &providers, period, offset, limit)
+                    .await
+            }
+        }
     }
 
     /// What is stored for `encounter_id`, never its patient id.
@@ -615,22 +702,17 @@ impl EncounterStore {
         &self,
         encounter_id: &str,
     ) -> Result<Option<StoredEncounter>, StoreError> {
-        let encounter_id = encounter_id.to_string();
-        let measures = self.measures.clone();
-        self.read(move |connection| reads::encounter(connection, &measures, &encounter_id))
-            .await
-    }
-
-    /// Runs `read` on a reading connection off the async runtime.
-    async fn read<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
         let _turn = self.reads.acquire().await.map_err(|_| StoreError::Closed)?;
-        let readers = self.readers.clone();
-        tokio::task::spawn_blocking(move || readers.with(read))
-            .await
-            .map_err(|error| StoreError::Corrupt(format!("a read failed: {error}")))?
+        match &self.backend {
+            Backend::Embedded(embedded) => {
+                let encounter_id = encounter_id.to_string();
+                let measures = self.measures.clone();
+                embedded
+                    .read(move |connection| reads::encounter(connection, &measures, &encounter_id))
+                    .await
+            }
+            Backend::Shared(shared) => shared.encounter(&self.measures, encounter_id).await,
+        }
     }
 
     /// Lets the writer finish every queued job, checkpoints, stops it, and
@@ -641,6 +723,28 @@ impl EncounterStore {
         if self.jobs.send(Job::Stop { done }).await.is_ok() {
             let _ = stopped.await;
         }
+        match &self.backend {
+            Backend::Embedded(embedded) => embedded.close().await,
+            Backend::Shared(shared) => shared.close().await,
+        }
+    }
+}
+
+impl Embedded {
+    /// Runs `read` on a reading connection off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(read))
+            .await
+            .map_err(|error| StoreError::Corrupt(format!("a read failed: {error}")))?
+    }
+
+    /// Waits for the writer thread to end, then releases the database for
+    /// another process.
+    async fn close(&self) {
         let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;

@@ -77,6 +77,14 @@ impl PatientIdKey {
         self.0.iter().map(|byte| format!("{byte:02x}")).collect()
     }
 
+    /// The key in the file at `path` (a mounted secret, say): 64 hex digits.
+    pub fn from_file(path: &Path) -> Result<PatientIdKey, StoreError> {
+        let text = crate::source_files::read_regular_file(path, MAX_KEY_FILE_BYTES)
+            .map_err(|error| StoreError::Key(format!("{}: {error}", path.display())))?;
+        PatientIdKey::from_hex(&text)
+            .map_err(|error| StoreError::Key(format!("{}: {error}", path.display())))
+    }
+
     /// The key of `directory`: read from its key file, or created there (mode
     /// 0600) when there is none.
     pub fn in_directory(directory: &Path) -> Result<PatientIdKey, StoreError> {

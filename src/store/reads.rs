@@ -54,6 +54,38 @@ pub fn report(
     Ok(PerformanceReport::new(measure, providers, period, counts))
 }
 
+/// Where a report's counts come from: sums of totals over a range of
+/// buckets, or, for a year the period covers only in part, its units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ReportPart {
+    /// The totals of the buckets from the first to the last, as text.
+    Totals(String, String),
+    /// The units of the year whose claims all lie in the period.
+    PartialYear(i16),
+}
+
+/// The parts a report of `measure` over `period` adds up.
+pub(super) fn report_parts(measure: &Measure, period: Period) -> Vec<ReportPart> {
+    if measure.calculation.unit_is_one_date() {
+        return vec![ReportPart::Totals(
+            period.start.to_string(),
+            period.end.to_string(),
+        )];
+    }
+    let whole = whole_years(period);
+    let mut parts: Vec<ReportPart> = whole
+        .map(|(first, last)| ReportPart::Totals(format!("{first:04}"), format!("{last:04}")))
+        .into_iter()
+        .collect();
+    for year in period.start.year()..=period.end.year() {
+        let inside = whole.is_some_and(|(first, last)| (first..=last).contains(&year));
+        if !inside {
+            parts.push(ReportPart::PartialYear(year));
+        }
+    }
+    parts
+}
+
 fn stratum_counts(
     connection: &Connection,
     measure: &Measure,
@@ -62,54 +94,58 @@ fn stratum_counts(
     period: Period,
 ) -> Result<Counts, StoreError> {
     let mut counts = Counts::default();
-    let mut sum_totals = |first: String, last: String| -> Result<(), StoreError> {
-        let row = connection
-            .prepare_cached(&format!(
-                "SELECT coalesce(sum(eligible), 0), coalesce(sum(met), 0),
-                        coalesce(sum(not_met), 0), coalesce(sum(exclusions), 0),
-                        coalesce(sum(exceptions), 0)
-                 FROM totals
-                 WHERE measure_id = ?1 AND stratum = ?2 AND {FOR_PROVIDERS}
-                   AND bucket BETWEEN ?5 AND ?6"
-            ))?
-            .query_row(
-                params![
-                    &*measure.id,
-                    stratum as i64,
-                    providers.tin,
-                    providers.npi,
-                    first,
-                    last
-                ],
-                |row| {
-                    Ok(Counts {
-                        eligible_population: row.get(0)?,
-                        met: row.get(1)?,
-                        not_met: row.get(2)?,
-                        exclusions: row.get(3)?,
-                        exceptions: row.get(4)?,
-                    })
-                },
-            )?;
-        counts.add(&row);
-        Ok(())
-    };
-    if measure.calculation.unit_is_one_date() {
-        sum_totals(period.start.to_string(), period.end.to_string())?;
-        return Ok(counts);
-    }
-    let whole = whole_years(period);
-    if let Some((first, last)) = whole {
-        sum_totals(format!("{first:04}"), format!("{last:04}"))?;
-    }
-    for year in period.start.year()..=period.end.year() {
-        let inside = whole.is_some_and(|(first, last)| (first..=last).contains(&year));
-        if !inside {
-            counts.add(&partial_year_counts(
+    for part in report_parts(measure, period) {
+        match part {
+            ReportPart::Totals(first, last) => {
+                counts.add(&totals_counts(
+                    connection, measure, stratum, providers, &first, &last,
+                )?);
+            }
+            ReportPart::PartialYear(year) => counts.add(&partial_year_counts(
                 connection, measure, stratum, providers, period, year,
-            )?);
+            )?),
         }
     }
+    Ok(counts)
+}
+
+/// The sum of the totals of the buckets from `first` to `last`.
+fn totals_counts(
+    connection: &Connection,
+    measure: &Measure,
+    stratum: usize,
+    providers: &ProviderFilter,
+    first: &str,
+    last: &str,
+) -> Result<Counts, StoreError> {
+    let counts = connection
+        .prepare_cached(&format!(
+            "SELECT coalesce(sum(eligible), 0), coalesce(sum(met), 0),
+                    coalesce(sum(not_met), 0), coalesce(sum(exclusions), 0),
+                    coalesce(sum(exceptions), 0)
+             FROM totals
+             WHERE measure_id = ?1 AND stratum = ?2 AND {FOR_PROVIDERS}
+               AND bucket BETWEEN ?5 AND ?6"
+        ))?
+        .query_row(
+            params![
+                &*measure.id,
+                stratum as i64,
+                providers.tin,
+                providers.npi,
+                first,
+                last
+            ],
+            |row| {
+                Ok(Counts {
+                    eligible_population: row.get(0)?,
+                    met: row.get(1)?,
+                    not_met: row.get(2)?,
+                    exclusions: row.get(3)?,
+                    exceptions: row.get(4)?,
+                })
+            },
+        )?;
     Ok(counts)
 }
 
@@ -176,7 +212,7 @@ pub struct CareGapsPage {
 
 /// The marker that makes a reported unit a gap: not met, or met for an
 /// inverse measure (where performance met is the poor result).
-fn gap_marker(measure: &Measure) -> PerformanceKind {
+pub(super) fn gap_marker(measure: &Measure) -> PerformanceKind {
     if measure.inverse {
         PerformanceKind::Met
     } else {

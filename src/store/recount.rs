@@ -24,7 +24,7 @@ use crate::measures::{Measure, MeasureSet, judge};
 const COUNTING_VERSION: &str = "cms-units-1";
 
 /// Identifies how `measure` counts: its whole compiled definition.
-fn fingerprint(measure: &Measure) -> String {
+pub(super) fn fingerprint(measure: &Measure) -> String {
     let digest = Sha256::digest(format!("{COUNTING_VERSION} {measure:?}").as_bytes());
     digest[..16]
         .iter()

@@ -62,7 +62,7 @@ pub struct Writer {
 }
 
 /// What one job of a commit did, to be answered once the commit is durable.
-enum Done {
+pub(super) enum Done {
     Written(Vec<Recorded>),
     Voided(Voided),
     Audited,
@@ -72,7 +72,7 @@ impl Writer {
     pub fn run(mut self) {
         let mut stopping = None;
         while let Some(first) = self.jobs.blocking_recv() {
-            let batch = self.gather(first, &mut stopping);
+            let batch = gather(&mut self.jobs, first, &mut stopping);
             if !batch.is_empty() {
                 self.commit(batch);
             }
@@ -80,102 +80,25 @@ impl Writer {
         self.finish(stopping);
     }
 
-    /// One commit's jobs: `first`, then whatever is queued, up to the bound.
-    /// A request to stop closes the queue, so that what was queued before it
-    /// is still committed and nothing after it is.
-    fn gather(&mut self, first: Job, stopping: &mut Option<oneshot::Sender<()>>) -> Vec<Job> {
-        let mut batch = Vec::new();
-        let mut rows = 0;
-        let mut next = Some(first);
-        while let Some(job) = next {
-            match job {
-                Job::Stop { done } => {
-                    stopping.get_or_insert(done);
-                    self.jobs.close();
-                }
-                Job::Write {
-                    rows: ref written, ..
-                } => {
-                    rows += written.len();
-                    batch.push(job);
-                }
-                Job::Void { .. } => {
-                    rows += 1;
-                    batch.push(job);
-                }
-                Job::Audit { ref entries, .. } => {
-                    rows += entries.len();
-                    batch.push(job);
-                }
-            }
-            next = if rows < MAX_ROWS_PER_COMMIT {
-                self.jobs.try_recv().ok()
-            } else {
-                None
-            };
-        }
-        batch
-    }
-
     fn commit(&mut self, batch: Vec<Job>) {
         let started = std::time::Instant::now();
         let written = write(&mut self.connection, &batch, &self.measures);
         crate::metrics::store_committed(started.elapsed());
-        match written {
-            Ok(done) => {
-                let stored = done
-                    .iter()
-                    .flat_map(|done| match done {
-                        Done::Written(results) => results.as_slice(),
-                        _ => &[],
-                    })
-                    .filter(|result| matches!(result, Recorded::Stored | Recorded::Replaced))
-                    .count();
-                crate::metrics::encounters_stored(stored as u64);
-                for (job, done) in batch.into_iter().zip(done) {
-                    match (job, done) {
-                        (Job::Write { reply, .. }, Done::Written(results)) => {
-                            let _ = reply.send(Ok(results));
-                        }
-                        (Job::Void { reply, .. }, Done::Voided(voided)) => {
-                            let _ = reply.send(Ok(voided));
-                        }
-                        (Job::Audit { reply, .. }, Done::Audited) => {
-                            let _ = reply.send(Ok(()));
-                        }
-                        _ => unreachable!("each job is answered in kind, in order"),
-                    }
-                }
+        let written = written.map_err(|error| {
+            // SAFETY: the handle is only read, on the thread that owns the
+            // connection, before anything else uses it.
+            let system_error = unsafe { ffi::sqlite3_system_errno(self.connection.handle()) };
+            let no_room = for_want_of_room(&error, system_error);
+            tracing::error!(%error, jobs = batch.len(), no_room, "store commit failed; the batch was rolled back");
+            no_room
+        });
+        answer(batch, written, |no_room| {
+            if no_room {
+                StoreError::NoRoom
+            } else {
+                StoreError::CommitFailed
             }
-            Err(error) => {
-                // SAFETY: the handle is only read, on the thread that owns the
-                // connection, before anything else uses it.
-                let system_error = unsafe { ffi::sqlite3_system_errno(self.connection.handle()) };
-                let no_room = for_want_of_room(&error, system_error);
-                tracing::error!(%error, jobs = batch.len(), no_room, "store commit failed; the batch was rolled back");
-                let failure = || {
-                    if no_room {
-                        StoreError::NoRoom
-                    } else {
-                        StoreError::CommitFailed
-                    }
-                };
-                for job in batch {
-                    match job {
-                        Job::Write { reply, .. } => {
-                            let _ = reply.send(Err(failure()));
-                        }
-                        Job::Void { reply, .. } => {
-                            let _ = reply.send(Err(failure()));
-                        }
-                        Job::Audit { reply, .. } => {
-                            let _ = reply.send(Err(failure()));
-                        }
-                        Job::Stop { .. } => {}
-                    }
-                }
-            }
-        }
+        });
     }
 
     /// Stops the checkpointing thread, folds the log into the database file
@@ -200,6 +123,112 @@ impl Writer {
         if let Some(done) = stopping {
             let _ = done.send(());
         }
+    }
+}
+
+/// One commit's jobs: `first`, then whatever is queued, up to the bound.
+/// A request to stop closes the queue, so that what was queued before it
+/// is still committed and nothing after it is.
+pub(super) fn gather(
+    jobs: &mut mpsc::Receiver<Job>,
+    first: Job,
+    stopping: &mut Option<oneshot::Sender<()>>,
+) -> Vec<Job> {
+    let mut batch = Vec::new();
+    let mut rows = 0;
+    let mut next = Some(first);
+    while let Some(job) = next {
+        match job {
+            Job::Stop { done } => {
+                stopping.get_or_insert(done);
+                jobs.close();
+            }
+            Job::Write {
+                rows: ref written, ..
+            } => {
+                rows += written.len();
+                batch.push(job);
+            }
+            Job::Void { .. } => {
+                rows += 1;
+                batch.push(job);
+            }
+            Job::Audit { ref entries, .. } => {
+                rows += entries.len();
+                batch.push(job);
+            }
+        }
+        next = if rows < MAX_ROWS_PER_COMMIT {
+            jobs.try_recv().ok()
+        } else {
+            None
+        };
+    }
+    batch
+}
+
+/// Answers each job of `batch` with what the commit did for it, or, when it
+/// failed, with the error `failure` makes of `why`.
+pub(super) fn answer<Why: Copy>(
+    batch: Vec<Job>,
+    done: Result<Vec<Done>, Why>,
+    failure: impl Fn(Why) -> StoreError,
+) {
+    match done {
+        Ok(done) => {
+            let stored = done
+                .iter()
+                .flat_map(|done| match done {
+                    Done::Written(results) => results.as_slice(),
+                    _ => &[],
+                })
+                .filter(|result| matches!(result, Recorded::Stored | Recorded::Replaced))
+                .count();
+            crate::metrics::encounters_stored(stored as u64);
+            for (job, done) in batch.into_iter().zip(done) {
+                match (job, done) {
+                    (Job::Write { reply, .. }, Done::Written(results)) => {
+                        let _ = reply.send(Ok(results));
+                    }
+                    (Job::Void { reply, .. }, Done::Voided(voided)) => {
+                        let _ = reply.send(Ok(voided));
+                    }
+                    (Job::Audit { reply, .. }, Done::Audited) => {
+                        let _ = reply.send(Ok(()));
+                    }
+                    _ => unreachable!("each job is answered in kind, in order"),
+                }
+            }
+        }
+        Err(why) => {
+            for job in batch {
+                match job {
+                    Job::Write { reply, .. } => {
+                        let _ = reply.send(Err(failure(why)));
+                    }
+                    Job::Void { reply, .. } => {
+                        let _ = reply.send(Err(failure(why)));
+                    }
+                    Job::Audit { reply, .. } => {
+                        let _ = reply.send(Err(failure(why)));
+                    }
+                    Job::Stop { .. } => {}
+                }
+            }
+        }
+    }
+}
+
+/// What recording a row does, given what is stored under its id before it
+/// (its content the same or not, voided or not), and whether the caller
+/// asked to replace. `Stored` and `Replaced` write the row.
+pub(super) fn recording(stored: Option<(bool, bool)>, replace: bool) -> Recorded {
+    match (stored, replace) {
+        (None, _) => Recorded::Stored,
+        (Some((_, true)), false) => Recorded::Voided,
+        (Some((true, false)), _) => Recorded::Duplicate,
+        (Some((false, false)), false) => Recorded::Conflict,
+        (Some(_), true) => Recorded::Replaced,
     }
 }
 
@@ -310,15 +339,9 @@ fn write_row(
         && tin == row.tin
         && service_date == row.service_date_text
         && claim == row.claim_json;
-    if !row.replace {
-        return Ok(match (voided, same) {
-            (true, _) => Recorded::Voided,
-            (false, true) => Recorded::Duplicate,
-            (false, false) => Recorded::Conflict,
-        });
-    }
-    if same && !voided {
-        return Ok(Recorded::Duplicate);
+    let recorded = recording(Some((same, voided)), row.replace);
+    if recorded != Recorded::Replaced {
+        return Ok(recorded);
     }
     remove_marks(transaction, &row.encounter_id, touched)?;
     transaction
