@@ -130,6 +130,14 @@ pub enum Command {
         /// The data directory the server stores encounters in.
         #[arg(long, env = "CPTD_DATA_DIR", default_value = "./cptd-data")]
         data_dir: PathBuf,
+        /// The PostgreSQL database the servers share, instead of a data
+        /// directory.
+        #[arg(long, env = "CPTD_DATABASE_URL", hide_env_values = true, value_parser = secret)]
+        database_url: Option<Secret>,
+        /// CA certificates (PEM) of the database's certificate, as the
+        /// server's flag.
+        #[arg(long, env = "CPTD_DATABASE_CA")]
+        database_ca: Option<PathBuf>,
         /// Print the records written at or after this date (2026-12-01) or
         /// UTC time (2026-12-01T08:00:00Z); every record without it.
         #[arg(long, value_parser = parse_since)]

@@ -7,7 +7,7 @@ use cptd::{
     config::{Cli, Command, Config, EditFileArgs, Secret},
     measures::{MeasureSet, Tin},
     server, shutdown,
-    store::{EncounterStore, PatientIdKey},
+    store::{EncounterStore, PatientIdKey, PostgresOptions, StoreError, shared_audit_trail},
     telemetry,
 };
 
@@ -64,9 +64,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Audit { data_dir, since }) => {
-            audit(&data_dir, since.as_deref().unwrap_or(""))
-        }
+        Some(Command::Audit {
+            data_dir,
+            database_url,
+            database_ca,
+            since,
+        }) => audit(
+            &data_dir,
+            database_url.map(|url| shared_store(url, database_ca)),
+            since.as_deref().unwrap_or(""),
+        ),
         None => match runtime() {
             Ok(runtime) => {
                 let exit = runtime.block_on(async {
@@ -207,11 +214,35 @@ async fn probe(
     }
 }
 
-/// `cptd audit`: the audit trail checked whole, the records since `since`
+/// The shared database `url` names, reached as a server reaches it.
+fn shared_store(url: Secret, ca_file: Option<std::path::PathBuf>) -> PostgresOptions {
+    PostgresOptions {
+        url: url.0,
+        pool_size: 1,
+        statement_timeout: std::time::Duration::from_secs(300),
+        ca_file,
+    }
+}
+
+/// `cptd audit`: the audit trail of the data directory, or of the shared
+/// database when given one, checked whole; the records since `since`
 /// printed as JSON lines.
-fn audit(data_dir: &std::path::Path, since: &str) -> ExitCode {
+fn audit(data_dir: &std::path::Path, shared: Option<PostgresOptions>, since: &str) -> ExitCode {
     use std::io::Write;
-    match EncounterStore::audit_trail(data_dir, since) {
+    let trail = match &shared {
+        None => EncounterStore::audit_trail(data_dir, since),
+        Some(options) => runtime()
+            .map_err(|error| StoreError::Io {
+                path: data_dir.to_path_buf(),
+                error,
+            })
+            .and_then(|runtime| runtime.block_on(shared_audit_trail(options, since))),
+    };
+    let source = match &shared {
+        None => data_dir.display().to_string(),
+        Some(_) => "the shared database".to_string(),
+    };
+    match trail {
         Ok(Ok(records)) => {
             let mut out = std::io::stdout().lock();
             for record in records {
@@ -228,7 +259,7 @@ fn audit(data_dir: &std::path::Path, since: &str) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(error) => {
-            eprintln!("cptd audit: {}: {error}", data_dir.display());
+            eprintln!("cptd audit: {source}: {error}");
             ExitCode::FAILURE
         }
     }

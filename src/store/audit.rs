@@ -204,9 +204,7 @@ pub fn read_verified(
         "SELECT seq, at, caller, method, subject, outcome, hash FROM audit_trail ORDER BY seq",
     )?;
     let mut rows = statement.query([])?;
-    let mut previous = Vec::new();
-    let mut expected_seq = 1;
-    let mut records = Vec::new();
+    let mut check = ChainCheck::new(since);
     while let Some(row) = rows.next()? {
         let record = AuditRecord {
             seq: row.get(0)?,
@@ -217,9 +215,37 @@ pub fn read_verified(
             outcome: row.get(5)?,
             hash: String::new(),
         };
-        let stored: Vec<u8> = row.get(6)?;
+        if let Err(broken) = check.next(record, row.get(6)?) {
+            return Ok(Err(broken));
+        }
+    }
+    Ok(Ok(check.records))
+}
+
+/// Follows a trail read in order from its first record: each must follow
+/// from the one before; those written at or after `since` are kept.
+pub(super) struct ChainCheck<'a> {
+    since: &'a str,
+    previous: Vec<u8>,
+    expected_seq: i64,
+    /// The records kept so far, with their hashes.
+    pub records: Vec<AuditRecord>,
+}
+
+impl ChainCheck<'_> {
+    pub fn new(since: &str) -> ChainCheck<'_> {
+        ChainCheck {
+            since,
+            previous: Vec::new(),
+            expected_seq: 1,
+            records: Vec::new(),
+        }
+    }
+
+    /// Takes the next record, stored with `stored` as its hash.
+    pub fn next(&mut self, record: AuditRecord, stored: Vec<u8>) -> Result<(), BrokenChain> {
         let hash = chain_hash(
-            &previous,
+            &self.previous,
             record.seq,
             &record.at,
             &record.caller,
@@ -227,20 +253,22 @@ pub fn read_verified(
             &record.subject,
             &record.outcome,
         );
-        if record.seq != expected_seq || stored != hash {
-            return Ok(Err(BrokenChain { seq: expected_seq }));
+        if record.seq != self.expected_seq || stored != hash {
+            return Err(BrokenChain {
+                seq: self.expected_seq,
+            });
         }
-        expected_seq += 1;
-        previous = stored;
+        self.expected_seq += 1;
+        self.previous = stored;
         // RFC 3339 UTC timestamps of one format order as text.
-        if record.at.as_str() >= since {
-            records.push(AuditRecord {
+        if record.at.as_str() >= self.since {
+            self.records.push(AuditRecord {
                 hash: hex(&hash),
                 ..record
             });
         }
+        Ok(())
     }
-    Ok(Ok(records))
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {

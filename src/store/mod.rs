@@ -50,7 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use audit::{AuditEntry, AuditRecord, BrokenChain, ChainHead};
 pub use database_lock::PID_FILE;
 pub use patient_key::{KEY_FILE, PatientIdKey};
-pub use postgres::{PING_EVERY, PostgresOptions};
+pub use postgres::{PING_EVERY, PostgresOptions, audit_trail as shared_audit_trail};
 pub use reads::{CareGap, CareGapsPage, EncounterUnit, StoredEncounter};
 pub use recount::set_version as measure_set_version;
 

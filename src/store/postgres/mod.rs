@@ -202,6 +202,17 @@ impl Shared {
     }
 }
 
+/// The audit trail of the database `options` name, checked from its first
+/// record, with the records written at or after `since`. Reads only.
+pub async fn audit_trail(
+    options: &PostgresOptions,
+    since: &str,
+) -> Result<Result<Vec<super::AuditRecord>, super::BrokenChain>, StoreError> {
+    let pool = pool(options)?;
+    let client = pool.get().await?;
+    reads::audit_trail(&client, since).await
+}
+
 /// The pool of connections `options` describe.
 fn pool(options: &PostgresOptions) -> Result<Pool, StoreError> {
     let mut config: tokio_postgres::Config = options

@@ -9,8 +9,9 @@ use jiff::civil::Date;
 use tokio_postgres::Row;
 
 use super::super::{
-    CareGap, CareGapsPage, ChainHead, EncounterUnit, StoreError, StoredEncounter,
-    audit::hex,
+    AuditRecord, BrokenChain, CareGap, CareGapsPage, ChainHead, EncounterUnit, StoreError,
+    StoredEncounter,
+    audit::{ChainCheck, hex},
     claim_json::read_claim,
     counting::{StoredMark, stored_date, stored_diagnoses},
     reads::{ReportPart, gap_marker, report_parts},
@@ -303,4 +304,44 @@ pub async fn audit_head(client: &impl GenericClient) -> Result<ChainHead, StoreE
             hash: String::new(),
         },
     })
+}
+
+/// Audit records read per statement.
+const AUDIT_PAGE: i64 = 10_000;
+
+/// The audit trail checked from its first record, with the records written
+/// at or after `since`.
+pub async fn audit_trail(
+    client: &impl GenericClient,
+    since: &str,
+) -> Result<Result<Vec<AuditRecord>, BrokenChain>, StoreError> {
+    let mut check = ChainCheck::new(since);
+    let mut after = 0i64;
+    loop {
+        let rows = client
+            .query(
+                "SELECT seq, at, caller, method, subject, outcome, hash FROM audit_trail
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &AUDIT_PAGE],
+            )
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(Ok(check.records));
+        };
+        after = last.get(0);
+        for row in rows {
+            let record = AuditRecord {
+                seq: row.get(0),
+                at: row.get(1),
+                caller: row.get(2),
+                method: row.get(3),
+                subject: row.get(4),
+                outcome: row.get(5),
+                hash: String::new(),
+            };
+            if let Err(broken) = check.next(record, row.get(6)) {
+                return Ok(Err(broken));
+            }
+        }
+    }
 }
