@@ -555,15 +555,26 @@ async fn set_serving(health: &HealthReporter, serving: bool) {
     }
 }
 
-/// Reports the server `NOT_SERVING` while its database is unreachable and
-/// serving again when it answers, so balancers send calls elsewhere meanwhile.
+/// Reports the server, and the service that needs the store, `NOT_SERVING`
+/// while its database is unreachable and serving again when it answers, so
+/// balancers send calls elsewhere meanwhile. Code look-ups and claim checks
+/// need no database, and say so by name.
 async fn follow_database(
     health: HealthReporter,
     mut reachable: tokio::sync::watch::Receiver<bool>,
 ) {
     while reachable.changed().await.is_ok() {
-        let serving = *reachable.borrow_and_update();
-        set_serving(&health, serving).await;
+        let status = if *reachable.borrow_and_update() {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        for service in [
+            "",
+            <QualityMeasuresServer<QualityMeasuresService> as tonic::server::NamedService>::NAME,
+        ] {
+            health.set_service_status(service, status).await;
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::{
 };
 
 use cptd::{
-    config::Config,
+    config::{Config, Secret},
     pb::{
         Code, CodeView, GetCodeRequest, claim_check_client::ClaimCheckClient,
         code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
@@ -18,6 +18,8 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
+
+use crate::postgres_fixture::TestDatabase;
 
 /// How long `spawn_app` keeps trying to reach the server before giving up.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(5);
@@ -60,6 +62,9 @@ pub struct TestApp {
     pub claim_check: ClaimCheckClient<Channel>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), ServerError>>>,
+    /// The PostgreSQL database of a server run on one (see
+    /// [`spawn_app_with`]); dropped, after the server, with the app.
+    _database: Option<TestDatabase>,
 }
 
 impl TestApp {
@@ -103,8 +108,23 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the real server with `config` (its listen address is ignored: the
 /// server takes an ephemeral loopback port) and connects typed clients to it.
-pub async fn spawn_app_with(config: Config) -> TestApp {
+///
+/// With `CPTD_TEST_STORE=postgres`, a server that would keep its encounters
+/// in memory keeps them in a fresh PostgreSQL database instead, so that the
+/// store's end-to-end tests run against either store (`.ci/run` runs them
+/// both ways).
+pub async fn spawn_app_with(mut config: Config) -> TestApp {
     init_tracing();
+    let database =
+        if config.in_memory && std::env::var("CPTD_TEST_STORE").as_deref() == Ok("postgres") {
+            let database = TestDatabase::create().await;
+            config.in_memory = false;
+            config.database_url = Some(Secret(database.url()));
+            config.patient_id_key = Some(Secret("ab".repeat(32)));
+            Some(database)
+        } else {
+            None
+        };
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("cannot bind an ephemeral port");
@@ -126,6 +146,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
         channel,
         shutdown: Some(shutdown),
         server: Some(server),
+        _database: database,
     }
 }
 

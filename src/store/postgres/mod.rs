@@ -78,18 +78,31 @@ impl From<tokio_postgres::Error> for StoreError {
             }
         };
         if unreachable {
-            StoreError::Unavailable(error.to_string())
+            StoreError::Unavailable(with_causes(&error))
         } else {
             StoreError::Postgres(error)
         }
     }
 }
 
+/// `error` and each error under it, so that a refused certificate or a
+/// refused password is named, not only "error connecting".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        cause = error.source();
+    }
+    text
+}
+
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(error: deadpool_postgres::PoolError) -> StoreError {
         match error {
             deadpool_postgres::PoolError::Backend(error) => StoreError::from(error),
-            other => StoreError::Unavailable(other.to_string()),
+            other => StoreError::Unavailable(with_causes(&other)),
         }
     }
 }
