@@ -455,10 +455,14 @@ impl EncounterStore {
     ) -> Result<EncounterStore, StoreError> {
         let hasher = key.hasher();
         let (jobs, queued) = mpsc::channel(QUEUED_JOBS);
+        // Reads never take the connections the writer and the watcher need.
+        let reads = max_concurrent_reads
+            .min(options.pool_size.saturating_sub(2))
+            .max(1);
         let shared = postgres::Shared::open(&options, &hasher, measures.clone(), queued).await?;
         Ok(EncounterStore {
             jobs,
-            reads: Arc::new(tokio::sync::Semaphore::new(max_concurrent_reads.max(1))),
+            reads: Arc::new(tokio::sync::Semaphore::new(reads)),
             measures,
             hasher,
             backend: Backend::Shared(shared),

@@ -17,7 +17,7 @@ use super::{
     claim_json::read_claim,
     counting::{GroupKey, Mark, TotalsChanges, apply, group_id, insert_mark, redecide},
 };
-use crate::measures::{Measure, MeasureSet, judge};
+use crate::measures::{Claim, Measure, MeasureSet, judge};
 
 /// Changes whenever how cptd turns claims into units changes, so that every
 /// measure is counted again by the first server that counts the new way.
@@ -78,6 +78,48 @@ fn stored_fingerprints(connection: &Connection) -> Result<HashMap<String, String
     Ok(stored)
 }
 
+/// The measures of `measures` counted otherwise than the `stored`
+/// fingerprints say, with their new fingerprints, and the ids of the
+/// measures counted but no longer in force.
+pub(super) fn changes<'a>(
+    measures: &'a MeasureSet,
+    stored: &'a HashMap<String, String>,
+) -> (Vec<(&'a Measure, String)>, Vec<&'a str>) {
+    let changed = measures
+        .measures()
+        .iter()
+        .map(|measure| (&**measure, fingerprint(measure)))
+        .filter(|(measure, print)| stored.get(&*measure.id) != Some(print))
+        .collect();
+    let gone = stored
+        .keys()
+        .filter(|id| measures.get(id).is_none())
+        .map(String::as_str)
+        .collect();
+    (changed, gone)
+}
+
+/// The marks `claim` leaves under the `changed` measures: one per stratum
+/// it is eligible in.
+pub(super) fn marks_under(changed: &[(&Measure, String)], claim: &Claim) -> Vec<PreparedMark> {
+    let mut marks = Vec::new();
+    for (measure, _) in changed {
+        for (index, stratum) in measure.strata.iter().enumerate() {
+            let judgement = judge(measure, stratum, claim);
+            if judgement.is_eligible() {
+                marks.push(PreparedMark::new(
+                    measure,
+                    index,
+                    judgement.marker,
+                    judgement.weight,
+                    claim,
+                ));
+            }
+        }
+    }
+    marks
+}
+
 /// Counts again every measure of `measures` whose definition changed and
 /// forgets those no longer in force; answers how many it counted.
 pub fn changed_measures(
@@ -85,23 +127,14 @@ pub fn changed_measures(
     measures: &MeasureSet,
 ) -> Result<usize, StoreError> {
     let stored = stored_fingerprints(connection)?;
-    let changed: Vec<(&Measure, String)> = measures
-        .measures()
-        .iter()
-        .map(|measure| (&**measure, fingerprint(measure)))
-        .filter(|(measure, print)| stored.get(&*measure.id) != Some(print))
-        .collect();
-    let gone: Vec<&String> = stored
-        .keys()
-        .filter(|id| measures.get(id).is_none())
-        .collect();
+    let (changed, gone) = changes(measures, &stored);
     if changed.is_empty() && gone.is_empty() {
         return Ok(0);
     }
     let transaction = connection.transaction()?;
     for id in gone
         .iter()
-        .map(|id| id.as_str())
+        .copied()
         .chain(changed.iter().map(|(measure, _)| &*measure.id))
     {
         for table in ["claim_marks", "units"] {
@@ -153,35 +186,27 @@ fn mark_every_claim(
         let tin: String = row.get(3)?;
         let service_date: String = row.get(4)?;
         let claim = read_claim(row.get(2)?, &tin, &service_date, &row.get::<_, String>(5)?)?;
-        for (measure, _) in changed {
-            for (index, stratum) in measure.strata.iter().enumerate() {
-                let judgement = judge(measure, stratum, &claim);
-                if !judgement.is_eligible() {
-                    continue;
-                }
-                let mark =
-                    PreparedMark::new(measure, index, judgement.marker, judgement.weight, &claim);
-                let group = GroupKey {
-                    measure_id: measure.id.to_string(),
-                    stratum: mark.stratum,
-                    tin: tin.clone(),
-                    npi: claim.provider_id.clone(),
-                    patient_hash: patient_hash.clone(),
-                    bucket: mark.bucket.clone(),
-                };
-                let group = group_id(transaction, &group)?;
-                insert_mark(
-                    transaction,
-                    group,
-                    &Mark {
-                        encounter_id: &encounter_id,
-                        service_date: &service_date,
-                        marker: mark.marker,
-                        weight: mark.weight,
-                        diagnoses: &mark.diagnoses,
-                    },
-                )?;
-            }
+        for mark in marks_under(changed, &claim) {
+            let group = GroupKey {
+                measure_id: mark.measure_id.to_string(),
+                stratum: mark.stratum,
+                tin: tin.clone(),
+                npi: claim.provider_id.clone(),
+                patient_hash: patient_hash.clone(),
+                bucket: mark.bucket.clone(),
+            };
+            let group = group_id(transaction, &group)?;
+            insert_mark(
+                transaction,
+                group,
+                &Mark {
+                    encounter_id: &encounter_id,
+                    service_date: &service_date,
+                    marker: mark.marker,
+                    weight: mark.weight,
+                    diagnoses: &mark.diagnoses,
+                },
+            )?;
         }
     }
     Ok(())

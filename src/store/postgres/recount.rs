@@ -12,12 +12,12 @@ use super::{
     super::{
         PreparedMark, StoreError,
         claim_json::read_claim,
-        recount::{fingerprint, set_version},
+        recount::{changes, marks_under, set_version},
     },
     schema::WRITE_LOCK,
     writer::{GroupRef, MEASURE_SET_NAME, NewMark, add_marks, redecide},
 };
-use crate::measures::{Measure, MeasureSet, judge};
+use crate::measures::{Measure, MeasureSet};
 
 /// Encounters judged, and groups decided, per statement.
 const CHUNK: usize = 5_000;
@@ -34,17 +34,7 @@ pub async fn changed_measures(
         .iter()
         .map(|row| (row.get(0), row.get(1)))
         .collect();
-    let changed: Vec<(&Measure, String)> = measures
-        .measures()
-        .iter()
-        .map(|measure| (&**measure, fingerprint(measure)))
-        .filter(|(measure, print)| stored.get(&*measure.id) != Some(print))
-        .collect();
-    let gone: Vec<&str> = stored
-        .keys()
-        .filter(|id| measures.get(id).is_none())
-        .map(String::as_str)
-        .collect();
+    let (changed, gone) = changes(measures, &stored);
     let version = set_version(measures);
     let transaction = client.transaction().await?;
     transaction
@@ -138,21 +128,11 @@ async fn mark_every_claim(
         let mut prepared: Vec<(usize, PreparedMark)> = Vec::new();
         for (index, row) in rows.iter().enumerate() {
             let claim = read_claim(row.get(2), row.get(3), row.get(4), row.get(5))?;
-            for (measure, _) in changed {
-                for (number, stratum) in measure.strata.iter().enumerate() {
-                    let judgement = judge(measure, stratum, &claim);
-                    if judgement.is_eligible() {
-                        let mark = PreparedMark::new(
-                            measure,
-                            number,
-                            judgement.marker,
-                            judgement.weight,
-                            &claim,
-                        );
-                        prepared.push((index, mark));
-                    }
-                }
-            }
+            prepared.extend(
+                marks_under(changed, &claim)
+                    .into_iter()
+                    .map(|mark| (index, mark)),
+            );
         }
         let marks: Vec<NewMark<'_>> = prepared
             .iter()
