@@ -94,8 +94,8 @@ impl From<StoreError> for Status {
         match error {
             StoreError::Closed => Status::unavailable("the server is shutting down; retry"),
             StoreError::Unavailable(_) => Status::unavailable(
-                "the encounter database cannot be reached just now: nothing of this call was \
-                 written; retry (retrying is safe)",
+                "the encounter database is unavailable just now (unreachable, or too slow): nothing \
+                 of this call was written; retry (retrying is safe)",
             ),
             StoreError::MeasuresDiffer => Status::failed_precondition(
                 "this server's measure definitions differ from those the shared database is \

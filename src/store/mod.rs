@@ -147,9 +147,10 @@ pub enum StoreError {
     /// PostgreSQL refused a statement.
     #[error("database error: {0}")]
     Postgres(tokio_postgres::Error),
-    /// The shared database cannot be reached just now; nothing of the call
+    /// The shared database cannot be reached, or cancelled a statement that ran
+    /// too long; nothing of the call was written, and the same call may succeed later.
     /// was written, and the same call succeeds once it is back.
-    #[error("the database cannot be reached: {0}")]
+    #[error("the database is unavailable: {0}")]
     Unavailable(String),
     /// The shared database is counted under other measure definitions than
     /// this server's: another replica started with other measure files.

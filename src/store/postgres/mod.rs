@@ -68,11 +68,12 @@ impl From<tokio_postgres::Error> for StoreError {
             None => true,
             Some(code) => {
                 let code = code.code();
-                // 08: connection exceptions; 57P: the server shutting down or
+                // 08: connection exceptions; 57: a statement cancelled (by
+                // the statement timeout, say) or the server shutting down or
                 // starting; 53300: too many connections; 55000: connections
                 // to the database not allowed.
                 code.starts_with("08")
-                    || code.starts_with("57P")
+                    || code.starts_with("57")
                     || code == "53300"
                     || code == "55000"
             }
