@@ -3,10 +3,16 @@
 //! the shapes CMS publishes): worked examples of each calculation type, modelled
 //! on the scenarios of CMS's public claims engine.
 
-use cptd::{config::Config, pb};
-use tonic::Code;
+use cptd::{
+    config::Config,
+    pb::{self, quality_measures_client::QualityMeasuresClient},
+};
+use tonic::{Code, transport::Channel};
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::{
+    helpers::{TestApp, spawn_app_with},
+    quality_fixtures::performance,
+};
 
 /// The provider of every claim unless a test says otherwise.
 pub const TIN: &str = "123456789";
@@ -106,6 +112,59 @@ pub fn counts(report: &pb::PerformanceReport) -> Counts {
         report.exceptions,
         report.unreported,
     )
+}
+
+/// The measures whose reports are compared: episodes (024), patient units
+/// (047), date units (145) and strata (226).
+const COMPARED_MEASURES: [&str; 4] = ["024", "047", "145", "226"];
+
+/// Claim `index` of a workload named `prefix`: four claims a patient, on
+/// three dates and two diagnoses, each patient with a different result, so
+/// that episodes, patient units, date units and strata all count.
+pub fn workload_claim(prefix: &str, index: usize) -> pb::Encounter {
+    let patient = index / 4;
+    let who = format!("{prefix}-patient-{patient}");
+    let id = format!("{prefix}-{index}");
+    let result = ["1123F", "1123F-8P", "", "G9692"][patient % 4];
+    match index % 4 {
+        0 => claim(
+            &id,
+            &who,
+            "2025-02-01",
+            &format!("99213 {result} G9902 G9906"),
+            &[],
+        ),
+        1 => claim(&id, &who, "2025-05-01", "99214 G9903", &["S22.000A"]),
+        2 => claim(
+            &id,
+            &who,
+            "2025-05-01",
+            "22526 G9500 22310 5015F",
+            &["S22.000A"],
+        ),
+        _ => claim(&id, &who, "2025-08-01", "25606", &["S72.001A"]),
+    }
+}
+
+/// The first `count` claims of the workload named `prefix`.
+pub fn workload(prefix: &str, count: usize) -> Vec<pb::Encounter> {
+    (0..count)
+        .map(|index| workload_claim(prefix, index))
+        .collect()
+}
+
+/// The 2025 reports of [`COMPARED_MEASURES`].
+pub async fn reports(client: &mut QualityMeasuresClient<Channel>) -> Vec<pb::PerformanceReport> {
+    let mut reports = Vec::with_capacity(COMPARED_MEASURES.len());
+    for measure_id in COMPARED_MEASURES {
+        let report = client
+            .get_performance(performance(measure_id))
+            .await
+            .expect("a report")
+            .into_inner();
+        reports.push(report);
+    }
+    reports
 }
 
 async fn stored(app: &mut TestApp, id: &str) -> pb::StoredEncounter {

@@ -17,6 +17,7 @@ use std::{
 use cptd::pb::{self, quality_measures_client::QualityMeasuresClient};
 
 use crate::{
+    cms_counting::{reports, workload},
     helpers::{HANG_GUARD, connect},
     quality_fixtures::{ImportCall, cancer_visit, import, import_all, open_import, record},
 };
@@ -531,61 +532,6 @@ async fn a_full_disk_refuses_writes_whole_and_a_resend_records_each_encounter_on
     assert_eq!(eligible(&mut server.client().await).await, everything);
 }
 
-/// Claims of CMS measures for `patients` patients, several each, with every
-/// kind of result: patient units (047), date units (145), episodes (024)
-/// and strata (226).
-fn cms_claims(prefix: &str, patients: usize) -> Vec<pb::Encounter> {
-    use crate::cms_counting::claim;
-    let mut claims = Vec::new();
-    for patient in 0..patients {
-        let who = format!("{prefix}-patient-{patient}");
-        let id = |n: usize| format!("{prefix}-{patient}-{n}");
-        let result = ["1123F", "1123F-8P", "", "G9692"][patient % 4];
-        claims.push(claim(
-            &id(0),
-            &who,
-            "2025-02-01",
-            &format!("99213 {result} G9902 G9906"),
-            &[],
-        ));
-        claims.push(claim(
-            &id(1),
-            &who,
-            "2025-05-01",
-            "99214 G9903",
-            &["S22.000A"],
-        ));
-        claims.push(claim(
-            &id(2),
-            &who,
-            "2025-05-01",
-            "22526 G9500 22310 5015F",
-            &["S22.000A"],
-        ));
-        claims.push(claim(&id(3), &who, "2025-08-01", "25606", &["S72.001A"]));
-    }
-    claims
-}
-
-/// The reports a test compares, in one string per measure.
-async fn cms_reports(client: &mut QualityMeasuresClient<tonic::transport::Channel>) -> Vec<String> {
-    let mut reports = Vec::new();
-    for measure in ["024", "047", "145", "226"] {
-        let report = client
-            .get_performance(pb::GetPerformanceRequest {
-                measure_id: measure.into(),
-                period_start: "2025-01-01".into(),
-                period_end: "2025-12-31".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("a report")
-            .into_inner();
-        reports.push(format!("{report:?}"));
-    }
-    reports
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_import_leaves_units_and_reports_as_if_nothing_happened() {
     let data = tempfile::tempdir().expect("temp dir");
@@ -598,9 +544,9 @@ async fn kill_9_mid_import_leaves_units_and_reports_as_if_nothing_happened() {
         }
         command
     };
-    let answered = cms_claims("answered", 20);
-    let imported = cms_claims("imported", 500);
-    let voided = "answered-3-0";
+    let answered = workload("answered", 4 * 20);
+    let imported = workload("imported", 4 * 500);
+    let voided = "answered-12";
 
     // Arrange: claims answered, one voided, then an import killed mid-way.
     let mut server = Cptd::spawn(with_measures(data.path()), log.clone());
@@ -641,7 +587,7 @@ async fn kill_9_mid_import_leaves_units_and_reports_as_if_nothing_happened() {
         resent.duplicates > 0,
         "part of the import was stored before the kill"
     );
-    let after_kill = cms_reports(&mut client).await;
+    let after_kill = reports(&mut client).await;
     let still_voided = client
         .get_encounter(pb::GetEncounterRequest {
             encounter_id: voided.into(),
@@ -670,6 +616,6 @@ async fn kill_9_mid_import_leaves_units_and_reports_as_if_nothing_happened() {
         imported.iter().cloned().map(import).collect(),
     )
     .await;
-    assert_eq!(after_kill, cms_reports(&mut clean_client).await);
+    assert_eq!(after_kill, reports(&mut clean_client).await);
     assert!(still_voided.voided, "the voided claim did not come back");
 }

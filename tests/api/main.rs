@@ -24,6 +24,7 @@ mod quality_import;
 mod quality_measures;
 mod quality_performance;
 mod quality_recording;
+mod replicas;
 mod request_log;
 mod search_codes;
 mod security;
