@@ -222,3 +222,51 @@ async fn tls_to_the_database_is_verified_against_the_ca_given() {
     let why = refusal(untrusted).await;
     assert!(why.contains("certificate"), "{why}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_single_records_shares_commits_on_the_shared_database() {
+    const BURST: usize = 200;
+    let database = TestDatabase::create().await;
+    let url = database.url();
+    let mut command = std::process::Command::new(crate::binary::CPTD);
+    command
+        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+        .args(["--database-url", &url, "--database-pool-size", "4"])
+        .env("CPTD_PATIENT_ID_KEY", KEY);
+    let mut server = crate::binary::ServerProcess::launch(command);
+    let listening = server.wait_for_log(|line| line.contains("metrics listening"));
+    let metrics_address = crate::binary::json_field(&listening, "address").unwrap();
+    let channel = crate::helpers::connect(server.address).await;
+
+    let calls: Vec<_> = (0..BURST)
+        .map(|index| {
+            let mut client =
+                pb::quality_measures_client::QualityMeasuresClient::new(channel.clone());
+            tokio::spawn(async move {
+                client
+                    .record_encounter(record(visit(&format!("b{index}"), "MRN-B")))
+                    .await
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().expect("recorded");
+    }
+
+    let samples = crate::metrics::parse(&crate::metrics::scrape(&metrics_address).await);
+    let commits = crate::metrics::value(&samples, "cptd_store_commit_seconds_count", &[]).unwrap();
+    // Each call is two writes (its encounter and its audit record).
+    assert!(
+        commits < BURST as f64,
+        "{commits} commits for {BURST} records and their audit records"
+    );
+    let mut app_view = pb::quality_measures_client::QualityMeasuresClient::new(channel);
+    let report = app_view
+        .get_performance(crate::quality_fixtures::performance(
+            "pain-intensity-quantified",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.eligible_population, BURST as i64, "each visit once");
+}
