@@ -30,6 +30,8 @@
 //! over runs; the figures are in `BENCHMARKS.md`.
 
 mod encounter_mix;
+// Shared with the replicas bench, which alone stores in PostgreSQL.
+#[allow(dead_code)]
 mod quality_processes;
 
 use std::{
@@ -41,15 +43,15 @@ use cptd::pb::{
     self, code_lookup_client::CodeLookupClient, quality_measures_client::QualityMeasuresClient,
 };
 use encounter_mix::{StoreRow, encounter, store_row};
-use quality_processes::{Import, Server, connect};
+use quality_processes::{
+    Import, Server, Store, connect, measure_performance, micros, percentile, verdict,
+};
 use tonic::transport::Channel;
 
 /// Encounters in one import stream: the most one stream may hold.
 const IMPORT_STREAM: usize = 100_000;
 /// Rounds of `GetCode` alone and during an import.
 const GET_CODE_ROUNDS: usize = 5;
-/// `GetPerformance` calls timed.
-const PERFORMANCE_CALLS: usize = 2_000;
 /// Encounters/s this bench imported at before claims were counted as CMS
 /// counts them (at `1d61e87`, the issue-19 guardrail run in `BENCHMARKS.md`).
 const RATE_BEFORE_CMS_COUNTING: u32 = 208_132;
@@ -86,7 +88,11 @@ async fn measure(encounters: usize, patients: usize) {
         data_dir.display(),
         std::thread::available_parallelism().map_or(1, usize::from)
     );
-    let (server, _) = Server::start(&data_dir, &directory.path().join("server-1.log")).await;
+    let (server, _) = Server::start(
+        Store::Directory(&data_dir),
+        &directory.path().join("server-1.log"),
+    )
+    .await;
     let channel = connect(server.address).await;
     let mut lookup = CodeLookupClient::new(channel.clone());
     let mut quality = QualityMeasuresClient::new(channel);
@@ -113,7 +119,7 @@ async fn measure(encounters: usize, patients: usize) {
             patients.min(stored),
         );
     }
-    measure_performance(&mut quality).await;
+    measure_performance(&mut quality, Duration::from_millis(5)).await;
 
     drop((lookup, quality));
     let stopped = server.stop().await;
@@ -122,8 +128,11 @@ async fn measure(encounters: usize, patients: usize) {
         stopped.as_secs_f64(),
         directory_bytes(&data_dir) as f64 / 1e6
     );
-    let (server, serving_after) =
-        Server::start(&data_dir, &directory.path().join("server-2.log")).await;
+    let (server, serving_after) = Server::start(
+        Store::Directory(&data_dir),
+        &directory.path().join("server-2.log"),
+    )
+    .await;
     let store_opened = match server.store_opened_in() {
         Some(time) => format!("{:.2} s", time.as_secs_f64()),
         None => "not in its log".into(),
@@ -290,58 +299,10 @@ async fn get_code_latencies(
     latencies
 }
 
-/// Step 3: `GetPerformance` over everything stored, of a measure counted by
-/// visit (one unit per patient and date) and one counted by patient (one unit
-/// per patient and year).
-async fn measure_performance(quality: &mut QualityMeasuresClient<Channel>) {
-    for measure_id in ["pain-plan-of-care", "047"] {
-        let request = pb::GetPerformanceRequest {
-            measure_id: measure_id.into(),
-            period_start: "2025-01-01".into(),
-            period_end: "2025-12-31".into(),
-            ..Default::default()
-        };
-        let mut latencies = Vec::with_capacity(PERFORMANCE_CALLS);
-        let mut report = pb::PerformanceReport::default();
-        for _ in 0..PERFORMANCE_CALLS {
-            let started = Instant::now();
-            report = quality
-                .get_performance(request.clone())
-                .await
-                .expect("report")
-                .into_inner();
-            latencies.push(started.elapsed());
-        }
-        latencies.sort();
-        let p99 = percentile(&latencies, 0.99);
-        println!(
-            "GetPerformance, {measure_id} ({}), 2025, all providers ({} units), \
-             {PERFORMANCE_CALLS} calls: p50 {:.0} us, p99 {:.0} us (goal p99 < 5 ms: {})",
-            report.calculation_type,
-            report.eligible_population,
-            micros(percentile(&latencies, 0.5)),
-            micros(p99),
-            verdict(p99 < Duration::from_millis(5))
-        );
-    }
-}
-
 fn directory_bytes(directory: &Path) -> u64 {
     std::fs::read_dir(directory)
         .expect("data directory")
         .filter_map(|entry| entry.ok()?.metadata().ok())
         .map(|metadata| metadata.len())
         .sum()
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "NOT met" }
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
-}
-
-fn micros(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e6
 }

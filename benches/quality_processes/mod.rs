@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cptd::pb;
+use cptd::pb::{self, quality_measures_client::QualityMeasuresClient};
 use prost::bytes::{BufMut, Bytes, BytesMut};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{
@@ -41,6 +41,19 @@ pub const IMPORTER: &str = "CPTD_BENCH_IMPORTER";
 /// The store's log line that times its opening.
 const STORE_OPENED: &str = "encounter store opened";
 
+/// The patient-id key of servers on PostgreSQL, which need one given.
+const BENCH_PATIENT_ID_KEY: &str =
+    "6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c";
+
+/// Where a server keeps its encounters.
+#[derive(Clone, Copy)]
+pub enum Store<'a> {
+    /// SQLite in this data directory.
+    Directory(&'a Path),
+    /// The PostgreSQL database at this URL.
+    Postgres(&'a str),
+}
+
 /// The release server, running as a child process.
 pub struct Server {
     child: Child,
@@ -49,17 +62,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts the release server on `data_dir`, logging to `log`; answers it
+    /// Starts the release server on `store`, logging to `log`; answers it
     /// and the time from starting the process to its first health check
     /// answered as serving.
-    pub async fn start(data_dir: &Path, log: &Path) -> (Server, Duration) {
+    pub async fn start(store: Store<'_>, log: &Path) -> (Server, Duration) {
         let address = free_address();
         let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_cptd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cptd"));
+        match store {
+            Store::Directory(data_dir) => command.arg("--data-dir").arg(data_dir),
+            Store::Postgres(url) => command
+                .args(["--database-url", url])
+                .env("CPTD_PATIENT_ID_KEY", BENCH_PATIENT_ID_KEY),
+        };
+        let child = command
             .arg("--listen")
             .arg(address.to_string())
-            .arg("--data-dir")
-            .arg(data_dir)
             // The default 30 s per call is plenty for an import here, but not
             // on a machine busy with other work.
             .args(["--request-timeout", "5m", "--log-format", "json"])
@@ -313,4 +331,56 @@ impl tonic::codec::Encoder for PreEncodedCodec {
         buffer.put(message);
         Ok(())
     }
+}
+
+/// `GetPerformance` calls timed.
+const PERFORMANCE_CALLS: usize = 2_000;
+
+/// `GetPerformance` over everything stored, of a measure counted by visit
+/// (one unit per patient and date) and one counted by patient (one unit per
+/// patient and year): p50 and p99 of calls one after another, the p99
+/// against `goal`.
+pub async fn measure_performance(quality: &mut QualityMeasuresClient<Channel>, goal: Duration) {
+    for measure_id in ["pain-plan-of-care", "047"] {
+        let request = pb::GetPerformanceRequest {
+            measure_id: measure_id.into(),
+            period_start: "2025-01-01".into(),
+            period_end: "2025-12-31".into(),
+            ..Default::default()
+        };
+        let mut latencies = Vec::with_capacity(PERFORMANCE_CALLS);
+        let mut report = pb::PerformanceReport::default();
+        for _ in 0..PERFORMANCE_CALLS {
+            let started = Instant::now();
+            report = quality
+                .get_performance(request.clone())
+                .await
+                .expect("report")
+                .into_inner();
+            latencies.push(started.elapsed());
+        }
+        latencies.sort();
+        let p99 = percentile(&latencies, 0.99);
+        println!(
+            "GetPerformance, {measure_id} ({}), 2025, all providers ({} units), \
+             {PERFORMANCE_CALLS} calls: p50 {:.0} us, p99 {:.0} us (goal p99 < {goal:?}: {})",
+            report.calculation_type,
+            report.eligible_population,
+            micros(percentile(&latencies, 0.5)),
+            micros(p99),
+            verdict(p99 < goal)
+        );
+    }
+}
+
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "NOT met" }
+}
+
+pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
+}
+
+pub fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
 }

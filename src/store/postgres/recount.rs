@@ -4,7 +4,7 @@
 //! recorded, and every writer checks it, so a replica left running with
 //! other definitions stops writing instead of counting otherwise.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use deadpool_postgres::Object;
 
@@ -15,11 +15,11 @@ use super::{
         recount::{changes, marks_under, set_version},
     },
     schema::WRITE_LOCK,
-    writer::{GroupRef, MEASURE_SET_NAME, NewMark, add_marks, redecide},
+    writer::{GroupRef, MEASURE_SET_NAME, NewMark, add_marks},
 };
 use crate::measures::{Measure, MeasureSet};
 
-/// Encounters judged, and groups decided, per statement.
+/// Encounters judged per statement.
 const CHUNK: usize = 5_000;
 
 /// Counts again every measure of `measures` whose definition changed and
@@ -72,19 +72,7 @@ pub async fn changed_measures(
         }
     }
     if !changed.is_empty() {
-        mark_every_claim(&transaction, &changed).await?;
-        let groups: Vec<i64> = transaction
-            .query(
-                "SELECT group_id FROM groups WHERE measure_id = ANY($1) ORDER BY group_id",
-                &[&changed_ids],
-            )
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        for chunk in groups.chunks(CHUNK) {
-            redecide(&transaction, chunk, measures).await?;
-        }
+        mark_every_claim(&transaction, &changed, measures).await?;
         let prints: Vec<&str> = changed.iter().map(|(_, print)| print.as_str()).collect();
         transaction
             .execute(
@@ -106,10 +94,12 @@ pub async fn changed_measures(
 }
 
 /// Judges every stored claim that is not voided under `changed` and marks
-/// it, a chunk of encounters at a time.
+/// it, a chunk of encounters at a time, deciding the units of the groups
+/// each chunk adds to.
 async fn mark_every_claim(
     transaction: &deadpool_postgres::Transaction<'_>,
     changed: &[(&Measure, String)],
+    measures: &MeasureSet,
 ) -> Result<(), StoreError> {
     let mut after = String::new();
     loop {
@@ -155,6 +145,6 @@ async fn mark_every_claim(
                 }
             })
             .collect();
-        add_marks(transaction, &marks).await?;
+        add_marks(transaction, &marks, BTreeSet::new(), measures).await?;
     }
 }

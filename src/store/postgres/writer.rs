@@ -18,13 +18,16 @@ use super::{
     super::{
         PreparedRow, Recorded, StoreError, Voided,
         audit::{AuditEntry, chain},
-        counting::{Redecision, StoredMark, StoredUnit, TotalsChanges, TotalsKey, redecision},
+        counting::{
+            Redecision, StoredMark, StoredUnit, TotalsChanges, TotalsKey, redecision, stored_date,
+            stored_diagnoses,
+        },
         writer::{Done, Job, answer, gather, recording},
     },
     reads::{stored_mark, stored_marker},
     schema::WRITE_LOCK,
 };
-use crate::measures::{Counts, MeasureSet, PerformanceKind};
+use crate::measures::{Counts, MarkedClaim, MeasureSet, PerformanceKind};
 
 /// The meta row naming the measure set the database is counted under.
 pub const MEASURE_SET_NAME: &str = "measure_set_version";
@@ -292,9 +295,7 @@ async fn write(
             })
         })
         .collect();
-    touched.extend(add_marks(&transaction, &marks).await?);
-    let touched: Vec<i64> = touched.into_iter().collect();
-    redecide(&transaction, &touched, measures).await?;
+    add_marks(&transaction, &marks, touched, measures).await?;
     append_audit(&transaction, batch).await?;
     transaction.commit().await?;
     Ok(done)
@@ -382,9 +383,24 @@ pub struct NewMark<'a> {
     pub diagnoses: &'a str,
 }
 
-/// Adds `marks` to their groups, making the groups that do not exist yet:
-/// the numbers of the groups they went into.
+/// Adds `marks` to their groups, making the groups that do not exist yet,
+/// and decides again those groups and the `touched` ones (whose marks were
+/// removed): see [`redecide`].
 pub async fn add_marks(
+    transaction: &Transaction<'_>,
+    marks: &[NewMark<'_>],
+    mut touched: BTreeSet<i64>,
+    measures: &MeasureSet,
+) -> Result<(), StoreError> {
+    let groups_of_marks = group_ids(transaction, marks).await?;
+    touched.extend(groups_of_marks.iter().copied());
+    let touched: Vec<i64> = touched.into_iter().collect();
+    let new_marks: Vec<(i64, &NewMark<'_>)> = groups_of_marks.into_iter().zip(marks).collect();
+    redecide(transaction, &touched, &new_marks, measures).await
+}
+
+/// The number of each mark's group, making the groups that do not exist yet.
+async fn group_ids(
     transaction: &Transaction<'_>,
     marks: &[NewMark<'_>],
 ) -> Result<Vec<i64>, StoreError> {
@@ -435,33 +451,21 @@ pub async fn add_marks(
         let position: i64 = row.get(1);
         group_ids[(position - 1) as usize] = row.get(0);
     }
-    let mark_groups: Vec<i64> = key_of_mark.iter().map(|&key| group_ids[key]).collect();
-    let ids: Vec<&str> = marks.iter().map(|mark| mark.encounter_id).collect();
-    let dates: Vec<&str> = marks.iter().map(|mark| mark.service_date).collect();
-    let markers: Vec<Option<i64>> = marks
-        .iter()
-        .map(|mark| mark.marker.map(|marker| i64::from(marker.number())))
-        .collect();
-    let weights: Vec<i64> = marks.iter().map(|mark| i64::from(mark.weight)).collect();
-    let diagnoses: Vec<&str> = marks.iter().map(|mark| mark.diagnoses).collect();
-    transaction
-        .execute(
-            "INSERT INTO claim_marks
-                 (group_id, encounter_id, service_date, marker, weight, diagnoses, unit_no)
-             SELECT *, -1 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[],
-                                      $5::bigint[], $6::text[])",
-            &[&mark_groups, &ids, &dates, &markers, &weights, &diagnoses],
-        )
-        .await?;
-    Ok(group_ids)
+    Ok(key_of_mark.iter().map(|&key| group_ids[key]).collect())
 }
 
-/// Decides the groups numbered `groups` again from their marks, stores the
-/// units that changed, and adds the differences to the totals. Groups of a
-/// measure no longer in force are left as they are.
-pub async fn redecide(
+/// Decides the groups numbered `groups` again from their stored marks and
+/// `new_marks` (each with its group), stores the new marks in the units
+/// decided for them, moves the stored marks whose unit changed, replaces
+/// the units that changed, and adds the differences to the totals. Groups
+/// of a measure no longer in force are left as they are.
+///
+/// The new marks are written once, already placed, rather than written and
+/// then placed: an import's every mark is new.
+async fn redecide(
     transaction: &Transaction<'_>,
     groups: &[i64],
+    new_marks: &[(i64, &NewMark<'_>)],
     measures: &MeasureSet,
 ) -> Result<(), StoreError> {
     if groups.is_empty() {
@@ -480,6 +484,23 @@ pub async fn redecide(
             .entry(row.get(0))
             .or_default()
             .push(stored_mark(&row)?);
+    }
+    let mut unplaced: HashMap<i64, HashMap<&str, &NewMark<'_>>> = HashMap::new();
+    for &(group, mark) in new_marks {
+        marks.entry(group).or_default().push(StoredMark {
+            encounter_id: mark.encounter_id.to_string(),
+            claim: MarkedClaim {
+                service_date: stored_date(mark.service_date)?,
+                marker: mark.marker,
+                weight: mark.weight,
+                diagnoses: stored_diagnoses(mark.diagnoses)?,
+            },
+            unit_no: UNPLACED,
+        });
+        unplaced
+            .entry(group)
+            .or_default()
+            .insert(mark.encounter_id, mark);
     }
     let mut units: HashMap<i64, Vec<StoredUnit>> = HashMap::new();
     for row in transaction
@@ -501,6 +522,7 @@ pub async fn redecide(
     let mut replaced = Vec::new();
     let mut new_units = UnitColumns::default();
     let mut moved = (Vec::new(), Vec::new(), Vec::new());
+    let mut placed_new = MarkColumns::default();
     for row in transaction
         .query(
             "SELECT group_id, measure_id, stratum, tin, npi, bucket
@@ -536,9 +558,17 @@ pub async fn redecide(
             }
         }
         for (encounter_id, unit_no) in placed {
-            moved.0.push(group);
-            moved.1.push(encounter_id);
-            moved.2.push(unit_no);
+            let new = unplaced
+                .get_mut(&group)
+                .and_then(|marks| marks.remove(encounter_id.as_str()));
+            match new {
+                Some(mark) => placed_new.push(group, mark, unit_no),
+                None => {
+                    moved.0.push(group);
+                    moved.1.push(encounter_id);
+                    moved.2.push(unit_no);
+                }
+            }
         }
         if change != Counts::default() {
             changes.entry(totals).or_default().add(&change);
@@ -575,7 +605,61 @@ pub async fn redecide(
             )
             .await?;
     }
+    // Marks in groups of a measure no longer in force are kept unplaced,
+    // as the embedded store keeps them.
+    for (group, marks) in unplaced {
+        for mark in marks.into_values() {
+            placed_new.push(group, mark, UNPLACED);
+        }
+    }
+    if !placed_new.groups.is_empty() {
+        transaction
+            .execute(
+                "INSERT INTO claim_marks
+                     (group_id, encounter_id, service_date, marker, weight, diagnoses, unit_no)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[],
+                                      $5::bigint[], $6::text[], $7::bigint[])",
+                &[
+                    &placed_new.groups,
+                    &placed_new.ids,
+                    &placed_new.dates,
+                    &placed_new.markers,
+                    &placed_new.weights,
+                    &placed_new.diagnoses,
+                    &placed_new.units,
+                ],
+            )
+            .await?;
+    }
     apply(transaction, changes).await
+}
+
+/// The unit number of a mark not yet placed in a unit.
+const UNPLACED: i64 = -1;
+
+/// New marks, column by column.
+#[derive(Default)]
+struct MarkColumns<'a> {
+    groups: Vec<i64>,
+    ids: Vec<&'a str>,
+    dates: Vec<&'a str>,
+    markers: Vec<Option<i64>>,
+    weights: Vec<i64>,
+    diagnoses: Vec<&'a str>,
+    units: Vec<i64>,
+}
+
+impl<'a> MarkColumns<'a> {
+    fn push(&mut self, group: i64, mark: &NewMark<'a>, unit: i64) {
+        self.groups.push(group);
+        self.ids.push(mark.encounter_id);
+        self.dates.push(mark.service_date);
+        self.markers
+            .push(mark.marker.map(|marker| i64::from(marker.number())));
+        self.weights.push(i64::from(mark.weight));
+        self.diagnoses.push(mark.diagnoses);
+        self.units.push(unit);
+    }
 }
 
 /// New units, column by column.
