@@ -389,21 +389,48 @@ pub struct NewMark<'a> {
 pub async fn add_marks(
     transaction: &Transaction<'_>,
     marks: &[NewMark<'_>],
-    mut touched: BTreeSet<i64>,
+    touched: BTreeSet<i64>,
     measures: &MeasureSet,
 ) -> Result<(), StoreError> {
-    let groups_of_marks = group_ids(transaction, marks).await?;
-    touched.extend(groups_of_marks.iter().copied());
-    let touched: Vec<i64> = touched.into_iter().collect();
-    let new_marks: Vec<(i64, &NewMark<'_>)> = groups_of_marks.into_iter().zip(marks).collect();
-    redecide(transaction, &touched, &new_marks, measures).await
+    let numbered = group_ids(transaction, marks).await?;
+    let mut groups: BTreeMap<i64, Touched> = touched
+        .into_iter()
+        .map(|group| (group, Touched::default()))
+        .collect();
+    for (&(group, made), mark) in numbered.iter().zip(marks) {
+        let touched = groups.entry(group).or_default();
+        touched.made |= made;
+        touched.key.get_or_insert_with(|| TotalsKey {
+            measure_id: mark.group.measure_id.to_string(),
+            stratum: mark.group.stratum,
+            tin: mark.group.tin.to_string(),
+            npi: mark.group.npi.to_string(),
+            bucket: mark.group.bucket.to_string(),
+        });
+    }
+    let new_marks: Vec<(i64, &NewMark<'_>)> = numbered
+        .into_iter()
+        .map(|(group, _)| group)
+        .zip(marks)
+        .collect();
+    redecide(transaction, groups, &new_marks, measures).await
 }
 
-/// The number of each mark's group, making the groups that do not exist yet.
+/// A group a transaction touched, as far as it knows it already.
+#[derive(Default)]
+struct Touched {
+    /// Made in this transaction: nothing of it is stored yet.
+    made: bool,
+    /// Its totals key, when a new mark named it.
+    key: Option<TotalsKey>,
+}
+
+/// The number of each mark's group, making the groups that do not exist yet,
+/// and whether it was made now.
 async fn group_ids(
     transaction: &Transaction<'_>,
     marks: &[NewMark<'_>],
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<(i64, bool)>, StoreError> {
     if marks.is_empty() {
         return Ok(Vec::new());
     }
@@ -438,45 +465,57 @@ async fn group_ids(
                  ON CONFLICT DO NOTHING
                  RETURNING group_id, measure_id, stratum, tin, npi, patient_hash, bucket
              )
-             SELECT a.group_id, w.n FROM added a
+             SELECT a.group_id, w.n, true FROM added a
                  JOIN wanted w USING (measure_id, stratum, tin, npi, patient_hash, bucket)
              UNION ALL
-             SELECT g.group_id, w.n FROM groups g
+             SELECT g.group_id, w.n, false FROM groups g
                  JOIN wanted w USING (measure_id, stratum, tin, npi, patient_hash, bucket)",
             &[&measure_ids, &stratums, &tins, &npis, &hashes, &buckets],
         )
         .await?;
-    let mut group_ids = vec![0i64; groups.len()];
+    let mut group_ids = vec![(0i64, false); groups.len()];
     for row in numbered {
         let position: i64 = row.get(1);
-        group_ids[(position - 1) as usize] = row.get(0);
+        group_ids[(position - 1) as usize] = (row.get(0), row.get(2));
     }
     Ok(key_of_mark.iter().map(|&key| group_ids[key]).collect())
 }
 
-/// Decides the groups numbered `groups` again from their stored marks and
-/// `new_marks` (each with its group), stores the new marks in the units
+/// Decides the `groups` again from their stored marks and `new_marks` (each
+/// with its group), stores the new marks in the units
 /// decided for them, moves the stored marks whose unit changed, replaces
 /// the units that changed, and adds the differences to the totals. Groups
 /// of a measure no longer in force are left as they are.
 ///
 /// The new marks are written once, already placed, rather than written and
-/// then placed: an import's every mark is new.
+/// then placed: an import's every mark is new. Groups made in this
+/// transaction have nothing stored to read, and the keys new marks named
+/// need no reading either: an import of new patients reads little.
 async fn redecide(
     transaction: &Transaction<'_>,
-    groups: &[i64],
+    groups: BTreeMap<i64, Touched>,
     new_marks: &[(i64, &NewMark<'_>)],
     measures: &MeasureSet,
 ) -> Result<(), StoreError> {
     if groups.is_empty() {
         return Ok(());
     }
+    let stored: Vec<i64> = groups
+        .iter()
+        .filter(|(_, touched)| !touched.made)
+        .map(|(&group, _)| group)
+        .collect();
+    let unnamed: Vec<i64> = groups
+        .iter()
+        .filter(|(_, touched)| touched.key.is_none())
+        .map(|(&group, _)| group)
+        .collect();
     let mut marks: HashMap<i64, Vec<StoredMark>> = HashMap::new();
     for row in transaction
         .query(
             "SELECT group_id, encounter_id, service_date, marker, weight, diagnoses, unit_no
              FROM claim_marks WHERE group_id = ANY($1)",
-            &[&groups],
+            &[&stored],
         )
         .await?
     {
@@ -507,7 +546,7 @@ async fn redecide(
         .query(
             "SELECT group_id, marker, weight, first_date, last_date
              FROM units WHERE group_id = ANY($1) ORDER BY group_id, unit_no",
-            &[&groups],
+            &[&stored],
         )
         .await?
     {
@@ -523,21 +562,28 @@ async fn redecide(
     let mut new_units = UnitColumns::default();
     let mut moved = (Vec::new(), Vec::new(), Vec::new());
     let mut placed_new = MarkColumns::default();
+    let mut keys: HashMap<i64, TotalsKey> = HashMap::new();
     for row in transaction
         .query(
             "SELECT group_id, measure_id, stratum, tin, npi, bucket
              FROM groups WHERE group_id = ANY($1)",
-            &[&groups],
+            &[&unnamed],
         )
         .await?
     {
-        let group: i64 = row.get(0);
-        let totals = TotalsKey {
+        let key = TotalsKey {
             measure_id: row.get(1),
             stratum: row.get(2),
             tin: row.get(3),
             npi: row.get(4),
             bucket: row.get(5),
+        };
+        keys.insert(row.get(0), key);
+    }
+    for (group, touched) in groups {
+        let made = touched.made;
+        let Some(totals) = touched.key.or_else(|| keys.remove(&group)) else {
+            return Err(StoreError::Corrupt(format!("group {group} is not stored")));
         };
         let Some(measure) = measures.get(&totals.measure_id) else {
             continue;
@@ -552,7 +598,9 @@ async fn redecide(
             units.get(&group).map_or(&[], Vec::as_slice),
         );
         if let Some(decided) = decided {
-            replaced.push(group);
+            if !made {
+                replaced.push(group);
+            }
             for (number, unit) in decided.into_iter().enumerate() {
                 new_units.push(group, number as i64, unit);
             }
@@ -578,6 +626,8 @@ async fn redecide(
         transaction
             .execute("DELETE FROM units WHERE group_id = ANY($1)", &[&replaced])
             .await?;
+    }
+    if !new_units.groups.is_empty() {
         transaction
             .execute(
                 "INSERT INTO units (group_id, unit_no, marker, weight, first_date, last_date)
