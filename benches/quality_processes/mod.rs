@@ -158,10 +158,24 @@ impl Server {
 }
 
 impl Drop for Server {
-    /// A bench that fails midway leaves no server behind.
+    /// A bench that fails midway leaves no server behind, and shows how the
+    /// server was then, its log's last lines, before its directory goes.
     fn drop(&mut self) {
+        let exited = self.child.try_wait().ok().flatten();
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "server {}: {}; the last lines of its log:\n{}",
+                self.address,
+                exited.map_or("still running".into(), |status| format!(
+                    "exited ({status})"
+                )),
+                lines[lines.len().saturating_sub(20)..].join("\n")
+            );
+        }
     }
 }
 
