@@ -2,7 +2,9 @@
 //! lock that lets replicas starting together migrate and recount it once.
 //!
 //! The tables are those of the embedded store (see `store::schema`), in
-//! PostgreSQL's types. `cptd_schema` records the version; a database from a
+//! PostgreSQL's types, but for `groups.group_key`: a hash of a group's six
+//! key columns, so that finding or making the groups of a commit is one
+//! narrow index's work. `cptd_schema` records the version; a database from a
 //! newer cptd is refused rather than guessed at.
 
 use deadpool_postgres::Object;
@@ -35,14 +37,15 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE meta (
      );
      CREATE TABLE groups (
          group_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+         group_key BYTEA NOT NULL UNIQUE,
          measure_id TEXT NOT NULL,
          stratum BIGINT NOT NULL,
          tin TEXT NOT NULL,
          npi TEXT NOT NULL,
          patient_hash BYTEA NOT NULL,
-         bucket TEXT NOT NULL,
-         UNIQUE (measure_id, stratum, tin, npi, patient_hash, bucket)
+         bucket TEXT NOT NULL
      );
+     CREATE INDEX groups_by_provider ON groups (measure_id, stratum, tin, npi, bucket);
      CREATE TABLE claim_marks (
          group_id BIGINT NOT NULL,
          encounter_id TEXT NOT NULL,

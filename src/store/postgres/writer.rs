@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use deadpool_postgres::{Pool, Transaction};
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::Row;
 
@@ -427,14 +428,14 @@ struct Touched {
 
 /// The number of each mark's group, making the groups that do not exist yet,
 /// and whether it was made now.
-async fn group_ids(
+async fn group_ids<'a>(
     transaction: &Transaction<'_>,
-    marks: &[NewMark<'_>],
+    marks: &[NewMark<'a>],
 ) -> Result<Vec<(i64, bool)>, StoreError> {
     if marks.is_empty() {
         return Ok(Vec::new());
     }
-    let mut position: HashMap<GroupRef<'_>, usize> = HashMap::new();
+    let mut position: HashMap<GroupRef<'a>, usize> = HashMap::new();
     let mut groups = Vec::new();
     let key_of_mark: Vec<usize> = marks
         .iter()
@@ -445,40 +446,105 @@ async fn group_ids(
             })
         })
         .collect();
-    let measure_ids: Vec<&str> = groups.iter().map(|group| group.measure_id).collect();
-    let stratums: Vec<i64> = groups.iter().map(|group| group.stratum).collect();
-    let tins: Vec<&str> = groups.iter().map(|group| group.tin).collect();
-    let npis: Vec<&str> = groups.iter().map(|group| group.npi).collect();
-    let hashes: Vec<&[u8]> = groups.iter().map(|group| group.patient_hash).collect();
-    let buckets: Vec<&str> = groups.iter().map(|group| group.bucket).collect();
-    // The groups made now are not in the snapshot the join reads, and those
-    // there already are not returned by the insert: each comes once.
-    let numbered = transaction
+    let keys: Vec<[u8; GROUP_KEY_BYTES]> = groups.iter().map(GroupRef::key).collect();
+    let key_columns: Vec<&[u8]> = keys.iter().map(|key| &key[..]).collect();
+    let mut numbers: HashMap<[u8; GROUP_KEY_BYTES], (i64, bool)> =
+        HashMap::with_capacity(groups.len());
+    for row in transaction
         .query(
-            "WITH wanted AS (
-                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[],
-                                      $5::bytea[], $6::text[])
-                     WITH ORDINALITY AS w(measure_id, stratum, tin, npi, patient_hash, bucket, n)
-             ), added AS (
-                 INSERT INTO groups (measure_id, stratum, tin, npi, patient_hash, bucket)
-                 SELECT measure_id, stratum, tin, npi, patient_hash, bucket FROM wanted
-                 ON CONFLICT DO NOTHING
-                 RETURNING group_id, measure_id, stratum, tin, npi, patient_hash, bucket
-             )
-             SELECT a.group_id, w.n, true FROM added a
-                 JOIN wanted w USING (measure_id, stratum, tin, npi, patient_hash, bucket)
-             UNION ALL
-             SELECT g.group_id, w.n, false FROM groups g
-                 JOIN wanted w USING (measure_id, stratum, tin, npi, patient_hash, bucket)",
-            &[&measure_ids, &stratums, &tins, &npis, &hashes, &buckets],
+            "SELECT group_key, group_id FROM groups WHERE group_key = ANY($1)",
+            &[&key_columns],
         )
-        .await?;
-    let mut group_ids = vec![(0i64, false); groups.len()];
-    for row in numbered {
-        let position: i64 = row.get(1);
-        group_ids[(position - 1) as usize] = (row.get(0), row.get(2));
+        .await?
+    {
+        numbers.insert(stored_group_key(row.get(0))?, (row.get(1), false));
     }
-    Ok(key_of_mark.iter().map(|&key| group_ids[key]).collect())
+    let missing: Vec<usize> = (0..groups.len())
+        .filter(|&position| !numbers.contains_key(&keys[position]))
+        .collect();
+    if !missing.is_empty() {
+        // The write lock keeps every other writer out, so no group can
+        // appear between the look-up and the insert.
+        let column = |pick: fn(&GroupRef<'a>) -> &'a str| {
+            missing
+                .iter()
+                .map(|&position| pick(&groups[position]))
+                .collect::<Vec<_>>()
+        };
+        let made_keys: Vec<&[u8]> = missing
+            .iter()
+            .map(|&position| key_columns[position])
+            .collect();
+        let stratums: Vec<i64> = missing
+            .iter()
+            .map(|&position| groups[position].stratum)
+            .collect();
+        let hashes: Vec<&[u8]> = missing
+            .iter()
+            .map(|&position| groups[position].patient_hash)
+            .collect();
+        let made = transaction
+            .query(
+                "INSERT INTO groups (group_key, measure_id, stratum, tin, npi, patient_hash, bucket)
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::text[],
+                                      $5::text[], $6::bytea[], $7::text[])
+                 RETURNING group_key, group_id",
+                &[
+                    &made_keys,
+                    &column(|group| group.measure_id),
+                    &stratums,
+                    &column(|group| group.tin),
+                    &column(|group| group.npi),
+                    &hashes,
+                    &column(|group| group.bucket),
+                ],
+            )
+            .await?;
+        for row in made {
+            numbers.insert(stored_group_key(row.get(0))?, (row.get(1), true));
+        }
+    }
+    key_of_mark
+        .iter()
+        .map(|&position| {
+            numbers
+                .get(&keys[position])
+                .copied()
+                .ok_or_else(|| StoreError::Corrupt("a group was neither found nor made".into()))
+        })
+        .collect()
+}
+
+fn stored_group_key(key: &[u8]) -> Result<[u8; GROUP_KEY_BYTES], StoreError> {
+    key.try_into()
+        .map_err(|_| StoreError::Corrupt(format!("a group key of {} bytes", key.len())))
+}
+
+/// Bytes of a group's key: SHA-256 cut to 128 bits, where two groups of
+/// the same key would take billions of billions of groups.
+const GROUP_KEY_BYTES: usize = 16;
+
+impl GroupRef<'_> {
+    /// The group's key: a hash of its six columns, each with its length, so
+    /// that no two groups' columns run together alike.
+    fn key(&self) -> [u8; GROUP_KEY_BYTES] {
+        let mut hasher = Sha256::new();
+        for field in [
+            self.measure_id.as_bytes(),
+            &self.stratum.to_be_bytes(),
+            self.tin.as_bytes(),
+            self.npi.as_bytes(),
+            self.patient_hash,
+            self.bucket.as_bytes(),
+        ] {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field);
+        }
+        let digest = hasher.finalize();
+        let mut key = [0; GROUP_KEY_BYTES];
+        key.copy_from_slice(&digest[..GROUP_KEY_BYTES]);
+        key
+    }
 }
 
 /// Decides the `groups` again from their stored marks and `new_marks` (each
