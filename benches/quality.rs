@@ -64,15 +64,8 @@ fn main() {
         quality_processes::run_importer(&job);
         return;
     }
-    let setting = |name: &str, default: usize| {
-        std::env::var(name).map_or(default, |text| {
-            text.replace([',', '_'], "")
-                .parse()
-                .unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number"))
-        })
-    };
-    let encounters = setting("CPTD_BENCH_ENCOUNTERS", 1_000_000);
-    let patients = setting("CPTD_BENCH_PATIENTS", 300_000);
+    let encounters = quality_processes::setting("CPTD_BENCH_ENCOUNTERS", 1_000_000);
+    let patients = quality_processes::setting("CPTD_BENCH_PATIENTS", 300_000);
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

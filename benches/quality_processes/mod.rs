@@ -41,6 +41,16 @@ pub const IMPORTER: &str = "CPTD_BENCH_IMPORTER";
 /// The store's log line that times its opening.
 const STORE_OPENED: &str = "encounter store opened";
 
+/// The whole number the environment variable `name` gives (`1,000,000` and
+/// `1_000_000` read as `1000000`), or `default` without it.
+pub fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).map_or(default, |text| {
+        text.replace([',', '_'], "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number"))
+    })
+}
+
 /// The patient-id key of servers on PostgreSQL, which need one given.
 const BENCH_PATIENT_ID_KEY: &str =
     "6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c";
