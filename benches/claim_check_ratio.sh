@@ -36,14 +36,6 @@ require_tools claim_check_ratio h2load nghttp grpcurl python3 /usr/bin/time
 binary="$(release_binary)"
 
 work="$(mktemp -d)"
-server_pid=""
-stop_server() {
-    if [[ -n "$server_pid" ]]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
-}
 trap 'stop_server; rm -rf "$work"' EXIT
 
 # The extract's real pairs in CMS's layout, then synthetic pairs of codes the

@@ -21,6 +21,17 @@ release_binary() {
     echo "$binary"
 }
 
+# The server a script started in the background; stop_server ends it (with
+# SIGTERM, as an operator does) and waits for it to exit.
+server_pid=""
+stop_server() {
+    if [[ -n "$server_pid" ]]; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+
 # Prints a loopback address with a port free at the time of asking.
 free_address() {
     echo "127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"

@@ -39,14 +39,6 @@ require_tools grpc_ratio h2load nghttp grpcurl python3
 binary="$(release_binary)"
 
 work="$(mktemp -d)"
-server_pid=""
-stop_server() {
-    if [[ -n "$server_pid" ]]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
-}
 trap 'stop_server; rm -rf "$work"' EXIT
 
 # HealthCheckRequest{} is empty; GetCodeRequest{code: "64483"} is field 1

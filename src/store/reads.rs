@@ -426,19 +426,41 @@ pub fn encounter(
             encounters: unit_claims(connection, group, unit_no)?,
         });
     }
-    let verdicts = if voided {
-        Vec::new()
-    } else {
-        measures.evaluate(&claim)
-    };
-    Ok(Some(StoredEncounter {
-        encounter_id: encounter_id.to_string(),
+    Ok(Some(StoredEncounter::new(
+        measures,
+        encounter_id,
         claim,
         revision,
         voided,
-        verdicts,
         units,
-    }))
+    )))
+}
+
+impl StoredEncounter {
+    /// What is stored for `encounter_id`, with its verdicts under
+    /// `measures` (none once voided).
+    pub(super) fn new(
+        measures: &MeasureSet,
+        encounter_id: &str,
+        claim: Claim,
+        revision: i64,
+        voided: bool,
+        units: Vec<EncounterUnit>,
+    ) -> StoredEncounter {
+        let verdicts = if voided {
+            Vec::new()
+        } else {
+            measures.evaluate(&claim)
+        };
+        StoredEncounter {
+            encounter_id: encounter_id.to_string(),
+            claim,
+            revision,
+            voided,
+            verdicts,
+            units,
+        }
+    }
 }
 
 #[cfg(test)]

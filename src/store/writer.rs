@@ -84,14 +84,17 @@ impl Writer {
         let started = std::time::Instant::now();
         let written = write(&mut self.connection, &batch, &self.measures);
         crate::metrics::store_committed(started.elapsed());
-        let written = written.map_err(|error| {
-            // SAFETY: the handle is only read, on the thread that owns the
-            // connection, before anything else uses it.
-            let system_error = unsafe { ffi::sqlite3_system_errno(self.connection.handle()) };
-            let no_room = for_want_of_room(&error, system_error);
-            tracing::error!(%error, jobs = batch.len(), no_room, "store commit failed; the batch was rolled back");
-            no_room
-        });
+        let written = match written {
+            Ok(done) => Ok(done),
+            Err(error) => {
+                // SAFETY: the handle is only read, on the thread that owns the
+                // connection, before anything else uses it.
+                let system_error = unsafe { ffi::sqlite3_system_errno(self.connection.handle()) };
+                let no_room = for_want_of_room(&error, system_error);
+                tracing::error!(%error, jobs = batch.len(), no_room, "store commit failed; the batch was rolled back");
+                Err(no_room)
+            }
+        };
         answer(batch, written, |no_room| {
             if no_room {
                 StoreError::NoRoom

@@ -119,7 +119,11 @@ impl Shared {
         measures: Arc<MeasureSet>,
         jobs: mpsc::Receiver<Job>,
     ) -> Result<Shared, StoreError> {
-        let pool = pool(options)?;
+        // Off the runtime: making the pool reads the CA file.
+        let for_pool = options.clone();
+        let pool = tokio::task::spawn_blocking(move || pool(&for_pool))
+            .await
+            .map_err(|error| StoreError::Config(format!("the database pool: {error}")))??;
         let mut client = pool.get().await?;
         schema::migrate(&mut client).await?;
         let setup = async {

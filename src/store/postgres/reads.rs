@@ -271,19 +271,14 @@ pub async fn encounter(
             encounters: unit_claims(client, row.get(0), row.get(4)).await?,
         });
     }
-    let verdicts = if voided {
-        Vec::new()
-    } else {
-        measures.evaluate(&claim)
-    };
-    Ok(Some(StoredEncounter {
-        encounter_id: encounter_id.to_string(),
+    Ok(Some(StoredEncounter::new(
+        measures,
+        encounter_id,
         claim,
-        revision: stored.get(4),
+        stored.get(4),
         voided,
-        verdicts,
         units,
-    }))
+    )))
 }
 
 /// The number of audit records and the last one's hash.
